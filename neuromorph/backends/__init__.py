@@ -1,0 +1,1 @@
+"""Backends lower (network, rule) and run it. The torch backend is the default."""

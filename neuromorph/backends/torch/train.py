@@ -1,0 +1,122 @@
+r"""Training one batch of sequences in the torch backend.
+
+A lowering table maps each rule type to the loop that runs it. e-prop runs a
+no-grad forward loop that advances the presynaptic traces beside the network
+(:mod:`neuromorph.plasticity.traces`) and either keeps per-synapse eligibility
+state (online mode) or stacks per-neuron factors and computes the exact
+end-of-sequence update with matrix products (factored mode). BPTT runs the same
+step under autograd. Updates go through ``apply(grads)`` at the end of each
+update window, so the caller owns the optimizer.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, NamedTuple
+
+import torch
+
+from neuromorph.backends.torch.simulate import Lowered, check_inputs, differentiable_run
+from neuromorph.network import Parameters
+from neuromorph.plasticity import BPTT, EProp, Feedback, Mode, Target
+from neuromorph.plasticity.eprop_factored import SequenceFactors, factored_gradients
+from neuromorph.plasticity.eprop_online import online_gradients, online_init, online_step
+from neuromorph.plasticity.losses import loss_value, output_error
+from neuromorph.plasticity.traces import pre_trace_step, zero_traces
+from neuromorph.tasks.base import LossKind, TrialBatch
+
+ApplyFn = Callable[[dict[Target, torch.Tensor]], None]
+
+
+class SequenceResult(NamedTuple):
+    """Loss (task loss, before the update), outputs, spikes and recorded rule state."""
+
+    loss: float
+    y: torch.Tensor  #: (T, B, n_out)
+    z: torch.Tensor  #: (T, B, n_rec)
+    rule_state: dict[str, torch.Tensor]  #: named on-chip state of batch element 0, time-major
+
+
+def feedback_matrix(rule: EProp, params: Parameters, feedback: torch.Tensor) -> torch.Tensor:
+    """:math:`B` (n_rec, n_out): :math:`W^{\\mathrm{out}\\top}` for symmetric feedback, else ``feedback``."""
+    return params.w_out.T if rule.feedback is Feedback.SYMMETRIC else feedback
+
+
+@torch.no_grad()
+def _train_eprop(
+    low: Lowered, params: Parameters, feedback: torch.Tensor, rule: EProp, kind: LossKind, batch: TrialBatch, apply: ApplyFn
+) -> SequenceResult:
+    spec, c = low.spec, low.consts
+    online = rule.mode is Mode.ONLINE
+    n_steps, n_batch = batch.n_steps, batch.batch_size
+    state = low.initial_state(n_batch)
+    tr = zero_traces(n_batch, spec.n_in, spec.n_rec, low.dtype)
+    ost = online_init(rule.targets, tr, spec.n_out, c.adaptive) if online else None
+    interval = rule.update_interval or n_steps
+    names = ("pre_in", "pre_rec", "pre_bias", "psi", "out_trace", "out_bias_trace")
+    steps: dict[str, list] = {k: [] for k in (*names, "z", "y", "learning", "delta")}
+    for t in range(n_steps):
+        z_prev = state.neuron.z
+        z, psi, state = low.step(params, state, batch.inputs[t])
+        tr = pre_trace_step(tr, c, batch.inputs[t], z_prev, z)
+        for key, value in zip(names, (tr.inp, tr.rec, tr.bias, psi, tr.out, tr.out_bias)):
+            steps[key].append(value)
+        steps["z"].append(z)
+        steps["y"].append(state.y)
+        if online:
+            delta = output_error(kind, state.y, batch.targets[t], batch.mask[t])
+            learning = delta @ feedback_matrix(rule, params, feedback).T
+            steps["learning"].append(learning)
+            steps["delta"].append(delta)
+            ost = online_step(ost, c, tr, psi, z, learning, delta)
+            if (t + 1) % interval == 0 or t == n_steps - 1:
+                grads, ost = online_gradients(ost, rule.regularization, spec.dt)
+                apply(grads)
+    y, z = torch.stack(steps["y"]), torch.stack(steps["z"])
+    loss = float(loss_value(kind, y, batch.targets, batch.mask))
+    stacked = {k: torch.stack(v) for k, v in steps.items() if k in names}
+    if online:
+        learning, delta = torch.stack(steps["learning"]), torch.stack(steps["delta"])
+    else:
+        delta = output_error(kind, y, batch.targets, batch.mask)
+        learning = delta @ feedback_matrix(rule, params, feedback).T
+        factors = SequenceFactors(**stacked, learning=learning, delta=delta, spike_count=z.sum((0, 1)))
+        apply(factored_gradients(factors, c, rule.regularization, spec.dt, rule.targets))
+    rule_state = {
+        "pre_trace_in": stacked["pre_in"][:, 0],
+        "pre_trace_rec": stacked["pre_rec"][:, 0],
+        "post_term": stacked["psi"][:, 0],
+        "learning_signal": learning[:, 0],
+        "output_error": delta[:, 0],
+    }
+    return SequenceResult(loss, y, z, rule_state)
+
+
+def _train_bptt(
+    low: Lowered, params: Parameters, feedback: torch.Tensor, rule: BPTT, kind: LossKind, batch: TrialBatch, apply: ApplyFn
+) -> SequenceResult:
+    targets = sorted(rule.targets, key=lambda t: t.value)
+    leaves = {t.value: getattr(params, t.value).detach().requires_grad_(True) for t in targets}
+    with torch.enable_grad():
+        y, z = differentiable_run(low, params._replace(**leaves), batch.inputs, truncation=rule.truncation)
+        task_loss = loss_value(kind, y, batch.targets, batch.mask)
+        total = task_loss + rule.regularization.value(z, low.spec.dt)
+        grads = torch.autograd.grad(total, list(leaves.values()))
+    apply(dict(zip(targets, grads)))
+    return SequenceResult(float(task_loss), y.detach(), z.detach(), {})
+
+
+_RULES: dict[type, Callable[..., SequenceResult]] = {EProp: _train_eprop, BPTT: _train_bptt}
+
+
+def train_sequence(
+    low: Lowered,
+    params: Parameters,
+    feedback: torch.Tensor,
+    rule: EProp | BPTT,
+    kind: LossKind,
+    batch: TrialBatch,
+    apply: ApplyFn,
+) -> SequenceResult:
+    """Run ``batch`` through the network, learning with ``rule``; updates go through ``apply``."""
+    check_inputs(low.spec, batch.inputs)
+    return _RULES[type(rule)](low, params, feedback, rule, kind, batch, apply)

@@ -1,0 +1,21 @@
+"""Neuron models: parameters as frozen data, pure step functions over explicit state."""
+
+from neuromorph.dynamics.alif import ALIFParameters, ALIFState, alif_initial_state, alif_step
+from neuromorph.dynamics.lif import LIFParameters, LIFState, lif_initial_state, lif_step
+from neuromorph.dynamics.readout import ReadoutParameters, readout_step
+from neuromorph.dynamics.surrogate import pseudo_derivative, spike
+
+__all__ = [
+    "ALIFParameters",
+    "ALIFState",
+    "LIFParameters",
+    "LIFState",
+    "ReadoutParameters",
+    "alif_initial_state",
+    "alif_step",
+    "lif_initial_state",
+    "lif_step",
+    "pseudo_derivative",
+    "readout_step",
+    "spike",
+]

@@ -1,0 +1,85 @@
+r"""Adaptive LIF (ALIF) neuron of Bellec et al. (2020), same conventions as :mod:`.lif`.
+
+.. math::
+
+    a_t &= \rho\, a_{t-1} + z_{t-1}, \qquad \rho = e^{-\Delta t/\tau_a} \\
+    A_t &= v_\mathrm{th} + \beta a_t \\
+    v_t &= \alpha v_{t-1} + s\, I_t - v_\mathrm{th} z_{t-1} \\
+    z_t &= H(v_t - A_t)\,[r_{t-1}=0], \qquad \psi_t = \psi(v_t - A_t)\,[r_{t-1}=0]
+
+The adaptation path uses the neuron's own spike :math:`z_{t-1}` *with* its
+gradient (it is internal to the neuron), while the reset is a constant; this is
+what gives ALIF its two-component eligibility vector (THEORY.md §5.1). The
+reset subtracts :math:`v_\mathrm{th}`, not :math:`A_t`, as in the paper.
+
+``beta`` may be one value or one per neuron: a mixed LIF/ALIF population (as in
+the evidence-accumulation task) is an ALIF population with :math:`\beta_j = 0`
+for its LIF neurons.
+
+References
+----------
+Bellec et al., Nat. Commun. 11:3625 (2020), Methods, "ALIF" and eq. (25)-(27).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import torch
+
+from neuromorph.dynamics.lif import LIFParameters, _fire, _positive
+from neuromorph.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class ALIFParameters(LIFParameters):
+    """LIF parameters plus adaptation: ``tau_adapt`` (s) and ``beta`` (scalar or per neuron)."""
+
+    tau_adapt: float = 2.0
+    beta: float | tuple[float, ...] = 0.07
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _positive(self, "tau_adapt")
+        betas = self.beta if isinstance(self.beta, tuple) else (self.beta,)
+        if any(b < 0 for b in betas):
+            raise ConfigError(f"ALIF beta must be >= 0, got {self.beta!r}")
+
+    def rho(self, dt: float) -> float:
+        """Adaptation decay per step, :math:`e^{-\\Delta t/\\tau_a}`."""
+        return math.exp(-dt / self.tau_adapt)
+
+    def beta_tensor(self, n: int, dtype: torch.dtype) -> torch.Tensor:
+        """:math:`\\beta` as a tensor of shape (n,)."""
+        if isinstance(self.beta, tuple):
+            if len(self.beta) != n:
+                raise ConfigError(f"ALIF beta has {len(self.beta)} values for {n} neurons")
+            return torch.tensor(self.beta, dtype=dtype)
+        return torch.full((n,), float(self.beta), dtype=dtype)
+
+
+class ALIFState(NamedTuple):
+    """State after step t: ``v`` (pre-reset), ``z``, refractory ``r``, adaptation ``a``."""
+
+    v: torch.Tensor
+    z: torch.Tensor
+    r: torch.Tensor
+    a: torch.Tensor
+
+
+def alif_initial_state(batch: int, n: int, dtype: torch.dtype = torch.float32) -> ALIFState:
+    """All-zero state of shape (batch, n)."""
+    zeros = torch.zeros(batch, n, dtype=dtype)
+    return ALIFState(zeros, zeros.clone(), zeros.clone(), zeros.clone())
+
+
+def alif_step(
+    p: ALIFParameters, state: ALIFState, drive: torch.Tensor, dt: float, beta: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor, ALIFState]:
+    """Advance one step. ``beta`` is :meth:`ALIFParameters.beta_tensor`. Returns ``(z, psi, state)``."""
+    a = p.rho(dt) * state.a + state.z
+    v = p.alpha(dt) * state.v + p.drive_scale(dt) * drive - p.v_th * state.z.detach()
+    threshold = p.v_th + beta * a
+    return _fire(p, v, threshold, state.r, dt, lambda z, r: ALIFState(v, z, r, a))

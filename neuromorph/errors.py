@@ -1,0 +1,31 @@
+"""Exception types raised by neuromorph.
+
+Every error says what was wrong and how to fix it. The CLI turns any
+:class:`NeuromorphError` into one line on stderr and a non-zero exit code.
+"""
+
+from __future__ import annotations
+
+
+class NeuromorphError(Exception):
+    """Base class of every error neuromorph raises on purpose."""
+
+
+class ConfigError(NeuromorphError, ValueError):
+    """A model card or argument is invalid: unknown key, wrong type, bad value."""
+
+
+class ShapeError(NeuromorphError, ValueError):
+    """An array (weights, inputs, initial state) has the wrong shape."""
+
+
+class NonFiniteError(NeuromorphError, FloatingPointError):
+    """NaN or Inf appeared in a simulation or a parameter update."""
+
+
+class StorageError(NeuromorphError, OSError):
+    """An HDF5 file is missing, corrupt, or not a neuromorph file."""
+
+
+class TheoryError(NeuromorphError, ValueError):
+    """A theory setup is invalid (e.g. a teacher with spectral radius >= 1)."""

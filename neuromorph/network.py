@@ -1,0 +1,126 @@
+r"""Network structure and parameters, independent of any backend.
+
+A network is ``n_in`` inputs → ``n_rec`` recurrent LIF/ALIF neurons → ``n_out``
+leaky readouts (THEORY.md §5.1):
+
+.. math::
+
+    I_t = W^\mathrm{in} x_t + W^\mathrm{rec} z_{t-1} + b, \qquad
+    y_t = \kappa y_{t-1} + s_\mathrm{out}(W^\mathrm{out} z_t + b^\mathrm{out})
+
+Weights are stored post × pre (rows are postsynaptic neurons), as in the
+three-factor notation :math:`\Delta W_{ji}`. Self-connections are always zero.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import NamedTuple
+
+import torch
+
+from neuromorph.dynamics import ALIFParameters, LIFParameters, ReadoutParameters
+from neuromorph.errors import ConfigError, NonFiniteError, ShapeError
+
+
+@dataclass(frozen=True)
+class NetworkSpec:
+    """Sizes, neuron model, readout and time step (s)."""
+
+    n_in: int
+    n_rec: int
+    n_out: int
+    neuron: LIFParameters = field(default_factory=LIFParameters)
+    readout: ReadoutParameters = field(default_factory=ReadoutParameters)
+    dt: float = 1e-3
+
+    def __post_init__(self) -> None:
+        for name in ("n_in", "n_rec", "n_out"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                raise ConfigError(f"network.{name} must be a positive integer, got {value!r}")
+        if not self.dt > 0:
+            raise ConfigError(f"network.dt must be > 0 seconds, got {self.dt!r}")
+        if isinstance(self.neuron, ALIFParameters):
+            self.neuron.beta_tensor(self.n_rec, torch.float64)  # validates a per-neuron beta length
+
+    @property
+    def adaptive(self) -> bool:
+        """True for ALIF neurons."""
+        return isinstance(self.neuron, ALIFParameters)
+
+
+class Parameters(NamedTuple):
+    """Trainable parameters (post × pre)."""
+
+    w_in: torch.Tensor  #: (n_rec, n_in)
+    w_rec: torch.Tensor  #: (n_rec, n_rec), zero diagonal
+    w_out: torch.Tensor  #: (n_out, n_rec)
+    bias: torch.Tensor  #: (n_rec,)
+    b_out: torch.Tensor  #: (n_out,)
+
+
+def parameter_shapes(spec: NetworkSpec) -> dict[str, tuple[int, ...]]:
+    """Expected shape of each parameter and of the feedback matrix."""
+    return {
+        "w_in": (spec.n_rec, spec.n_in),
+        "w_rec": (spec.n_rec, spec.n_rec),
+        "w_out": (spec.n_out, spec.n_rec),
+        "bias": (spec.n_rec,),
+        "b_out": (spec.n_out,),
+        "feedback": (spec.n_rec, spec.n_out),
+    }
+
+
+@dataclass(frozen=True)
+class InitSpec:
+    r"""Gaussian initialisation scales (Bellec et al. 2020 tutorial code).
+
+    :math:`W^\mathrm{in} \sim \mathcal N(0, g_\mathrm{in}^2/n_\mathrm{in})`,
+    :math:`W^\mathrm{rec} \sim \mathcal N(0, g_\mathrm{rec}^2/n_\mathrm{rec})`,
+    :math:`W^\mathrm{out}, B \sim \mathcal N(0, g^2/n_\mathrm{rec})`; biases zero.
+    """
+
+    w_in_gain: float = 1.0
+    w_rec_gain: float = 1.0
+    w_out_gain: float = 1.0
+    feedback_gain: float = 1.0
+
+
+def init_parameters(
+    spec: NetworkSpec, init: InitSpec, generator: torch.Generator, dtype: torch.dtype = torch.float32
+) -> tuple[Parameters, torch.Tensor]:
+    """Draw ``(parameters, random feedback matrix B)`` from ``generator`` only."""
+
+    def normal(shape, gain, fan_in):
+        return torch.randn(shape, generator=generator, dtype=torch.float64).mul_(gain / math.sqrt(fan_in)).to(dtype)
+
+    w_rec = normal((spec.n_rec, spec.n_rec), init.w_rec_gain, spec.n_rec)
+    w_rec.fill_diagonal_(0.0)
+    params = Parameters(
+        w_in=normal((spec.n_rec, spec.n_in), init.w_in_gain, spec.n_in),
+        w_rec=w_rec,
+        w_out=normal((spec.n_out, spec.n_rec), init.w_out_gain, spec.n_rec),
+        bias=torch.zeros(spec.n_rec, dtype=dtype),
+        b_out=torch.zeros(spec.n_out, dtype=dtype),
+    )
+    feedback = normal((spec.n_rec, spec.n_out), init.feedback_gain, spec.n_rec)
+    return params, feedback
+
+
+def check_array(name: str, value: torch.Tensor, shape: tuple[int, ...]) -> None:
+    """Raise :class:`ShapeError` or :class:`NonFiniteError` naming ``name``."""
+    if tuple(value.shape) != tuple(shape):
+        raise ShapeError(f"{name} has shape {tuple(value.shape)}, expected {tuple(shape)}")
+    if not torch.isfinite(value).all():
+        raise NonFiniteError(f"{name} contains NaN or Inf")
+
+
+def check_parameters(spec: NetworkSpec, params: Parameters, feedback: torch.Tensor | None = None) -> None:
+    """Validate shapes and finiteness of user-given parameters (and feedback)."""
+    shapes = parameter_shapes(spec)
+    for name, value in params._asdict().items():
+        check_array(name, value, shapes[name])
+    if feedback is not None:
+        check_array("feedback", feedback, shapes["feedback"])

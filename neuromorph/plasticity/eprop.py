@@ -1,0 +1,97 @@
+r"""e-prop as a three-factor rule (Bellec et al. 2020).
+
+.. math::
+
+    \Delta W_{ji} = -\eta \Big[\sum_t L_j^t\, \bar e_{ji}^t
+        + r_j \sum_t e_{ji}^t\Big], \qquad
+    L_j^t = \sum_k B_{jk}\, \delta_k^t, \qquad
+    \bar e^t = \kappa \bar e^{t-1} + s_\mathrm{out} e^t
+
+with :math:`\delta^t = \partial E/\partial y^t` (:mod:`.losses`), the
+eligibility :math:`e_{ji}^t = \psi_j^t P_i^t` for LIF and
+:math:`e_{ji}^t = \psi_j^t(P_i^t - \beta_j \epsilon^{a,t}_{ji})` for ALIF,
+:math:`\epsilon^{a,t+1}_{ji} = \psi_j^t P_i^t + (\rho - \beta_j\psi_j^t)\epsilon^{a,t}_{ji}`,
+and the optional firing-rate term :math:`r_j` of :class:`.losses.RateRegularization`.
+The readout learns with its exact local gradient
+:math:`\Delta W^\mathrm{out}_{kj} = -\eta \sum_t \delta_k^t Z^{\kappa,t}_j`.
+
+Feedback :math:`B`: ``SYMMETRIC`` (:math:`B = W^{\mathrm{out}\top}`), ``RANDOM``
+(fixed), ``ADAPTIVE`` (:math:`\Delta B = \Delta W^{\mathrm{out}\top}`, with the same
+decoupled weight decay on both; Kolen-Pollack as in the paper's Methods).
+
+Two execution modes compute the same numbers where both apply:
+``ONLINE`` keeps per-synapse eligibility state (what a chip holds) and can
+update every ``update_interval`` steps; ``FACTORED`` computes the exact
+end-of-sequence update from per-neuron factors with matrix products
+(:mod:`.eprop_factored`).
+
+References
+----------
+Bellec et al., Nat. Commun. 11:3625 (2020), eqs. (1)-(4), Methods; THEORY.md §5.1.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+
+from neuromorph.errors import ConfigError
+from neuromorph.plasticity.base import DEFAULT_TARGETS, Read, Scope, Signal, Target, Temporal
+from neuromorph.plasticity.losses import RateRegularization
+
+
+class Feedback(enum.Enum):
+    """How the output error reaches the hidden neurons."""
+
+    SYMMETRIC = "symmetric"
+    RANDOM = "random"
+    ADAPTIVE = "adaptive"
+
+
+class Mode(enum.Enum):
+    """How the eligibility is computed (same result where both apply)."""
+
+    ONLINE = "online"
+    FACTORED = "factored"
+
+
+@dataclass(frozen=True)
+class EProp:
+    """e-prop rule declaration. ``update_interval=None`` updates at the end of each sequence."""
+
+    feedback: Feedback = Feedback.RANDOM
+    mode: Mode = Mode.FACTORED
+    update_interval: int | None = None
+    targets: frozenset[Target] = DEFAULT_TARGETS
+    regularization: RateRegularization = field(default_factory=RateRegularization)
+    name: str = "eprop"
+
+    def __post_init__(self) -> None:
+        if not self.targets:
+            raise ConfigError("eprop needs at least one target parameter")
+        if self.update_interval is not None:
+            if not isinstance(self.update_interval, int) or self.update_interval < 1:
+                raise ConfigError(f"rule.update_interval must be a positive integer, got {self.update_interval!r}")
+            if self.mode is Mode.FACTORED:
+                raise ConfigError(
+                    "factored e-prop computes exact end-of-sequence updates; "
+                    "for updates every K steps set rule.mode = \"online\""
+                )
+
+    @property
+    def temporal(self) -> Temporal:
+        return Temporal.ONLINE
+
+    @property
+    def reads(self) -> frozenset[Read]:
+        reads = {
+            Read(Signal.PRE_TRACE, Scope.SYNAPSE),
+            Read(Signal.PSEUDO_DERIVATIVE, Scope.POST),
+            Read(Signal.LEARNING_SIGNAL, Scope.POST),
+            Read(Signal.OUTPUT_ERROR, Scope.CORE),
+        }
+        if self.feedback is Feedback.SYMMETRIC:
+            reads.add(Read(Signal.WEIGHTS_TRANSPOSED, Scope.CORE))
+        if self.regularization.strength > 0:
+            reads.add(Read(Signal.POST_STATE, Scope.POST))
+        return frozenset(reads)

@@ -1,0 +1,120 @@
+r"""Online e-prop: per-synapse eligibility state, updated every step.
+
+This is the state a chip holds. Per step t and hidden target (pre trace :math:`P^t`):
+
+.. math::
+
+    e^t_{ji} &= \psi^t_j\,(P^t_i - \beta_j\, \epsilon^{a,t}_{ji}) \qquad (\beta = 0 \text{ for LIF}) \\
+    \epsilon^{a,t+1}_{ji} &= \psi^t_j P^t_i + (\rho - \beta_j \psi^t_j)\, \epsilon^{a,t}_{ji} \\
+    \bar e^t &= \kappa\, \bar e^{t-1} + s_\mathrm{out}\, e^t \\
+    A &\mathrel{+}= \textstyle\sum_b L^t_j \bar e^t_{ji}, \qquad
+    S \mathrel{+}= \textstyle\sum_b e^t_{ji}
+
+At the end of an update window the gradient is :math:`A + r \odot S`
+(:class:`.losses.RateRegularization`), the accumulators are cleared, and the
+traces carry on. Readout: :math:`A^\mathrm{out} \mathrel{+}= \delta^{t\top} Z^{\kappa,t}`.
+Memory: three tensors of shape (B, n_rec, n_pre) per hidden target.
+
+References
+----------
+Bellec et al., Nat. Commun. 11:3625 (2020), eqs. (13)-(14) and Methods (ALIF).
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+
+from neuromorph.plasticity.base import HIDDEN_TARGETS, Target
+from neuromorph.plasticity.losses import RateRegularization
+from neuromorph.plasticity.traces import PreTraces, TraceConstants
+
+
+class OnlineState(NamedTuple):
+    """Per-synapse eligibility state and the window accumulators, keyed by target."""
+
+    ebar: dict[Target, torch.Tensor]  #: filtered eligibility (B, n_rec, n_pre)
+    eps_a: dict[Target, torch.Tensor]  #: ALIF adaptation eligibility (B, n_rec, n_pre)
+    acc: dict[Target, torch.Tensor]  #: sum_t sum_b L ebar (or readout terms)
+    acc_e: dict[Target, torch.Tensor]  #: sum_t sum_b e (firing-rate term)
+    spike_count: torch.Tensor  #: (n_rec,) spikes in this window
+    steps: int  #: steps in this window
+
+
+def _pre(tr: PreTraces, target: Target) -> torch.Tensor:
+    return {Target.W_IN: tr.inp, Target.W_REC: tr.rec, Target.BIAS: tr.bias}[target]
+
+
+def online_init(
+    targets: frozenset[Target], tr: PreTraces, n_out: int, adaptive: bool
+) -> OnlineState:
+    """Zero state for a new sequence (shapes taken from the traces)."""
+    batch, n_rec = tr.rec.shape
+    hidden = [t for t in HIDDEN_TARGETS if t in targets]
+    zeros = {t: torch.zeros(batch, n_rec, _pre(tr, t).shape[1], dtype=tr.rec.dtype) for t in hidden}
+    acc = {t: torch.zeros_like(zeros[t][0]) for t in hidden}
+    if Target.W_OUT in targets:
+        acc[Target.W_OUT] = torch.zeros(n_out, n_rec, dtype=tr.rec.dtype)
+    if Target.B_OUT in targets:
+        acc[Target.B_OUT] = torch.zeros(n_out, 1, dtype=tr.rec.dtype)
+    return OnlineState(
+        ebar=zeros,
+        eps_a={t: z.clone() for t, z in zeros.items()} if adaptive else {},
+        acc=acc,
+        acc_e={t: torch.zeros_like(a) for t, a in acc.items() if t in zeros},
+        spike_count=torch.zeros(n_rec, dtype=tr.rec.dtype),
+        steps=0,
+    )
+
+
+def online_step(
+    s: OnlineState,
+    c: TraceConstants,
+    tr: PreTraces,
+    psi: torch.Tensor,
+    z: torch.Tensor,
+    learning: torch.Tensor,
+    delta: torch.Tensor,
+) -> OnlineState:
+    """Advance the eligibility state by one step (``tr`` holds the traces of step t)."""
+    ebar, eps_a, acc, acc_e = dict(s.ebar), dict(s.eps_a), dict(s.acc), dict(s.acc_e)
+    for target in s.ebar:
+        pre = _pre(tr, target)
+        drive = psi.unsqueeze(2) * pre.unsqueeze(1)
+        e = drive
+        if c.adaptive:
+            e = drive - (c.beta * psi).unsqueeze(2) * eps_a[target]
+            eps_a[target] = drive + (c.rho - c.beta * psi).unsqueeze(2) * eps_a[target]
+        ebar[target] = c.kappa * ebar[target] + c.s_out * e
+        acc[target] = acc[target] + torch.einsum("bj,bji->ji", learning, ebar[target])
+        acc_e[target] = acc_e[target] + e.sum(0)
+    if Target.W_OUT in acc:
+        acc[Target.W_OUT] = acc[Target.W_OUT] + delta.T @ tr.out
+    if Target.B_OUT in acc:
+        acc[Target.B_OUT] = acc[Target.B_OUT] + delta.T @ tr.out_bias
+    return OnlineState(ebar, eps_a, acc, acc_e, s.spike_count + z.sum(0), s.steps + 1)
+
+
+def online_gradients(
+    s: OnlineState, reg: RateRegularization, dt: float
+) -> tuple[dict[Target, torch.Tensor], OnlineState]:
+    """Gradients of the window that just ended, and the state with cleared accumulators."""
+    grads = dict(s.acc)
+    if reg.strength > 0:
+        n_samples = s.steps * next(iter(s.ebar.values())).shape[0] if s.ebar else 1
+        r = reg.coefficient(s.spike_count, n_samples, dt)
+        for target, summed in s.acc_e.items():
+            grads[target] = grads[target] + r.unsqueeze(1) * summed
+    for target in (Target.BIAS, Target.B_OUT):
+        if target in grads:
+            grads[target] = grads[target].squeeze(1)
+    cleared = OnlineState(
+        s.ebar,
+        s.eps_a,
+        {t: torch.zeros_like(a) for t, a in s.acc.items()},
+        {t: torch.zeros_like(a) for t, a in s.acc_e.items()},
+        torch.zeros_like(s.spike_count),
+        0,
+    )
+    return grads, cleared

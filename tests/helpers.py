@@ -1,0 +1,62 @@
+"""Shared test helpers: small random networks and the autograd oracle."""
+
+from __future__ import annotations
+
+import torch
+
+from neuromorph.backends.torch import differentiable_run, lower
+from neuromorph.dynamics import ALIFParameters, LIFParameters, ReadoutParameters
+from neuromorph.network import InitSpec, NetworkSpec, Parameters, init_parameters
+from neuromorph.plasticity import Target
+from neuromorph.plasticity.losses import RateRegularization, loss_value
+from neuromorph.tasks.base import LossKind, TrialBatch
+
+ALL_TARGETS = frozenset(Target)
+
+
+def small_spec(adaptive: bool, *, scaled: bool = False, t_ref: float = 0.0, n_in=6, n_rec=8, n_out=2) -> NetworkSpec:
+    """A network that spikes a fair amount within 30 steps."""
+    common = dict(tau_mem=20e-3, v_th=0.5, t_ref=t_ref, input_scaling=scaled)
+    neuron = (
+        ALIFParameters(**common, tau_adapt=0.2, beta=tuple(0.3 * (i % 2) + 0.1 for i in range(n_rec)))
+        if adaptive
+        else LIFParameters(**common)
+    )
+    return NetworkSpec(n_in, n_rec, n_out, neuron, ReadoutParameters(tau_out=15e-3, output_scaling=scaled), dt=1e-3)
+
+
+def random_problem(spec: NetworkSpec, kind: LossKind, *, seed=0, n_steps=30, batch=3, gain=2.0):
+    """Random float64 parameters, feedback and a batch with Bernoulli input spikes."""
+    g = torch.Generator().manual_seed(seed)
+    scale = 3.0 if spec.neuron.input_scaling else 1.0
+    params, feedback = init_parameters(spec, InitSpec(w_in_gain=gain * scale * 4, w_rec_gain=gain * scale), g, torch.float64)
+    params = params._replace(bias=0.05 * torch.randn(spec.n_rec, generator=g, dtype=torch.float64),
+                             b_out=0.1 * torch.randn(spec.n_out, generator=g, dtype=torch.float64))
+    inputs = (torch.rand(n_steps, batch, spec.n_in, generator=g, dtype=torch.float64) < 0.3).double()
+    mask = (torch.rand(n_steps, batch, generator=g, dtype=torch.float64) < 0.8).double()
+    if kind is LossKind.REGRESSION:
+        targets = torch.randn(n_steps, batch, spec.n_out, generator=g, dtype=torch.float64)
+    else:
+        targets = torch.randint(0, spec.n_out, (n_steps, batch), generator=g)
+    return params, feedback, TrialBatch(inputs, targets, mask)
+
+
+def oracle_gradients(
+    spec: NetworkSpec,
+    params: Parameters,
+    batch: TrialBatch,
+    kind: LossKind,
+    reg: RateRegularization,
+    *,
+    stop_recurrent: bool,
+) -> dict[Target, torch.Tensor]:
+    """Autograd of E + E_reg, with the recurrent spikes detached when ``stop_recurrent``."""
+    leaves = Parameters(*(p.detach().clone().requires_grad_(True) for p in params))
+    y, z = differentiable_run(lower(spec, torch.float64), leaves, batch.inputs, stop_recurrent=stop_recurrent)
+    loss = loss_value(kind, y, batch.targets, batch.mask) + reg.value(z, spec.dt)
+    grads = torch.autograd.grad(loss, list(leaves))
+    return {Target(name): g for name, g in zip(Parameters._fields, grads)}
+
+
+def max_rel_err(a: torch.Tensor, b: torch.Tensor) -> float:
+    return float((a - b).abs().max() / b.abs().max().clamp(min=1e-300))
