@@ -1,0 +1,335 @@
+"""One HDF5 layout (h5py) for a training run, written atomically.
+
+Layout (format ``neuromorph-run``, version 1)::
+
+    /                      attrs: format, format_version, status, iteration, seed,
+                                  created (first write, ISO 8601), modified, error (if any)
+    /config                scalar UTF-8 string dataset: the resolved model card (TOML)
+    /versions              attrs: package -> version
+    /attrs                 attrs: scalar metadata (dt, loss kind, rule name, ...)
+    /curves/<name>         per-iteration curves; "loss" is required
+    /params/<name>         parameters (w_in, w_rec, w_out, bias, b_out, feedback, ...)
+    /last/<name>           last iteration: inputs, spikes (uint8), output, target, mask
+    /rule_state/<name>     rule state recorded in the last iteration
+    /checkpoint/blob       optional uint8 dataset: an opaque resume blob (torch.save bytes)
+
+Time-major arrays are stored as given, ``(T, B, ...)``. Arrays with at least
+``_COMPRESS_MIN`` elements are gzip-compressed.
+
+Atomicity: :func:`write_run` writes a temporary file in the destination directory, flushes and
+fsyncs it, then renames it over ``path`` with :func:`os.replace`. A reader (or a recomputed
+dask task) therefore sees either the previous complete file or the new one, never a partial one.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import importlib.metadata
+import os
+import platform
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+from neuromorph.errors import ConfigError, StorageError
+
+__all__ = ["FORMAT", "FORMAT_VERSION", "RunRecord", "package_versions", "read_run", "write_run"]
+
+FORMAT = "neuromorph-run"
+FORMAT_VERSION = 1
+STATUSES = ("running", "complete", "failed")
+_ARRAY_GROUPS = ("curves", "params", "last", "rule_state")
+_REQUIRED = ("config", "versions", "attrs", *_ARRAY_GROUPS, "curves/loss")
+_COMPRESS_MIN = 4096
+_VERSION_PACKAGES = ("neuromorph", "torch", "norse", "numpy", "h5py", "scipy")
+
+
+@dataclass
+class RunRecord:
+    """Everything stored about one training run.
+
+    Attributes
+    ----------
+    config_toml : str
+        The resolved model card as TOML text.
+    seed : int
+        Seed of the run, ``0 <= seed < 2**64``.
+    versions : dict of str to str
+        Package -> version (see :func:`package_versions`).
+    status : str
+        ``"running"``, ``"complete"`` or ``"failed"``.
+    iteration : int
+        Iterations finished.
+    curves : dict of str to ndarray
+        Per-iteration curves; ``"loss"`` (n_iter,) is required; e.g. ``"accuracy"``, ``"rate_hz"``.
+    params : dict of str to ndarray
+        Current parameters (w_in, w_rec, w_out, bias, b_out, feedback, ...).
+    last : dict of str to ndarray
+        Last iteration: inputs (T, B, n_in), spikes (T, B, N), output (T, B, O), target, mask.
+        ``spikes`` must be 0/1 and is stored (and read back) as uint8.
+    rule_state : dict of str to ndarray
+        Named rule state of the last iteration, e.g. ``pre_trace_in`` (T, n_in),
+        ``post_term`` (T, N), ``learning_signal`` (T, N), ``eligibility`` (T, ...).
+    attrs : dict of str to float, int or str
+        Scalar metadata, e.g. ``dt`` (s), ``loss`` (a LossKind value), ``rule``.
+    checkpoint : bytes or None
+        Opaque resume blob; read back only with ``read_run(..., with_checkpoint=True)``.
+    error : str or None
+        Message when ``status == "failed"``.
+    """
+
+    config_toml: str
+    seed: int
+    versions: dict[str, str]
+    status: str
+    iteration: int
+    curves: dict[str, np.ndarray]
+    params: dict[str, np.ndarray]
+    last: dict[str, np.ndarray]
+    rule_state: dict[str, np.ndarray]
+    attrs: dict[str, float | int | str]
+    checkpoint: bytes | None = None
+    error: str | None = None
+
+
+def package_versions() -> dict[str, str]:
+    """Installed versions of neuromorph, torch, norse, numpy, h5py, scipy and python.
+
+    Packages that are not installed (as distributions) are omitted.
+    """
+    versions: dict[str, str] = {}
+    for name in _VERSION_PACKAGES:
+        try:
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    versions["python"] = platform.python_version()
+    return versions
+
+
+# -- writing ------------------------------------------------------------------------------------
+
+
+def _bad(field: str, value: object, allowed: str) -> ConfigError:
+    return ConfigError(f"RunRecord.{field}={value!r} is invalid: {allowed}")
+
+
+def _check_name(group: str, name: object) -> None:
+    if not isinstance(name, str) or not name or "/" in name or name in (".", ".."):
+        raise _bad(f"{group} key", name, "use a non-empty name without '/'")
+
+
+def _validate(record: RunRecord) -> None:
+    if record.status not in STATUSES:
+        raise _bad("status", record.status, f"expected one of {STATUSES}")
+    if not isinstance(record.seed, (int, np.integer)) or not 0 <= int(record.seed) < 2**64:
+        raise _bad("seed", record.seed, "expected an int in [0, 2**64)")
+    if not isinstance(record.iteration, (int, np.integer)) or int(record.iteration) < 0:
+        raise _bad("iteration", record.iteration, "expected an int >= 0")
+    if not isinstance(record.config_toml, str):
+        raise ConfigError("RunRecord.config_toml must be the TOML text (str)")
+    if "loss" not in record.curves:
+        raise ConfigError("RunRecord.curves lacks the required 'loss' curve (shape (n_iter,))")
+    if record.checkpoint is not None and not isinstance(record.checkpoint, (bytes, bytearray)):
+        allowed = "expected bytes (e.g. torch.save to a BytesIO) or None"
+        raise _bad("checkpoint", type(record.checkpoint).__name__, allowed)
+    for group in _ARRAY_GROUPS:
+        for name in getattr(record, group):
+            _check_name(group, name)
+    for name, value in record.attrs.items():
+        _check_name("attrs", name)
+        if not isinstance(value, (int, float, str, np.integer, np.floating)):
+            raise _bad(f"attrs[{name!r}]", value, "expected an int, float or str")
+
+
+def _as_stored(group: str, name: str, value: object) -> np.ndarray:
+    array = np.asarray(value)
+    if array.dtype == object:
+        raise ConfigError(f"RunRecord.{group}[{name!r}] is not a numeric array")
+    if group == "last" and name == "spikes":
+        if not np.isin(array, (0, 1)).all():
+            allowed = "spikes must be 0/1 (they are stored as uint8)"
+            raise _bad("last['spikes']", f"array with values {np.unique(array)[:4]}", allowed)
+        array = array.astype(np.uint8)
+    return array
+
+
+def _write_arrays(root: h5py.Group, group: str, arrays: dict[str, np.ndarray]) -> None:
+    grp = root.create_group(group)
+    for name, value in arrays.items():
+        array = _as_stored(group, name, value)
+        if array.size >= _COMPRESS_MIN:
+            grp.create_dataset(
+                name, data=array, compression="gzip", compression_opts=4, shuffle=True
+            )
+        else:
+            grp.create_dataset(name, data=array)
+
+
+def _previous_created(path: Path) -> str | None:
+    """The ``created`` attr of an existing run at ``path`` (kept across rewrites), else None."""
+    try:
+        with h5py.File(path, "r") as f:
+            created = f.attrs.get("created")
+            return str(created) if f.attrs.get("format") == FORMAT and created is not None else None
+    except (OSError, ValueError):
+        return None
+
+
+def _write_file(tmp: str, record: RunRecord, created: str, now: str) -> None:
+    with h5py.File(tmp, "x") as f:
+        f.attrs["format"] = FORMAT
+        f.attrs["format_version"] = FORMAT_VERSION
+        f.attrs["status"] = record.status
+        f.attrs["iteration"] = int(record.iteration)
+        f.attrs["seed"] = np.uint64(int(record.seed))
+        f.attrs["created"] = created
+        f.attrs["modified"] = now
+        if record.error is not None:
+            f.attrs["error"] = str(record.error)
+        f.create_dataset("config", data=record.config_toml, dtype=h5py.string_dtype("utf-8"))
+        versions = f.create_group("versions")
+        for name, version in record.versions.items():
+            versions.attrs[str(name)] = str(version)
+        attrs = f.create_group("attrs")
+        for name, value in record.attrs.items():
+            attrs.attrs[name] = value
+        for group in _ARRAY_GROUPS:
+            _write_arrays(f, group, getattr(record, group))
+        if record.checkpoint is not None:
+            blob = np.frombuffer(bytes(record.checkpoint), dtype=np.uint8)
+            f.create_group("checkpoint").create_dataset("blob", data=blob)
+        f.flush()
+
+
+def write_run(path: str | os.PathLike[str], record: RunRecord) -> Path:
+    """Write ``record`` to ``path`` atomically; create parent directories.
+
+    The file is written to a temporary ``<name>.tmp*`` in the same directory, flushed and
+    fsynced, then moved over ``path`` with :func:`os.replace`. On any failure the temporary file
+    is removed and whatever was at ``path`` before is left untouched.
+
+    Returns
+    -------
+    Path
+        ``path``.
+
+    Raises
+    ------
+    ConfigError
+        ``record`` is invalid (unknown status, no ``loss`` curve, non-binary spikes, ...).
+    StorageError
+        The file could not be written (permissions, disk full, ...).
+    """
+    _validate(record)
+    path = Path(path)
+    now = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StorageError(f"cannot create the directory of {path}: {exc}") from exc
+    # A fresh name (not mkstemp) so the final file gets the usual umask-based permissions.
+    tmp = str(path.with_name(f"{path.name}.tmp{os.getpid()}-{secrets.token_hex(4)}"))
+    try:
+        _write_file(tmp, record, _previous_created(path) or now, now)
+        with open(tmp, "rb") as handle:
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException as exc:
+        Path(tmp).unlink(missing_ok=True)
+        if isinstance(exc, OSError) and not isinstance(exc, StorageError):
+            raise StorageError(f"could not write run file {path}: {exc}") from exc
+        raise
+    return path
+
+
+# -- reading ------------------------------------------------------------------------------------
+
+
+def _scalar(value: object) -> object:
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def _check_layout(f: h5py.File, path: Path) -> None:
+    fmt = _scalar(f.attrs.get("format"))
+    if fmt != FORMAT:
+        raise StorageError(
+            f"{path} is an HDF5 file but not a neuromorph run (root attr format={fmt!r}, "
+            f"expected {FORMAT!r}); pass a file written by neuromorph.storage.write_run"
+        )
+    version = _scalar(f.attrs.get("format_version"))
+    if not isinstance(version, int) or version < 1:
+        raise StorageError(f"{path} has an invalid format_version={version!r}")
+    if version > FORMAT_VERSION:
+        raise StorageError(
+            f"{path} has format_version={version}, newer than this neuromorph reads "
+            f"(<= {FORMAT_VERSION}); upgrade neuromorph to read it"
+        )
+    for key in ("status", "iteration", "seed"):
+        if key not in f.attrs:
+            raise StorageError(f"{path} is a damaged neuromorph run: root attr {key!r} is missing")
+    for name in _REQUIRED:
+        if name not in f:
+            raise StorageError(f"{path} is a damaged neuromorph run: required '/{name}' is missing")
+
+
+def _read_arrays(f: h5py.File, group: str) -> dict[str, np.ndarray]:
+    return {name: np.asarray(ds[()]) for name, ds in f[group].items()}
+
+
+def _read_record(f: h5py.File, path: Path, with_checkpoint: bool) -> RunRecord:
+    _check_layout(f, path)
+    checkpoint = None
+    if with_checkpoint and "checkpoint/blob" in f:
+        checkpoint = np.asarray(f["checkpoint/blob"][()], dtype=np.uint8).tobytes()
+    error = f.attrs.get("error")
+    return RunRecord(
+        config_toml=f["config"].asstr()[()],
+        seed=int(f.attrs["seed"]),
+        versions={k: str(_scalar(v)) for k, v in f["versions"].attrs.items()},
+        status=str(f.attrs["status"]),
+        iteration=int(f.attrs["iteration"]),
+        curves=_read_arrays(f, "curves"),
+        params=_read_arrays(f, "params"),
+        last=_read_arrays(f, "last"),
+        rule_state=_read_arrays(f, "rule_state"),
+        attrs={k: _scalar(v) for k, v in f["attrs"].attrs.items()},
+        checkpoint=checkpoint,
+        error=None if error is None else str(error),
+    )
+
+
+def read_run(path: str | os.PathLike[str], *, with_checkpoint: bool = False) -> RunRecord:
+    """Read a run written by :func:`write_run`.
+
+    Parameters
+    ----------
+    path : path-like
+        The ``.h5`` file.
+    with_checkpoint : bool
+        Also load ``/checkpoint/blob`` (else ``checkpoint`` is None).
+
+    Raises
+    ------
+    StorageError
+        The file is missing, is not HDF5 or is corrupt, is a foreign HDF5 file (no
+        ``format="neuromorph-run"``), has a newer ``format_version``, or lacks a required
+        group/dataset (the message names it).
+    """
+    path = Path(path)
+    if not path.exists():
+        raise StorageError(f"no run file at {path}")
+    if not path.is_file():
+        raise StorageError(f"{path} is not a file")
+    try:
+        with h5py.File(path, "r") as f:
+            return _read_record(f, path, with_checkpoint)
+    except StorageError:
+        raise
+    except (OSError, KeyError, ValueError, TypeError) as exc:
+        raise StorageError(
+            f"{path} is not a readable HDF5 run file (corrupt or truncated?): {exc}"
+        ) from exc

@@ -1,0 +1,28 @@
+"""Trial generators: seeded tasks returning time-major (inputs, targets, mask) batches.
+
+``TASKS`` maps the names used in model cards to task classes; the config layer resolves
+``task.name`` through it, once.
+"""
+
+from __future__ import annotations
+
+from neuromorph.tasks.base import LossKind as LossKind
+from neuromorph.tasks.base import Task as Task
+from neuromorph.tasks.base import TrialBatch as TrialBatch
+from neuromorph.tasks.evidence import EvidenceAccumulationTask as EvidenceAccumulationTask
+from neuromorph.tasks.sine import SinePatternTask as SinePatternTask
+
+#: Model-card task name -> task class.
+TASKS: dict[str, type] = {
+    "sine": SinePatternTask,
+    "evidence": EvidenceAccumulationTask,
+}
+
+__all__ = [
+    "TASKS",
+    "EvidenceAccumulationTask",
+    "LossKind",
+    "SinePatternTask",
+    "Task",
+    "TrialBatch",
+]
