@@ -14,6 +14,7 @@ chip profile rejects it for on-chip learning.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 from neuromorph.errors import ConfigError
 from neuromorph.plasticity.base import DEFAULT_TARGETS, Read, Scope, Signal, Target, Temporal
@@ -27,7 +28,7 @@ class BPTT:
     truncation: int | None = None
     targets: frozenset[Target] = DEFAULT_TARGETS
     regularization: RateRegularization = field(default_factory=RateRegularization)
-    name: str = "bptt"
+    name: ClassVar[str] = "bptt"
 
     def __post_init__(self) -> None:
         if self.truncation is not None and (not isinstance(self.truncation, int) or self.truncation < 1):

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 from neuromorph.errors import ConfigError
 from neuromorph.plasticity.base import DEFAULT_TARGETS, Read, Scope, Signal, Target, Temporal
@@ -64,7 +65,7 @@ class EProp:
     update_interval: int | None = None
     targets: frozenset[Target] = DEFAULT_TARGETS
     regularization: RateRegularization = field(default_factory=RateRegularization)
-    name: str = "eprop"
+    name: ClassVar[str] = "eprop"
 
     def __post_init__(self) -> None:
         if not self.targets:

@@ -1,0 +1,86 @@
+"""Command line: ``neuromorph train CARD --out RUN.h5`` and ``neuromorph plot RUN.h5``.
+
+Any :class:`NeuromorphError` becomes one line on stderr and exit code 2, never
+a traceback. Ctrl-C exits 130; running the same command again resumes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tomllib
+from pathlib import Path
+
+from neuromorph.errors import ConfigError, NeuromorphError
+
+
+def _parse_set(items: list[str]) -> dict[str, object]:
+    overrides: dict[str, object] = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"--set expects KEY=VALUE (e.g. train.iterations=10), got {item!r}")
+        try:
+            overrides[key] = tomllib.loads(f"v = {raw}")["v"]
+        except tomllib.TOMLDecodeError:
+            overrides[key] = raw
+    return overrides
+
+
+def _train(args: argparse.Namespace) -> int:
+    from neuromorph.config import load_card
+    from neuromorph.experiment import train
+
+    overrides = _parse_set(args.set)
+    if args.iterations is not None:
+        overrides["train.iterations"] = args.iterations
+    if args.seed is not None:
+        overrides["train.seed"] = args.seed
+    spec = load_card(args.card, overrides)
+    result = train(spec, out=args.out, progress=not args.no_progress, force=args.force)
+    loss = result.curves["loss"]
+    note = f" (resumed at iteration {result.resumed_from})" if result.resumed_from else ""
+    print(f"{args.out}: {result.iterations} iterations{note}, loss {loss[0]:.4g} -> {loss[-1]:.4g}")
+    return 0
+
+
+def _plot(args: argparse.Namespace) -> int:
+    from neuromorph.plots import plot_run
+
+    for path in plot_run(args.run):
+        print(path)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="neuromorph", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("train", help="train a model card and write one HDF5 run file")
+    p.add_argument("card", type=Path, help="model card (TOML), e.g. models/eprop_sine.toml")
+    p.add_argument("--out", type=Path, required=True, help="output HDF5 file, e.g. runs/sine.h5")
+    p.add_argument("--iterations", type=int, help="override train.iterations")
+    p.add_argument("--seed", type=int, help="override train.seed")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override any card key")
+    p.add_argument("--force", action="store_true", help="overwrite an output file of another card")
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    p.set_defaults(func=_train)
+    p = sub.add_parser("plot", help="write PNG figures next to a run file")
+    p.add_argument("run", type=Path, help="a run file written by `neuromorph train`")
+    p.set_defaults(func=_plot)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except NeuromorphError as exc:
+        print(f"neuromorph: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("neuromorph: interrupted; run the same command again to resume", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,275 @@
+"""Model cards: TOML in, typed frozen specs out.
+
+Strings become objects here, once. A card has five tables, ``[task]``,
+``[network]`` (with ``[network.neuron]``, ``[network.readout]``,
+``[network.init]``), ``[rule]``, ``[optimizer]`` and ``[train]``. Unknown keys,
+wrong types and bad values raise :class:`ConfigError` naming the file and the
+key. ``n_in`` and ``n_out`` come from the task. :func:`resolved_card` returns
+the complete card with every default filled in; it is stored with each run
+and loads back to the same :class:`RunSpec`.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import enum
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import tomli_w
+import torch
+
+from neuromorph.dynamics import ALIFParameters, LIFParameters, ReadoutParameters
+from neuromorph.errors import ConfigError
+from neuromorph.network import InitSpec, NetworkSpec
+from neuromorph.plasticity import BPTT, EProp, Feedback, Mode, OptimizerName, OptimizerSpec, RateRegularization, Target
+from neuromorph.tasks import TASKS, Task
+
+
+class Precision(enum.Enum):
+    FLOAT32 = "float32"
+    FLOAT64 = "float64"
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return torch.float32 if self is Precision.FLOAT32 else torch.float64
+
+
+@dataclass(frozen=True)
+class TrainSpec:
+    """Iterations, batch size, seed, precision, checkpoint period and torch threads.
+
+    ``threads = 1`` by default: per-step loops on small networks run fastest on
+    one thread (ECOSYSTEM.md §3 measured 4x slow-downs from thread contention).
+    """
+
+    iterations: int = 200
+    batch_size: int = 1
+    seed: int = 0
+    precision: Precision = Precision.FLOAT32
+    checkpoint_every: int = 50
+    threads: int = 1
+
+    def __post_init__(self) -> None:
+        for name in ("iterations", "batch_size", "checkpoint_every", "threads"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"train.{name} must be >= 1, got {getattr(self, name)!r}")
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """Everything a training run needs, resolved."""
+
+    task: Task
+    network: NetworkSpec
+    init: InitSpec
+    rule: EProp | BPTT
+    optimizer: OptimizerSpec
+    train: TrainSpec
+
+
+NEURONS: dict[str, type] = {"lif": LIFParameters, "alif": ALIFParameters}
+RULES: dict[str, type] = {"eprop": EProp, "bptt": BPTT}
+SECTIONS = ("task", "network", "rule", "optimizer", "train")
+
+
+def load_card(path: str | Path, overrides: dict[str, Any] | None = None) -> RunSpec:
+    """Read a model card; ``overrides`` maps dotted keys (``"train.iterations"``) to values."""
+    path = Path(path)
+    try:
+        card = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"model card {path} does not exist") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: invalid TOML: {exc}") from None
+    return resolve(apply_overrides(card, overrides or {}, str(path)), str(path))
+
+
+def apply_overrides(card: dict, overrides: dict[str, Any], where: str) -> dict:
+    """A copy of ``card`` with dotted-key overrides applied."""
+    card = copy.deepcopy(card)
+    for dotted, value in overrides.items():
+        *parents, leaf = dotted.split(".")
+        table = card
+        for key in parents:
+            table = table.setdefault(key, {})
+            if not isinstance(table, dict):
+                raise ConfigError(f"{where}: cannot override {dotted!r}: {key!r} is not a table")
+        table[leaf] = value
+    return card
+
+
+def resolve(card: dict, where: str = "<card>") -> RunSpec:
+    """Turn a card (nested dict) into a :class:`RunSpec`."""
+    _check_keys(card, SECTIONS, where, "")
+    task = _task(dict(card.get("task", {})), where)
+    net = dict(card.get("network", {}))
+    _check_keys(net, ("n_rec", "dt", "neuron", "readout", "init"), where, "network")
+    n_rec = _typed(net.get("n_rec", 100), "int", f"{where} [network] n_rec")
+    network = NetworkSpec(
+        n_in=task.n_in,
+        n_rec=n_rec,
+        n_out=task.n_out,
+        neuron=_neuron(dict(net.get("neuron", {})), n_rec, where),
+        readout=_build(ReadoutParameters, net.get("readout", {}), where, "network.readout"),
+        dt=_typed(net.get("dt", task.dt), "float", f"{where} [network] dt"),
+    )
+    if abs(network.dt - task.dt) > 1e-12:
+        raise ConfigError(f"{where}: network.dt = {network.dt} differs from the task's dt = {task.dt}")
+    return RunSpec(
+        task=task,
+        network=network,
+        init=_build(InitSpec, net.get("init", {}), where, "network.init"),
+        rule=_rule(dict(card.get("rule", {})), where),
+        optimizer=_build(OptimizerSpec, card.get("optimizer", {}), where, "optimizer", {"name": _enum(OptimizerName)}),
+        train=_build(TrainSpec, card.get("train", {}), where, "train", {"precision": _enum(Precision)}),
+    )
+
+
+def resolved_card(spec: RunSpec) -> dict:
+    """The complete card of ``spec`` (defaults filled in); ``resolve`` maps it back to ``spec``."""
+    neuron = _plain(spec.network.neuron)
+    neuron = {"model": next(k for k, v in NEURONS.items() if v is type(spec.network.neuron)), **neuron}
+    rule = {"name": spec.rule.name, **_plain(spec.rule)}
+    task = {"name": next(k for k, v in TASKS.items() if v is type(spec.task)), **_plain(spec.task)}
+    return {
+        "task": task,
+        "network": {
+            "n_rec": spec.network.n_rec,
+            "dt": spec.network.dt,
+            "neuron": neuron,
+            "readout": _plain(spec.network.readout),
+            "init": _plain(spec.init),
+        },
+        "rule": rule,
+        "optimizer": _plain(spec.optimizer),
+        "train": _plain(spec.train),
+    }
+
+
+def card_to_toml(card: dict) -> str:
+    """Serialise a card (as from :func:`resolved_card`)."""
+    return tomli_w.dumps(card)
+
+
+# --------------------------------------------------------------------------------------------- helpers
+
+
+def _task(table: dict, where: str) -> Task:
+    name = table.pop("name", None)
+    if name not in TASKS:
+        raise ConfigError(f"{where}: [task] name must be one of {sorted(TASKS)}, got {name!r}")
+    return _build(TASKS[name], table, where, "task")
+
+
+def _neuron(table: dict, n_rec: int, where: str) -> LIFParameters:
+    model = table.pop("model", "lif")
+    if model not in NEURONS:
+        raise ConfigError(f"{where}: network.neuron.model must be one of {sorted(NEURONS)}, got {model!r}")
+    n_adaptive = table.pop("n_adaptive", None) if model == "alif" else None
+    if n_adaptive is not None:
+        n_adaptive = _typed(n_adaptive, "int", f"{where} [network.neuron] n_adaptive")
+        if not 0 <= n_adaptive <= n_rec:
+            raise ConfigError(f"{where}: network.neuron.n_adaptive must be in [0, {n_rec}], got {n_adaptive}")
+        beta = _typed(table.get("beta", 0.07), "float", f"{where} [network.neuron] beta")
+        table["beta"] = tuple([0.0] * (n_rec - n_adaptive) + [beta] * n_adaptive)
+    return _build(NEURONS[model], table, where, "network.neuron", {"beta": _beta})
+
+
+def _rule(table: dict, where: str) -> EProp | BPTT:
+    name = table.pop("name", "eprop")
+    if name not in RULES:
+        raise ConfigError(f"{where}: [rule] name must be one of {sorted(RULES)}, got {name!r}")
+    converters = {
+        "feedback": _enum(Feedback),
+        "mode": _enum(Mode),
+        "targets": _targets,
+        "regularization": lambda v, w: _build(RateRegularization, v, where, "rule.regularization"),
+    }
+    table.pop("name", None)
+    return _build(RULES[name], table, where, "rule", converters)
+
+
+def _build(cls: type, table: Any, where: str, section: str, converters: dict[str, Callable] | None = None):
+    """Instantiate dataclass ``cls`` from ``table``, checking keys and simple types."""
+    if not isinstance(table, dict):
+        raise ConfigError(f"{where}: [{section}] must be a table, got {table!r}")
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
+    _check_keys(table, tuple(fields), where, section)
+    converters = converters or {}
+    kwargs = {}
+    for key, value in table.items():
+        label = f"{where} [{section}] {key}"
+        kwargs[key] = converters[key](value, label) if key in converters else _typed(value, fields[key].type, label)
+    try:
+        return cls(**kwargs)
+    except ConfigError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{where}: [{section}]: {exc}") from None
+
+
+def _check_keys(table: dict, allowed: tuple[str, ...], where: str, section: str) -> None:
+    for key in table:
+        if key not in allowed:
+            place = f"[{section}] " if section else ""
+            raise ConfigError(f"{where}: unknown key {place}{key!r}; allowed keys: {', '.join(sorted(allowed))}")
+
+
+_SIMPLE = {"float": (float, int), "int": (int,), "bool": (bool,), "str": (str,)}
+
+
+def _typed(value: Any, annotation: Any, label: str) -> Any:
+    """Check a scalar against a simple annotation ('float', 'int | None', ...)."""
+    names = [a.strip() for a in str(annotation).split("|")]
+    if value is None and "None" in names:
+        return None
+    for name in names:
+        accepted = _SIMPLE.get(name)
+        if accepted and isinstance(value, accepted) and not (name != "bool" and isinstance(value, bool)):
+            return float(value) if name == "float" else value
+    if not any(n in _SIMPLE for n in names):
+        return value
+    raise ConfigError(f"{label} must be {' or '.join(names)}, got {value!r}")
+
+
+def _enum(cls: type[enum.Enum]) -> Callable:
+    def convert(value: Any, label: str):
+        try:
+            return cls(value)
+        except ValueError:
+            raise ConfigError(f"{label} must be one of {[m.value for m in cls]}, got {value!r}") from None
+
+    return convert
+
+
+def _targets(value: Any, label: str) -> frozenset[Target]:
+    if not isinstance(value, list):
+        raise ConfigError(f"{label} must be a list of {[t.value for t in Target]}, got {value!r}")
+    return frozenset(_enum(Target)(v, label) for v in value)
+
+
+def _beta(value: Any, label: str) -> float | tuple[float, ...]:
+    if isinstance(value, list):
+        return tuple(_typed(v, "float", label) for v in value)
+    return _typed(value, "float", label)
+
+
+def _plain(obj: Any) -> Any:
+    """Dataclass → TOML-ready dict (enums to values, sets to sorted lists, None dropped)."""
+    if dataclasses.is_dataclass(obj):
+        return {
+            f.name: _plain(getattr(obj, f.name))
+            for f in dataclasses.fields(obj)
+            if f.init and getattr(obj, f.name) is not None
+        }
+    if isinstance(obj, enum.Enum):
+        return obj.value
+    if isinstance(obj, (frozenset, set)):
+        return sorted(_plain(v) for v in obj)
+    if isinstance(obj, tuple):
+        return [_plain(v) for v in obj]
+    return obj

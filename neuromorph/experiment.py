@@ -1,0 +1,210 @@
+"""Entry points: build a network from a :class:`RunSpec` and train it.
+
+``train`` runs the iterations with a progress bar, records learning curves,
+checkpoints atomically into the output HDF5 file every
+``train.checkpoint_every`` iterations, and resumes from that checkpoint when
+the same card is run again with the same output file. NaN or Inf stops the run
+with :class:`NonFiniteError`; the file then holds the last good parameters and
+``status = "failed"``.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from neuromorph.backends.torch import SequenceResult, lower, train_sequence
+from neuromorph.config import RunSpec, card_to_toml, resolved_card
+from neuromorph.errors import ConfigError, NeuromorphError, NonFiniteError
+from neuromorph.network import Parameters, check_parameters, init_parameters
+from neuromorph.plasticity import EProp, Feedback, Learner, Target
+from neuromorph.plasticity.losses import accuracy
+from neuromorph.storage import RunRecord, package_versions, read_run, write_run
+from neuromorph.tasks.base import LossKind, TrialBatch
+
+
+@dataclass
+class TrainResult:
+    """Learning curves, final parameters, feedback matrix and the last iteration."""
+
+    curves: dict[str, np.ndarray]
+    params: Parameters
+    feedback: torch.Tensor
+    last: SequenceResult | None
+    iterations: int
+    resumed_from: int = 0
+    path: Path | None = None
+
+
+@dataclass
+class _Run:
+    """Mutable training state (what a checkpoint holds)."""
+
+    params: dict[Target, torch.nn.Parameter]
+    feedback: torch.Tensor
+    learner: Learner
+    generator: torch.Generator
+    curves: dict[str, list[float]] = field(default_factory=dict)
+    iteration: int = 0
+    last_batch: TrialBatch | None = None  #: inputs of the last iteration, for the record
+
+
+def train(
+    spec: RunSpec,
+    *,
+    out: str | Path | None = None,
+    params: Parameters | None = None,
+    feedback: torch.Tensor | None = None,
+    progress: bool = True,
+    force: bool = False,
+) -> TrainResult:
+    """Train ``spec``; write the run to ``out`` (HDF5) if given.
+
+    ``params``/``feedback`` replace the random initialisation (e.g. to replay a
+    published network). With an existing ``out`` written from the same card,
+    a finished run is returned as is and an interrupted one resumes; a
+    different card needs ``force=True``.
+    """
+    torch.set_num_threads(spec.train.threads)
+    dtype = spec.train.precision.dtype
+    toml = card_to_toml(resolved_card(spec))
+    run = _start(spec, params, feedback, dtype)
+    resumed_from = _resume(run, Path(out), toml, force) if out is not None else 0
+    if out is not None and resumed_from == spec.train.iterations:
+        return _result(run, None, spec, resumed_from, Path(out))
+    low = lower(spec.network, dtype)
+    last = None
+    bar = tqdm(total=spec.train.iterations, initial=run.iteration, disable=not progress, desc=spec.rule.name, unit="it")
+    try:
+        while run.iteration < spec.train.iterations:
+            last = _iteration(spec, low, run, dtype)
+            bar.update(1)
+            bar.set_postfix(loss=f"{run.curves['loss'][-1]:.4g}", rate=f"{run.curves['rate_hz'][-1]:.1f}Hz")
+            if out is not None and run.iteration % spec.train.checkpoint_every == 0:
+                write_run(out, _record(spec, run, toml, last, "running"))
+    except NeuromorphError as exc:
+        if out is not None:
+            write_run(out, _record(spec, run, toml, last, "failed", error=str(exc)))
+        raise
+    finally:
+        bar.close()
+    if out is not None:
+        write_run(out, _record(spec, run, toml, last, "complete"))
+    return _result(run, last, spec, resumed_from, Path(out) if out is not None else None)
+
+
+def _start(spec: RunSpec, params: Parameters | None, feedback: torch.Tensor | None, dtype: torch.dtype) -> _Run:
+    generator = torch.Generator().manual_seed(spec.train.seed)
+    drawn, drawn_feedback = init_parameters(spec.network, spec.init, generator, dtype)
+    params = drawn if params is None else Parameters(*(torch.as_tensor(p, dtype=dtype) for p in params))
+    feedback = drawn_feedback if feedback is None else torch.as_tensor(feedback, dtype=dtype)
+    check_parameters(spec.network, params, feedback)
+    tensors = {Target(name): torch.nn.Parameter(value.clone()) for name, value in params._asdict().items()}
+    adaptive = isinstance(spec.rule, EProp) and spec.rule.feedback is Feedback.ADAPTIVE
+    feedback = feedback.clone()
+    learner = Learner(spec.optimizer, tensors, spec.rule.targets, feedback if adaptive else None)
+    return _Run(tensors, feedback, learner, generator)
+
+
+def _params(run: _Run) -> Parameters:
+    return Parameters(**{t.value: p for t, p in run.params.items()})
+
+
+def _iteration(spec: RunSpec, low, run: _Run, dtype: torch.dtype) -> SequenceResult:
+    batch = spec.task.sample(spec.train.batch_size, run.generator).to(dtype)
+    res = train_sequence(low, _params(run), run.feedback, spec.rule, spec.task.loss, batch, run.learner.apply)
+    if not np.isfinite(res.loss):
+        raise NonFiniteError(
+            f"loss became {res.loss} at iteration {run.iteration}; lower optimizer.lr or the weight gains"
+        )
+    rate = float(res.z.mean()) / spec.network.dt
+    _append(run.curves, "loss", res.loss)
+    _append(run.curves, "rate_hz", rate)
+    if spec.task.loss is LossKind.CLASSIFICATION:
+        _append(run.curves, "accuracy", accuracy(res.y, batch.targets, batch.mask))
+    run.iteration += 1
+    run.last_batch = batch
+    return res
+
+
+def _append(curves: dict[str, list[float]], name: str, value: float) -> None:
+    curves.setdefault(name, []).append(value)
+
+
+def _record(spec: RunSpec, run: _Run, toml: str, last: SequenceResult | None, status: str, error: str | None = None) -> RunRecord:
+    last_arrays: dict[str, np.ndarray] = {}
+    rule_state: dict[str, np.ndarray] = {}
+    if last is not None:
+        batch = run.last_batch
+        last_arrays = {
+            "inputs": batch.inputs.numpy(),
+            "spikes": last.z.numpy().astype(np.uint8),
+            "output": last.y.numpy(),
+            "target": batch.targets.numpy(),
+            "mask": batch.mask.numpy(),
+        }
+        rule_state = {k: v.numpy() for k, v in last.rule_state.items()}
+    params = {t.value: p.detach().numpy() for t, p in run.params.items()}
+    params["feedback"] = run.feedback.numpy()
+    return RunRecord(
+        config_toml=toml,
+        seed=spec.train.seed,
+        versions=package_versions(),
+        status=status,
+        iteration=run.iteration,
+        curves={k: np.asarray(v) for k, v in run.curves.items()},
+        params=params,
+        last=last_arrays,
+        rule_state=rule_state,
+        attrs={"dt": spec.network.dt, "loss": spec.task.loss.value, "rule": spec.rule.name},
+        checkpoint=_checkpoint(run),
+        error=error,
+    )
+
+
+def _checkpoint(run: _Run) -> bytes:
+    buffer = io.BytesIO()
+    torch.save(
+        {
+            "params": {t.value: p.detach() for t, p in run.params.items()},
+            "feedback": run.feedback,
+            "learner": run.learner.state_dict(),
+            "generator": run.generator.get_state(),
+            "iteration": run.iteration,
+            "curves": run.curves,
+        },
+        buffer,
+    )
+    return buffer.getvalue()
+
+
+def _resume(run: _Run, out: Path, toml: str, force: bool) -> int:
+    """Load the checkpoint in ``out`` if it was written from the same card; returns its iteration."""
+    if not out.exists() or force:
+        return 0
+    record = read_run(out, with_checkpoint=True)
+    if record.config_toml != toml:
+        raise ConfigError(f"{out} holds a run of a different model card; pass --force to overwrite it or pick another --out")
+    if record.checkpoint is None:
+        return 0
+    state = torch.load(io.BytesIO(record.checkpoint), weights_only=True)
+    with torch.no_grad():
+        for name, value in state["params"].items():
+            run.params[Target(name)].copy_(value)
+        run.feedback.copy_(state["feedback"])
+    run.learner.load_state_dict(state["learner"])
+    run.generator.set_state(state["generator"])
+    run.iteration = int(state["iteration"])
+    run.curves = {k: list(v) for k, v in state["curves"].items()}
+    return run.iteration
+
+
+def _result(run: _Run, last, spec: RunSpec, resumed_from: int, path: Path | None) -> TrainResult:
+    params = Parameters(**{t.value: p.detach().clone() for t, p in run.params.items()})
+    curves = {k: np.asarray(v) for k, v in run.curves.items()}
+    return TrainResult(curves, params, run.feedback.clone(), last, run.iteration, resumed_from, path)
