@@ -253,7 +253,7 @@ def _targets(value: Any, label: str) -> frozenset[Target]:
 
 
 def _beta(value: Any, label: str) -> float | tuple[float, ...]:
-    if isinstance(value, list):
+    if isinstance(value, (list, tuple)):
         return tuple(_typed(v, "float", label) for v in value)
     return _typed(value, "float", label)
 

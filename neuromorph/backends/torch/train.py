@@ -102,7 +102,7 @@ def _train_bptt(
         total = task_loss + rule.regularization.value(z, low.spec.dt)
         grads = torch.autograd.grad(total, list(leaves.values()))
     apply(dict(zip(targets, grads)))
-    return SequenceResult(float(task_loss), y.detach(), z.detach(), {})
+    return SequenceResult(float(task_loss.detach()), y.detach(), z.detach(), {})
 
 
 _RULES: dict[type, Callable[..., SequenceResult]] = {EProp: _train_eprop, BPTT: _train_bptt}

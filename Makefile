@@ -1,0 +1,35 @@
+# neuromorph: `make demo` trains the flagship example; `make test` runs the default test suite.
+# Both create the virtual environment on first use. torch/torchvision are pinned in
+# constraints.txt so pip never resolves a CUDA torch.
+
+PYTHON ?= python3.11
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.neuromorph-installed
+export OMP_NUM_THREADS ?= 1
+
+.PHONY: install demo test test-slow bench clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml constraints.txt
+	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) (set PYTHON=...)"; exit 1; }
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet -c constraints.txt -e ".[dev]"
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(VENV)/bin/neuromorph train models/eprop_sine.toml --out runs/sine.h5
+	$(VENV)/bin/neuromorph plot runs/sine.h5
+
+test: $(STAMP)
+	$(PY) -m pytest -m "not slow" -q
+
+test-slow: $(STAMP)
+	$(PY) -m pytest -m slow -q
+
+bench: $(STAMP)
+	$(PY) benchmarks/eprop_speed.py
+
+clean:
+	rm -rf $(VENV) runs benchmarks/results .pytest_cache
