@@ -125,6 +125,7 @@ def _iteration(spec: RunSpec, low, run: _Run, dtype: torch.dtype) -> SequenceRes
     rate = float(res.z.mean()) / spec.network.dt
     _append(run.curves, "loss", res.loss)
     _append(run.curves, "rate_hz", rate)
+    _append(run.curves, "spike_count", float(res.z.sum()))
     if spec.task.loss is LossKind.CLASSIFICATION:
         _append(run.curves, "accuracy", accuracy(res.y, batch.targets, batch.mask))
     run.iteration += 1

@@ -43,6 +43,8 @@ class ALIFParameters(LIFParameters):
     def __post_init__(self) -> None:
         super().__post_init__()
         _positive(self, "tau_adapt")
+        if isinstance(self.beta, list):
+            object.__setattr__(self, "beta", tuple(self.beta))
         betas = self.beta if isinstance(self.beta, tuple) else (self.beta,)
         if any(b < 0 for b in betas):
             raise ConfigError(f"ALIF beta must be >= 0, got {self.beta!r}")

@@ -89,7 +89,7 @@ def reverse_scan(q: torch.Tensor, decay: torch.Tensor | float) -> torch.Tensor:
     """
     out = torch.empty_like(q)
     acc = torch.zeros_like(q[0])
-    scalar = not isinstance(decay, torch.Tensor)
+    scalar = not isinstance(decay, torch.Tensor) or decay.dim() == 0
     for t in range(q.shape[0] - 1, -1, -1):
         acc = q[t] + (decay if scalar else decay[t]) * acc
         out[t] = acc

@@ -108,10 +108,11 @@ def differentiable_run(
     *,
     stop_recurrent: bool = False,
     truncation: int | None = None,
+    state: NetworkState | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Run with autograd; returns ``(y, z)``. ``truncation`` detaches the state every K steps."""
     check_inputs(low.spec, inputs)
-    state = low.initial_state(inputs.shape[1])
+    state = low.initial_state(inputs.shape[1]) if state is None else state
     zs, ys = [], []
     for t, x_t in enumerate(inputs):
         if truncation is not None and t > 0 and t % truncation == 0:

@@ -15,7 +15,7 @@ from typing import Callable, NamedTuple
 
 import torch
 
-from neuromorph.backends.torch.simulate import Lowered, check_inputs, differentiable_run
+from neuromorph.backends.torch.simulate import Lowered, NetworkState, check_inputs, differentiable_run
 from neuromorph.network import Parameters
 from neuromorph.plasticity import BPTT, EProp, Feedback, Mode, Target
 from neuromorph.plasticity.eprop_factored import SequenceFactors, factored_gradients
@@ -43,12 +43,12 @@ def feedback_matrix(rule: EProp, params: Parameters, feedback: torch.Tensor) -> 
 
 @torch.no_grad()
 def _train_eprop(
-    low: Lowered, params: Parameters, feedback: torch.Tensor, rule: EProp, kind: LossKind, batch: TrialBatch, apply: ApplyFn
+    low: Lowered, params: Parameters, feedback: torch.Tensor, rule: EProp, kind: LossKind, batch: TrialBatch,
+    apply: ApplyFn, state: NetworkState,
 ) -> SequenceResult:
     spec, c = low.spec, low.consts
     online = rule.mode is Mode.ONLINE
     n_steps, n_batch = batch.n_steps, batch.batch_size
-    state = low.initial_state(n_batch)
     tr = zero_traces(n_batch, spec.n_in, spec.n_rec, low.dtype)
     ost = online_init(rule.targets, tr, spec.n_out, c.adaptive) if online else None
     interval = rule.update_interval or n_steps
@@ -92,12 +92,13 @@ def _train_eprop(
 
 
 def _train_bptt(
-    low: Lowered, params: Parameters, feedback: torch.Tensor, rule: BPTT, kind: LossKind, batch: TrialBatch, apply: ApplyFn
+    low: Lowered, params: Parameters, feedback: torch.Tensor, rule: BPTT, kind: LossKind, batch: TrialBatch,
+    apply: ApplyFn, state: NetworkState,
 ) -> SequenceResult:
     targets = sorted(rule.targets, key=lambda t: t.value)
     leaves = {t.value: getattr(params, t.value).detach().requires_grad_(True) for t in targets}
     with torch.enable_grad():
-        y, z = differentiable_run(low, params._replace(**leaves), batch.inputs, truncation=rule.truncation)
+        y, z = differentiable_run(low, params._replace(**leaves), batch.inputs, truncation=rule.truncation, state=state)
         task_loss = loss_value(kind, y, batch.targets, batch.mask)
         total = task_loss + rule.regularization.value(z, low.spec.dt)
         grads = torch.autograd.grad(total, list(leaves.values()))
@@ -116,7 +117,14 @@ def train_sequence(
     kind: LossKind,
     batch: TrialBatch,
     apply: ApplyFn,
+    initial_state: NetworkState | None = None,
 ) -> SequenceResult:
-    """Run ``batch`` through the network, learning with ``rule``; updates go through ``apply``."""
+    """Run ``batch`` through the network, learning with ``rule``; updates go through ``apply``.
+
+    ``initial_state`` (default: all zeros) sets the neuron and readout state at the first
+    step; eligibility traces always start at zero, since the initial state does not depend
+    on the weights.
+    """
     check_inputs(low.spec, batch.inputs)
-    return _RULES[type(rule)](low, params, feedback, rule, kind, batch, apply)
+    state = low.initial_state(batch.batch_size) if initial_state is None else initial_state
+    return _RULES[type(rule)](low, params, feedback, rule, kind, batch, apply, state)
