@@ -8,7 +8,7 @@ import torch
 
 import neuromorph.experiment as experiment
 from neuromorph.cli import main
-from neuromorph.config import load_card, resolve
+from neuromorph.config import resolve
 from neuromorph.errors import NonFiniteError
 from neuromorph.storage import read_run
 

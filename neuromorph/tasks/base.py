@@ -7,10 +7,28 @@ simulation loop can index ``inputs[t]`` without a transpose.
 from __future__ import annotations
 
 import enum
+import math
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 import torch
+
+from neuromorph.errors import ConfigError
+
+
+def invalid(owner: str, field: str, value: object, allowed: str) -> ConfigError:
+    """The error for a bad task field: names the class, the field and what is allowed."""
+    return ConfigError(f"{owner}.{field}={value!r} is invalid: {allowed}")
+
+
+def is_int(value: object) -> bool:
+    """An int that is not a bool."""
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def is_real(value: object) -> bool:
+    """A finite int or float that is not a bool."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 class LossKind(enum.Enum):

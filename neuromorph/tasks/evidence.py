@@ -14,13 +14,12 @@ accumulation in cortex", Nat. Neurosci. 19:1672 (2016).
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import torch
 
 from neuromorph.errors import ConfigError
-from neuromorph.tasks.base import LossKind, TrialBatch
+from neuromorph.tasks.base import LossKind, TrialBatch, invalid, is_int, is_real
 
 __all__ = ["EvidenceAccumulationTask"]
 
@@ -29,20 +28,12 @@ N_GROUPS = 4
 
 
 def _fail(field: str, value: object, allowed: str) -> ConfigError:
-    return ConfigError(f"EvidenceAccumulationTask.{field}={value!r} is invalid: {allowed}")
-
-
-def _is_int(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _is_real(value: object) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    return invalid("EvidenceAccumulationTask", field, value, allowed)
 
 
 def _n_steps(field: str, duration: float, dt: float, minimum: int) -> int:
     """``duration / dt`` as an int; ConfigError unless it is a whole number >= ``minimum``."""
-    if not _is_real(duration):
+    if not is_real(duration):
         raise _fail(field, duration, "expected a finite duration in seconds")
     steps = duration / dt
     whole = round(steps)
@@ -115,12 +106,12 @@ class EvidenceAccumulationTask:
     dt: float = 1e-3
 
     def __post_init__(self) -> None:
-        if not _is_real(self.dt) or self.dt <= 0:
+        if not is_real(self.dt) or self.dt <= 0:
             raise _fail("dt", self.dt, "expected a finite float > 0 (seconds)")
-        if not _is_int(self.n_in) or self.n_in < N_GROUPS or self.n_in % N_GROUPS:
+        if not is_int(self.n_in) or self.n_in < N_GROUPS or self.n_in % N_GROUPS:
             allowed = "expected a positive multiple of 4 (left, right, recall, background)"
             raise _fail("n_in", self.n_in, allowed)
-        if not _is_int(self.n_cues) or self.n_cues < 1 or self.n_cues % 2 == 0:
+        if not is_int(self.n_cues) or self.n_cues < 1 or self.n_cues % 2 == 0:
             allowed = "expected an odd int >= 1 (so the majority is never tied)"
             raise _fail("n_cues", self.n_cues, allowed)
         cue = _n_steps("cue_duration", self.cue_duration, self.dt, 1)
@@ -131,7 +122,7 @@ class EvidenceAccumulationTask:
         _n_steps("recall_duration", self.recall_duration, self.dt, 1)
         for name in ("cue_rate", "recall_rate", "background_rate"):
             rate = getattr(self, name)
-            if not _is_real(rate) or not 0.0 <= rate * self.dt <= 1.0:
+            if not is_real(rate) or not 0.0 <= rate * self.dt <= 1.0:
                 raise _fail(name, rate, f"expected 0 <= rate <= 1/dt = {1.0 / self.dt:g} Hz")
 
     # -- protocol attributes ------------------------------------------------------------------
@@ -206,7 +197,7 @@ class EvidenceAccumulationTask:
             inputs (T, B, n_in) float32 0/1; targets (T, B) int64 class (0 left, 1 right) at
             every step; mask (T, B) float32, 1 in the recall window only.
         """
-        if not _is_int(batch_size) or batch_size < 1:
+        if not is_int(batch_size) or batch_size < 1:
             raise ConfigError(f"batch_size={batch_size!r} is invalid: expected an int >= 1")
         if not isinstance(generator, torch.Generator):
             kind = type(generator).__name__

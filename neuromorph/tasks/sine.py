@@ -19,21 +19,13 @@ from dataclasses import dataclass
 import torch
 
 from neuromorph.errors import ConfigError
-from neuromorph.tasks.base import LossKind, TrialBatch
+from neuromorph.tasks.base import LossKind, TrialBatch, invalid, is_int, is_real
 
 __all__ = ["SinePatternTask"]
 
 
 def _fail(field: str, value: object, allowed: str) -> ConfigError:
-    return ConfigError(f"SinePatternTask.{field}={value!r} is invalid: {allowed}")
-
-
-def _is_int(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _is_real(value: object) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    return invalid("SinePatternTask", field, value, allowed)
 
 
 @dataclass(frozen=True)
@@ -103,21 +95,21 @@ class SinePatternTask:
     periods: tuple[float, ...] = (1.0, 0.5, 0.333, 0.2)
 
     def __post_init__(self) -> None:
-        if not _is_int(self.n_in) or self.n_in < 1:
+        if not is_int(self.n_in) or self.n_in < 1:
             raise _fail("n_in", self.n_in, "expected an int >= 1")
-        if not _is_int(self.n_steps) or self.n_steps < 1:
+        if not is_int(self.n_steps) or self.n_steps < 1:
             raise _fail("n_steps", self.n_steps, "expected an int >= 1")
-        if not _is_real(self.dt) or self.dt <= 0:
+        if not is_real(self.dt) or self.dt <= 0:
             raise _fail("dt", self.dt, "expected a finite float > 0 (seconds)")
-        if not _is_real(self.rate) or not 0.0 <= self.rate * self.dt <= 1.0:
+        if not is_real(self.rate) or not 0.0 <= self.rate * self.dt <= 1.0:
             raise _fail("rate", self.rate, f"expected 0 <= rate <= 1/dt = {1.0 / self.dt:g} Hz")
-        if not _is_int(self.seed) or not 0 <= self.seed < 2**63:
+        if not is_int(self.seed) or not 0 <= self.seed < 2**63:
             raise _fail("seed", self.seed, "expected an int in [0, 2**63)")
         if not isinstance(self.frozen, bool):
             raise _fail("frozen", self.frozen, "expected a bool")
         if not isinstance(self.periods, (tuple, list)) or len(self.periods) == 0:
             raise _fail("periods", self.periods, "expected a non-empty sequence of seconds")
-        if not all(_is_real(p) and p > 0 for p in self.periods):
+        if not all(is_real(p) and p > 0 for p in self.periods):
             allowed = "every period must be a finite float > 0 (seconds)"
             raise _fail("periods", self.periods, allowed)
         # a list (as read from TOML) becomes a tuple so the task stays hashable
@@ -184,7 +176,7 @@ class SinePatternTask:
         TrialBatch
             inputs (T, B, n_in) float32 0/1; targets (T, B, 1) float32; mask (T, B) float32 ones.
         """
-        if not _is_int(batch_size) or batch_size < 1:
+        if not is_int(batch_size) or batch_size < 1:
             raise ConfigError(f"batch_size={batch_size!r} is invalid: expected an int >= 1")
         if not isinstance(generator, torch.Generator):
             kind = type(generator).__name__
