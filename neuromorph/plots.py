@@ -22,7 +22,7 @@ from matplotlib.figure import Figure
 from neuromorph.errors import ShapeError
 from neuromorph.storage import RunRecord, read_run
 
-__all__ = ["plot_curves", "plot_output", "plot_raster", "plot_rule_state", "plot_run"]
+__all__ = ["compare_curves", "plot_curves", "plot_output", "plot_raster", "plot_rule_state", "plot_run"]
 
 #: Rule-state entries drawn by :func:`plot_rule_state`, top to bottom, with their labels.
 RULE_STATE_PANELS = (
@@ -60,6 +60,21 @@ def plot_run(path: str | os.PathLike[str]) -> list[Path]:
     if any(name in record.rule_state for name, _ in RULE_STATE_PANELS):
         written.append(plot_rule_state(record, Path(f"{base}_rule_state.png")))
     return written
+
+
+def compare_curves(runs: dict[str, str | os.PathLike[str]], out: str | os.PathLike[str], curve: str = "loss") -> Path:
+    """One figure with the ``curve`` of several runs, labelled by the keys of ``runs``."""
+    fig = Figure(figsize=(6, 4))
+    ax = fig.add_subplot()
+    for label, path in runs.items():
+        values = read_run(path).curves[curve]
+        ax.plot(np.arange(1, len(values) + 1), values, label=label)
+    ax.set_yscale("log")
+    ax.set_xlabel("iteration")
+    ax.set_ylabel(curve)
+    ax.legend()
+    fig.tight_layout()
+    return _save(fig, Path(out))
 
 
 # -- helpers ------------------------------------------------------------------------------------

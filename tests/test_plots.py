@@ -128,3 +128,14 @@ def test_minimal_run_writes_only_the_curve(tmp_path: Path) -> None:
 def test_plot_run_on_missing_file_raises_storage_error(tmp_path: Path) -> None:
     with pytest.raises(StorageError):
         plot_run(tmp_path / "absent.h5")
+
+
+def test_compare_curves_draws_one_line_per_run(tmp_path: Path) -> None:
+    from neuromorph.plots import compare_curves
+
+    rng = np.random.default_rng(0)
+    paths = {}
+    for label in ("e-prop", "BPTT"):
+        paths[label] = write_run(tmp_path / f"{label}.h5", regression_record(rng))
+    out = compare_curves(paths, tmp_path / "both.png")
+    assert_png(out, not_blank=True)
