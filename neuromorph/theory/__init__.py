@@ -1,0 +1,152 @@
+"""Analytic theory of local learning (BPTT, tBPTT-1, RFLO) in data-aligned linear RNNs.
+
+numpy/scipy only; never imports a backend. Equations and checks: ``reference/THEORY.md`` §1 and
+§6 (checks 1–11), after Williams, Payeur, Lajoie, arXiv:2606.00243 (ICML 2026).
+
+Modules
+-------
+teacher     student–teacher setup, aligned / non-aligned generators, validation
+modes       per-mode triplets (a_i, b_i, w_i) and off-diagonal leakage
+population  Stein-equation population gradients and the algorithms on finite sequences
+odes        per-mode learning ODEs, their integration, discrete population GD, deviation metric
+stability   stationary manifolds, stability matrices, convergence rates
+rank        rank-restriction diagnostics and an SGD simulator
+"""
+
+from neuromorph.theory.modes import ModeTrajectory as ModeTrajectory
+from neuromorph.theory.modes import feedback_mode_values as feedback_mode_values
+from neuromorph.theory.modes import mode_trajectory as mode_trajectory
+from neuromorph.theory.modes import mode_values as mode_values
+from neuromorph.theory.modes import off_diagonal_leakage as off_diagonal_leakage
+from neuromorph.theory.modes import rotated_matrices as rotated_matrices
+from neuromorph.theory.odes import IntegratorOptions as IntegratorOptions
+from neuromorph.theory.odes import ModeFeedback as ModeFeedback
+from neuromorph.theory.odes import bptt_field as bptt_field
+from neuromorph.theory.odes import integrate_mode_odes as integrate_mode_odes
+from neuromorph.theory.odes import max_relative_deviation as max_relative_deviation
+from neuromorph.theory.odes import mode_field as mode_field
+from neuromorph.theory.odes import population_gd as population_gd
+from neuromorph.theory.odes import population_gd_modes as population_gd_modes
+from neuromorph.theory.odes import rflo_field as rflo_field
+from neuromorph.theory.odes import tbptt1_field as tbptt1_field
+from neuromorph.theory.population import Activation as Activation
+from neuromorph.theory.population import Gradients as Gradients
+from neuromorph.theory.population import Rule as Rule
+from neuromorph.theory.population import algorithm_gradients as algorithm_gradients
+from neuromorph.theory.population import bptt_gradients as bptt_gradients
+from neuromorph.theory.population import impulse_basis as impulse_basis
+from neuromorph.theory.population import population_gradients as population_gradients
+from neuromorph.theory.population import rflo_gradients as rflo_gradients
+from neuromorph.theory.population import run_network as run_network
+from neuromorph.theory.population import stein as stein
+from neuromorph.theory.population import tbptt1_gradients as tbptt1_gradients
+from neuromorph.theory.rank import RankDiagnostics as RankDiagnostics
+from neuromorph.theory.rank import SGDRun as SGDRun
+from neuromorph.theory.rank import feedback_residual as feedback_residual
+from neuromorph.theory.rank import linear_sequence_gradients as linear_sequence_gradients
+from neuromorph.theory.rank import numerical_rank as numerical_rank
+from neuromorph.theory.rank import rank_diagnostics as rank_diagnostics
+from neuromorph.theory.rank import sgd_train as sgd_train
+from neuromorph.theory.rank import singular_values as singular_values
+from neuromorph.theory.stability import RULES_WITH_ZERO_MANIFOLD as RULES_WITH_ZERO_MANIFOLD
+from neuromorph.theory.stability import convergence_rate as convergence_rate
+from neuromorph.theory.stability import finite_difference_jacobian as finite_difference_jacobian
+from neuromorph.theory.stability import fit_decay_rate as fit_decay_rate
+from neuromorph.theory.stability import lambda_min as lambda_min
+from neuromorph.theory.stability import manifold_distance as manifold_distance
+from neuromorph.theory.stability import optimum_point as optimum_point
+from neuromorph.theory.stability import stability_invariants as stability_invariants
+from neuromorph.theory.stability import stability_matrix as stability_matrix
+from neuromorph.theory.stability import zero_manifold_eigenvalues as zero_manifold_eigenvalues
+from neuromorph.theory.teacher import AlignedBases as AlignedBases
+from neuromorph.theory.teacher import LinearRNN as LinearRNN
+from neuromorph.theory.teacher import ModeValues as ModeValues
+from neuromorph.theory.teacher import RFLOFeedback as RFLOFeedback
+from neuromorph.theory.teacher import StudentTeacher as StudentTeacher
+from neuromorph.theory.teacher import aligned_feedback as aligned_feedback
+from neuromorph.theory.teacher import aligned_rnn as aligned_rnn
+from neuromorph.theory.teacher import data_aligned_setup as data_aligned_setup
+from neuromorph.theory.teacher import decay_matrix as decay_matrix
+from neuromorph.theory.teacher import mode_aligned_setup as mode_aligned_setup
+from neuromorph.theory.teacher import random_bases as random_bases
+from neuromorph.theory.teacher import random_linear_rnn as random_linear_rnn
+from neuromorph.theory.teacher import random_mode_values as random_mode_values
+from neuromorph.theory.teacher import random_orthogonal as random_orthogonal
+from neuromorph.theory.teacher import rectangular_diag as rectangular_diag
+from neuromorph.theory.teacher import spectral_radius as spectral_radius
+from neuromorph.theory.teacher import validate_feedback as validate_feedback
+from neuromorph.theory.teacher import validate_rnn as validate_rnn
+from neuromorph.theory.teacher import validate_student_teacher as validate_student_teacher
+
+__all__ = [
+    # teacher
+    "AlignedBases",
+    "LinearRNN",
+    "ModeValues",
+    "RFLOFeedback",
+    "StudentTeacher",
+    "aligned_feedback",
+    "aligned_rnn",
+    "data_aligned_setup",
+    "decay_matrix",
+    "mode_aligned_setup",
+    "random_bases",
+    "random_linear_rnn",
+    "random_mode_values",
+    "random_orthogonal",
+    "rectangular_diag",
+    "spectral_radius",
+    "validate_feedback",
+    "validate_rnn",
+    "validate_student_teacher",
+    # modes
+    "ModeTrajectory",
+    "feedback_mode_values",
+    "mode_trajectory",
+    "mode_values",
+    "off_diagonal_leakage",
+    "rotated_matrices",
+    # population
+    "Activation",
+    "Gradients",
+    "Rule",
+    "algorithm_gradients",
+    "bptt_gradients",
+    "impulse_basis",
+    "population_gradients",
+    "rflo_gradients",
+    "run_network",
+    "stein",
+    "tbptt1_gradients",
+    # odes
+    "IntegratorOptions",
+    "ModeFeedback",
+    "bptt_field",
+    "integrate_mode_odes",
+    "max_relative_deviation",
+    "mode_field",
+    "population_gd",
+    "population_gd_modes",
+    "rflo_field",
+    "tbptt1_field",
+    # stability
+    "RULES_WITH_ZERO_MANIFOLD",
+    "convergence_rate",
+    "finite_difference_jacobian",
+    "fit_decay_rate",
+    "lambda_min",
+    "manifold_distance",
+    "optimum_point",
+    "stability_invariants",
+    "stability_matrix",
+    "zero_manifold_eigenvalues",
+    # rank
+    "RankDiagnostics",
+    "SGDRun",
+    "feedback_residual",
+    "linear_sequence_gradients",
+    "numerical_rank",
+    "rank_diagnostics",
+    "sgd_train",
+    "singular_values",
+]
