@@ -51,7 +51,8 @@ class _Run:
     generator: torch.Generator
     curves: dict[str, list[float]] = field(default_factory=dict)
     iteration: int = 0
-    last_batch: TrialBatch | None = None  #: inputs of the last iteration, for the record
+    last: SequenceResult | None = None  #: the last recorded iteration
+    last_batch: TrialBatch | None = None  #: its batch
 
 
 def train(
@@ -76,26 +77,25 @@ def train(
     run = _start(spec, params, feedback, dtype)
     resumed_from = _resume(run, Path(out), toml, force) if out is not None else 0
     if out is not None and resumed_from == spec.train.iterations:
-        return _result(run, None, spec, resumed_from, Path(out))
+        return _result(run, spec, resumed_from, Path(out))
     low = lower(spec.network, dtype)
-    last = None
     bar = tqdm(total=spec.train.iterations, initial=run.iteration, disable=not progress, desc=spec.rule.name, unit="it")
     try:
         while run.iteration < spec.train.iterations:
-            last = _iteration(spec, low, run, dtype)
+            _iteration(spec, low, run, dtype)
             bar.update(1)
             bar.set_postfix(loss=f"{run.curves['loss'][-1]:.4g}", rate=f"{run.curves['rate_hz'][-1]:.1f}Hz")
             if out is not None and run.iteration % spec.train.checkpoint_every == 0:
-                write_run(out, _record(spec, run, toml, last, "running"))
+                write_run(out, _record(spec, run, toml, "running"))
     except NeuromorphError as exc:
         if out is not None:
-            write_run(out, _record(spec, run, toml, last, "failed", error=str(exc)))
+            write_run(out, _record(spec, run, toml, "failed", error=str(exc)))
         raise
     finally:
         bar.close()
     if out is not None:
-        write_run(out, _record(spec, run, toml, last, "complete"))
-    return _result(run, last, spec, resumed_from, Path(out) if out is not None else None)
+        write_run(out, _record(spec, run, toml, "complete"))
+    return _result(run, spec, resumed_from, Path(out) if out is not None else None)
 
 
 def _start(spec: RunSpec, params: Parameters | None, feedback: torch.Tensor | None, dtype: torch.dtype) -> _Run:
@@ -116,20 +116,25 @@ def _params(run: _Run) -> Parameters:
 
 
 def _iteration(spec: RunSpec, low, run: _Run, dtype: torch.dtype) -> SequenceResult:
+    """One batch. Outputs and rule state are recorded only when they will be written."""
     batch = spec.task.sample(spec.train.batch_size, run.generator).to(dtype)
-    res = train_sequence(low, _params(run), run.feedback, spec.rule, spec.task.loss, batch, run.learner.apply)
+    done = run.iteration + 1
+    record = done % spec.train.checkpoint_every == 0 or done == spec.train.iterations
+    res = train_sequence(low, _params(run), run.feedback, spec.rule, spec.task.loss, batch, run.learner.apply,
+                         record=record)
     if not np.isfinite(res.loss):
         raise NonFiniteError(
             f"loss became {res.loss} at iteration {run.iteration}; lower optimizer.lr or the weight gains"
         )
-    rate = float(res.z.mean()) / spec.network.dt
+    rate = res.spike_count / (batch.n_steps * batch.batch_size * spec.network.n_rec * spec.network.dt)
     _append(run.curves, "loss", res.loss)
     _append(run.curves, "rate_hz", rate)
-    _append(run.curves, "spike_count", float(res.z.sum()))
+    _append(run.curves, "spike_count", res.spike_count)
     if spec.task.loss is LossKind.CLASSIFICATION:
-        _append(run.curves, "accuracy", accuracy(res.y, batch.targets, batch.mask))
+        _append(run.curves, "accuracy", accuracy(res.mean_output, batch.targets, batch.mask))
     run.iteration += 1
-    run.last_batch = batch
+    if record:
+        run.last, run.last_batch = res, batch
     return res
 
 
@@ -137,9 +142,10 @@ def _append(curves: dict[str, list[float]], name: str, value: float) -> None:
     curves.setdefault(name, []).append(value)
 
 
-def _record(spec: RunSpec, run: _Run, toml: str, last: SequenceResult | None, status: str, error: str | None = None) -> RunRecord:
+def _record(spec: RunSpec, run: _Run, toml: str, status: str, error: str | None = None) -> RunRecord:
     last_arrays: dict[str, np.ndarray] = {}
     rule_state: dict[str, np.ndarray] = {}
+    last = run.last
     if last is not None:
         batch = run.last_batch
         last_arrays = {
@@ -205,7 +211,7 @@ def _resume(run: _Run, out: Path, toml: str, force: bool) -> int:
     return run.iteration
 
 
-def _result(run: _Run, last, spec: RunSpec, resumed_from: int, path: Path | None) -> TrainResult:
+def _result(run: _Run, spec: RunSpec, resumed_from: int, path: Path | None) -> TrainResult:
     params = Parameters(**{t.value: p.detach().clone() for t, p in run.params.items()})
     curves = {k: np.asarray(v) for k, v in run.curves.items()}
-    return TrainResult(curves, params, run.feedback.clone(), last, run.iteration, resumed_from, path)
+    return TrainResult(curves, params, run.feedback.clone(), run.last, run.iteration, resumed_from, path)

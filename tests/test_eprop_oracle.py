@@ -112,3 +112,23 @@ def test_eprop_from_a_given_initial_state_equals_autograd(adaptive):
 
 
 ALL_TARGETS_ORDER = [Target(name) for name in ("w_in", "w_rec", "w_out", "bias", "b_out")]
+
+
+@pytest.mark.parametrize("kind", list(LossKind))
+def test_online_without_recording_reports_the_same_loss_spikes_and_decision(kind):
+    """Online mode accumulates loss, spikes and the decision step by step (O(1) memory in T)."""
+    spec = small_spec(True, t_ref=2e-3)
+    params, feedback, batch = random_problem(spec, kind, seed=10)
+    low = lower(spec, torch.float64)
+    results = {
+        (mode, record): train_sequence(low, params, feedback, EProp(mode=mode, targets=ALL_TARGETS), kind, batch,
+                                       lambda grads: None, record=record)
+        for mode in Mode for record in (False, True)
+    }
+    reference = results[(Mode.FACTORED, True)]
+    assert reference.spike_count > 0
+    for (mode, record), res in results.items():
+        assert res.loss == pytest.approx(reference.loss, rel=1e-12)
+        assert res.spike_count == reference.spike_count
+        torch.testing.assert_close(res.mean_output, reference.mean_output, rtol=1e-12, atol=0)
+        assert (res.z is None) == (not record) and (res.rule_state == {}) == (not record)

@@ -46,10 +46,9 @@ def loss_value(kind: LossKind, y: torch.Tensor, target: torch.Tensor, mask: torc
     return (per_step * mask).sum() / batch
 
 
-def accuracy(y: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> float:
-    """Fraction of trials whose masked-mean output picks the target class."""
-    weights = mask / mask.sum(0).clamp(min=1)
-    decision = (y * weights.unsqueeze(-1)).sum(0).argmax(-1)
+def accuracy(mean_output: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> float:
+    """Fraction of trials whose masked-mean output (B, n_out) picks the class at the first masked step."""
+    decision = mean_output.argmax(-1)
     label = target[mask.argmax(0), torch.arange(target.shape[1])]
     return float((decision == label).to(torch.float64).mean())
 

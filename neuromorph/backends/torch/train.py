@@ -28,12 +28,14 @@ ApplyFn = Callable[[dict[Target, torch.Tensor]], None]
 
 
 class SequenceResult(NamedTuple):
-    """Loss (task loss, before the update), outputs, spikes and recorded rule state."""
+    """Loss (task loss, before the update), spike count, decision, and what was recorded."""
 
     loss: float
-    y: torch.Tensor  #: (T, B, n_out)
-    z: torch.Tensor  #: (T, B, n_rec)
-    rule_state: dict[str, torch.Tensor]  #: named on-chip state of batch element 0, time-major
+    spike_count: float  #: spikes summed over batch, time and neurons
+    mean_output: torch.Tensor  #: (B, n_out) readout averaged over the masked steps (the decision)
+    y: torch.Tensor | None  #: (T, B, n_out), when recorded
+    z: torch.Tensor | None  #: (T, B, n_rec), when recorded
+    rule_state: dict[str, torch.Tensor]  #: named on-chip state of batch element 0, time-major, when recorded
 
 
 def feedback_matrix(rule: EProp, params: Parameters, feedback: torch.Tensor) -> torch.Tensor:
@@ -41,59 +43,79 @@ def feedback_matrix(rule: EProp, params: Parameters, feedback: torch.Tensor) -> 
     return params.w_out.T if rule.feedback is Feedback.SYMMETRIC else feedback
 
 
+def masked_mean(y: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Readout averaged over the masked steps: (T, B, n_out) → (B, n_out)."""
+    return (y * mask.unsqueeze(-1)).sum(0) / mask.sum(0).clamp(min=1).unsqueeze(-1)
+
+
+_FACTORS = ("pre_in", "pre_rec", "pre_bias", "psi", "out_trace", "out_bias_trace")
+
+
 @torch.no_grad()
 def _train_eprop(
     low: Lowered, params: Parameters, feedback: torch.Tensor, rule: EProp, kind: LossKind, batch: TrialBatch,
-    apply: ApplyFn, state: NetworkState,
+    apply: ApplyFn, state: NetworkState, record: bool,
 ) -> SequenceResult:
+    """Online mode without ``record`` keeps O(1) memory in T; factored mode stores O(T) factors."""
     spec, c = low.spec, low.consts
     online = rule.mode is Mode.ONLINE
+    keep = record or not online
     n_steps, n_batch = batch.n_steps, batch.batch_size
     tr = zero_traces(n_batch, spec.n_in, spec.n_rec, low.dtype)
     ost = online_init(rule.targets, tr, spec.n_out, c.adaptive) if online else None
     interval = rule.update_interval or n_steps
-    names = ("pre_in", "pre_rec", "pre_bias", "psi", "out_trace", "out_bias_trace")
-    steps: dict[str, list] = {k: [] for k in (*names, "z", "y", "learning", "delta")}
+    steps: dict[str, list] = {k: [] for k in (*_FACTORS, "z", "y", "learning", "delta")}
+    loss, spikes = torch.zeros((), dtype=low.dtype), torch.zeros((), dtype=low.dtype)
+    out_sum, mask_sum = torch.zeros(n_batch, spec.n_out, dtype=low.dtype), torch.zeros(n_batch, dtype=low.dtype)
     for t in range(n_steps):
         z_prev = state.neuron.z
         z, psi, state = low.step(params, state, batch.inputs[t])
         tr = pre_trace_step(tr, c, batch.inputs[t], z_prev, z)
-        for key, value in zip(names, (tr.inp, tr.rec, tr.bias, psi, tr.out, tr.out_bias)):
-            steps[key].append(value)
-        steps["z"].append(z)
-        steps["y"].append(state.y)
+        if keep:
+            for key, value in zip((*_FACTORS, "z", "y"), (tr.inp, tr.rec, tr.bias, psi, tr.out, tr.out_bias, z, state.y)):
+                steps[key].append(value)
         if online:
-            delta = output_error(kind, state.y, batch.targets[t], batch.mask[t])
+            target_t, mask_t = batch.targets[t], batch.mask[t]
+            loss += loss_value(kind, state.y.unsqueeze(0), target_t.unsqueeze(0), mask_t.unsqueeze(0))
+            spikes += z.sum()
+            out_sum += mask_t.unsqueeze(1) * state.y
+            mask_sum += mask_t
+            delta = output_error(kind, state.y, target_t, mask_t)
             learning = delta @ feedback_matrix(rule, params, feedback).T
-            steps["learning"].append(learning)
-            steps["delta"].append(delta)
+            if record:
+                steps["learning"].append(learning)
+                steps["delta"].append(delta)
             ost = online_step(ost, c, tr, psi, z, learning, delta)
             if (t + 1) % interval == 0 or t == n_steps - 1:
                 grads, ost = online_gradients(ost, rule.regularization, spec.dt)
                 apply(grads)
-    y, z = torch.stack(steps["y"]), torch.stack(steps["z"])
-    loss = float(loss_value(kind, y, batch.targets, batch.mask))
-    stacked = {k: torch.stack(v) for k, v in steps.items() if k in names}
+    stacked = {k: torch.stack(v) for k, v in steps.items() if v}
     if online:
-        learning, delta = torch.stack(steps["learning"]), torch.stack(steps["delta"])
+        mean_output = out_sum / mask_sum.clamp(min=1).unsqueeze(1)
     else:
-        delta = output_error(kind, y, batch.targets, batch.mask)
-        learning = delta @ feedback_matrix(rule, params, feedback).T
-        factors = SequenceFactors(**stacked, learning=learning, delta=delta, spike_count=z.sum((0, 1)))
+        y, z = stacked["y"], stacked["z"]
+        loss, spikes, mean_output = loss_value(kind, y, batch.targets, batch.mask), z.sum(), masked_mean(y, batch.mask)
+        stacked["delta"] = output_error(kind, y, batch.targets, batch.mask)
+        stacked["learning"] = stacked["delta"] @ feedback_matrix(rule, params, feedback).T
+        factors = SequenceFactors(**{k: stacked[k] for k in _FACTORS}, learning=stacked["learning"],
+                                  delta=stacked["delta"], spike_count=z.sum((0, 1)))
         apply(factored_gradients(factors, c, rule.regularization, spec.dt, rule.targets))
-    rule_state = {
-        "pre_trace_in": stacked["pre_in"][:, 0],
-        "pre_trace_rec": stacked["pre_rec"][:, 0],
-        "post_term": stacked["psi"][:, 0],
-        "learning_signal": learning[:, 0],
-        "output_error": delta[:, 0],
-    }
-    return SequenceResult(loss, y, z, rule_state)
+    rule_state = {}
+    if record:
+        rule_state = {
+            "pre_trace_in": stacked["pre_in"][:, 0],
+            "pre_trace_rec": stacked["pre_rec"][:, 0],
+            "post_term": stacked["psi"][:, 0],
+            "learning_signal": stacked["learning"][:, 0],
+            "output_error": stacked["delta"][:, 0],
+        }
+    return SequenceResult(float(loss), float(spikes), mean_output, stacked.get("y") if record else None,
+                          stacked.get("z") if record else None, rule_state)
 
 
-def _train_bptt(
+def _train_bptt(  # always records: autograd keeps the whole history anyway
     low: Lowered, params: Parameters, feedback: torch.Tensor, rule: BPTT, kind: LossKind, batch: TrialBatch,
-    apply: ApplyFn, state: NetworkState,
+    apply: ApplyFn, state: NetworkState, record: bool,
 ) -> SequenceResult:
     targets = sorted(rule.targets, key=lambda t: t.value)
     leaves = {t.value: getattr(params, t.value).detach().requires_grad_(True) for t in targets}
@@ -103,7 +125,8 @@ def _train_bptt(
         total = task_loss + rule.regularization.value(z, low.spec.dt)
         grads = torch.autograd.grad(total, list(leaves.values()))
     apply(dict(zip(targets, grads)))
-    return SequenceResult(float(task_loss.detach()), y.detach(), z.detach(), {})
+    y, z = y.detach(), z.detach()
+    return SequenceResult(float(task_loss.detach()), float(z.sum()), masked_mean(y, batch.mask), y, z, {})
 
 
 _RULES: dict[type, Callable[..., SequenceResult]] = {EProp: _train_eprop, BPTT: _train_bptt}
@@ -118,13 +141,15 @@ def train_sequence(
     batch: TrialBatch,
     apply: ApplyFn,
     initial_state: NetworkState | None = None,
+    record: bool = False,
 ) -> SequenceResult:
     """Run ``batch`` through the network, learning with ``rule``; updates go through ``apply``.
 
     ``initial_state`` (default: all zeros) sets the neuron and readout state at the first
     step; eligibility traces always start at zero, since the initial state does not depend
-    on the weights.
+    on the weights. ``record`` returns the outputs, spikes and the rule's per-neuron
+    state of every step; without it, online e-prop runs in memory independent of T.
     """
     check_inputs(low.spec, batch.inputs)
     state = low.initial_state(batch.batch_size) if initial_state is None else initial_state
-    return _RULES[type(rule)](low, params, feedback, rule, kind, batch, apply, state)
+    return _RULES[type(rule)](low, params, feedback, rule, kind, batch, apply, state, record)
