@@ -1,0 +1,594 @@
+#!/usr/bin/env python
+r"""e-prop speed and memory benchmark (torch backend, CPU).
+
+Network and task: the flagship card ``models/eprop_sine.toml`` -- 100 Poisson inputs,
+100 recurrent LIF neurons (tau_mem = 30 ms, v_th = 0.03, input scaling), one leaky
+readout (tau_out = 30 ms, output scaling), random feedback, firing-rate regulariser,
+AdamW (lr 3e-3) -- on the sine pattern task, T = 1000 steps of 1 ms.
+
+Measured side by side in one run:
+
+1. **Speed** -- sequences per second for
+
+   * forward-only simulation (``simulate``, no autograd, no learning),
+   * e-prop **factored** (exact end-of-sequence update from per-neuron factors),
+   * e-prop **online** (per-synapse eligibility state, updated every step),
+   * **BPTT** through autograd,
+
+   at batch 1 and batch 32. Each training measurement is one call of
+   ``train_sequence`` (forward + gradient) whose gradients go through a real
+   ``Learner.apply`` (AdamW step), i.e. one full training iteration. Warm-up runs
+   first, then the median of several repeats, interleaved round-robin across the
+   methods so that slow drifts in machine load hit every method alike.
+
+2. **Peak memory** at T = 1000 and T = 10000, batch 1 and batch 32. Each configuration
+   runs in a *fresh* subprocess (this script re-invoked with ``--_worker``): imports,
+   parameters, input batch and a 10-step warm-up come first; then the RSS high-water mark
+   is reset (``/proc/self/clear_refs``), the baseline RSS is read, one sequence is trained,
+   and the reported number is the high-water mark minus the baseline, in MiB (see
+   :func:`worker` for why ``VmHWM`` rather than plain ``ru_maxrss``). An analytic count
+   of the dominant tensors is printed beside it (for BPTT: the bytes autograd saves for
+   backward, measured with ``torch.autograd.graph.saved_tensors_hooks`` at two short
+   lengths and extrapolated linearly in T, which is exact because every step saves the
+   same tensors).
+
+3. **Threads** -- ``torch.set_num_threads(--threads)`` (default 1) before anything
+   runs, in the parent and in every worker: the per-step loops issue many tiny ops on
+   (B, 100) tensors, where OpenMP threads only add synchronisation and contention
+   (ECOSYSTEM.md section 3: 0.33 s with one thread vs 1.2-11 s with two).
+
+Usage::
+
+    python benchmarks/eprop_speed.py                 # full run, 3-5 min on 2 cores
+    python benchmarks/eprop_speed.py --quick         # smoke test, < 30 s
+    python benchmarks/eprop_speed.py --threads 2 --out /tmp/eprop_2threads.json
+
+Results go to stdout (aligned plain-text tables) and to JSON
+(default ``benchmarks/results/eprop_speed.json``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures
+import dataclasses
+import datetime
+import gc
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import time
+import warnings
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+CARD = REPO / "models" / "eprop_sine.toml"
+DEFAULT_OUT = REPO / "benchmarks" / "results" / "eprop_speed.json"
+
+METHODS = ("forward", "factored", "online", "bptt")
+LABELS = {
+    "forward": "forward-only (simulate)",
+    "factored": "e-prop factored",
+    "online": "e-prop online",
+    "bptt": "BPTT (autograd)",
+}
+THREAD_NOTE = (
+    "set explicitly: per-step loops on a 100-neuron network are many tiny ops, and extra "
+    "OpenMP threads only add contention (ECOSYSTEM.md section 3)"
+)
+MIB = 1024.0 * 1024.0
+RECORD_FLAG: bool | None = None  #: whether train_sequence takes ``record`` (set in setup())
+
+
+# ----------------------------------------------------------------------------------- configurations
+
+
+def plans(quick: bool) -> dict:
+    """Repeat counts and sizes: the full plan takes 3-5 minutes on 2 cores with 1 thread."""
+    if quick:
+        return {
+            "T": 100,
+            "warmup": 1,
+            "repeats": {1: 2, 32: 2},
+            "online_b32_repeats": 1,
+            "mem_T": (100, 1000),
+            # (method, batch, T) measured in a fresh process each (~5 s of imports per worker)
+            "memory": [("factored", 1, 100), ("bptt", 1, 100), ("online", 1, 100), ("online", 1, 1000)],
+        }
+    mem = [(m, 1, t) for t in (1000, 10000) for m in METHODS]
+    mem += [(m, 32, t) for t in (1000, 10000) for m in METHODS]
+    return {
+        "T": 1000,
+        "warmup": 1,
+        "repeats": {1: 7, 32: 7},
+        "online_b32_repeats": 3,
+        "mem_T": (1000, 10000),
+        "memory": mem,
+    }
+
+
+# ----------------------------------------------------------------------------------- setup
+
+
+def setup(threads: int):
+    """Import torch and neuromorph with ``threads`` intra-op threads; return the card's pieces."""
+    import torch
+
+    torch.set_num_threads(threads)
+    warnings.filterwarnings("ignore", message="Converting a tensor with requires_grad=True to a scalar")
+    import inspect
+
+    from neuromorph.backends.torch import train_sequence
+    from neuromorph.config import load_card
+
+    global RECORD_FLAG
+    RECORD_FLAG = "record" in inspect.signature(train_sequence).parameters
+    spec = load_card(CARD)
+    return torch, spec
+
+
+class Bench:
+    """One method on one batch: a callable that runs one sequence (and applies the update)."""
+
+    def __init__(self, torch, spec, method: str, batch: int, n_steps: int) -> None:
+        from neuromorph.backends.torch import lower, simulate, train_sequence
+        from neuromorph.network import Parameters, init_parameters
+        from neuromorph.plasticity import BPTT, Learner, Mode, Target
+
+        self.torch = torch
+        self.method = method
+        self.batch_size = batch
+        self.n_steps = n_steps
+        task = dataclasses.replace(spec.task, n_steps=n_steps)
+        self.task = task
+        self.low = lower(spec.network, torch.float32)
+        drawn, self.feedback = init_parameters(
+            spec.network, spec.init, torch.Generator().manual_seed(spec.train.seed), torch.float32
+        )
+        self.tensors = {Target(k): torch.nn.Parameter(v.clone()) for k, v in drawn._asdict().items()}
+        self.params = Parameters(**{t.value: p for t, p in self.tensors.items()})
+        self.batch = task.sample(batch, torch.Generator().manual_seed(spec.train.seed)).to(torch.float32)
+        if method == "bptt":
+            self.rule = BPTT(targets=spec.rule.targets, regularization=spec.rule.regularization)
+        elif method in ("factored", "online"):
+            mode = Mode.FACTORED if method == "factored" else Mode.ONLINE
+            self.rule = dataclasses.replace(spec.rule, mode=mode)
+        else:
+            self.rule = None
+        if self.rule is not None:
+            self.learner = Learner(spec.optimizer, self.tensors, self.rule.targets, None)
+        self.nonfinite_updates = 0
+        self._simulate, self._train = simulate, train_sequence
+        # Measure the ordinary training iteration: no per-step recording of outputs and rule
+        # state (the experiment loop records only on checkpoint iterations).
+        self.train_kwargs = {"record": False} if RECORD_FLAG else {}
+
+    def apply(self, grads) -> None:
+        """The real optimizer step; a non-finite update is counted and skipped, not fatal.
+
+        (BPTT gradients explode over T = 10000 steps with the card's initialisation; the
+        benchmark still measures the work done to compute them.)
+        """
+        from neuromorph.errors import NonFiniteError
+
+        try:
+            self.learner.apply(grads)
+        except NonFiniteError:
+            self.nonfinite_updates += 1
+
+    def run(self, batch=None) -> None:
+        batch = self.batch if batch is None else batch
+        if self.rule is None:
+            self._simulate(self.low, self.params, batch.inputs)
+        else:
+            self._train(self.low, self.params, self.feedback, self.rule, self.task.loss, batch, self.apply,
+                        **self.train_kwargs)
+
+    def short_batch(self, n_steps: int):
+        """The first ``n_steps`` of the batch (for warm-ups that should not cost a full sequence)."""
+        from neuromorph.tasks.base import TrialBatch
+
+        b = self.batch
+        return TrialBatch(b.inputs[:n_steps], b.targets[:n_steps], b.mask[:n_steps])
+
+
+# ----------------------------------------------------------------------------------- speed
+
+
+def measure_speed(torch, spec, plan: dict, log) -> list[dict]:
+    """Median wall time per ``train_sequence``/``simulate`` call, round-robin over methods."""
+    rows = []
+    n_steps = plan["T"]
+    for batch in (1, 32):
+        benches = {m: Bench(torch, spec, m, batch, n_steps) for m in METHODS}
+        wanted = {m: plan["repeats"][batch] for m in METHODS}
+        if batch == 32:
+            wanted["online"] = plan["online_b32_repeats"]
+        log(f"  batch {batch}: warm-up ({plan['warmup']} run each) ...")
+        for m, b in benches.items():
+            for _ in range(plan["warmup"]):
+                b.run()
+        times: dict[str, list[float]] = {m: [] for m in METHODS}
+        for r in range(max(wanted.values())):
+            for m, b in benches.items():
+                if len(times[m]) >= wanted[m]:
+                    continue
+                gc.collect()
+                t0 = time.perf_counter()
+                b.run()
+                times[m].append(time.perf_counter() - t0)
+            log(f"  batch {batch}: repeat {r + 1}/{max(wanted.values())} "
+                + " ".join(f"{m}={times[m][-1]:.2f}s" for m in METHODS if len(times[m]) == r + 1))
+        for m in METHODS:
+            med = statistics.median(times[m])
+            rows.append({
+                "method": m,
+                "batch": batch,
+                "T": n_steps,
+                "warmup": plan["warmup"],
+                "repeats": len(times[m]),
+                "times_s": times[m],
+                "median_s": med,
+                "min_s": min(times[m]),
+                "max_s": max(times[m]),
+                "seq_per_s": batch / med,
+                "ms_per_step": 1e3 * med / n_steps,
+                "nonfinite_updates": benches[m].nonfinite_updates,
+            })
+    return rows
+
+
+# ----------------------------------------------------------------------------------- memory
+
+
+def _proc_status_kib(field: str) -> int | None:
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1])
+    except OSError:
+        return None
+    return None
+
+
+def _cpu_model() -> str | None:
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        return None
+    return None
+
+
+def _reset_peak() -> bool:
+    """Reset the kernel's RSS high-water mark (Linux >= 4.0); also resets ``ru_maxrss``."""
+    try:
+        with open("/proc/self/clear_refs", "w") as fh:
+            fh.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def _maxrss_kib() -> int:
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak // 1024 if sys.platform == "darwin" else peak  # macOS reports bytes
+
+
+def worker(method: str, batch: int, n_steps: int, threads: int) -> dict:
+    """Run in a fresh process: peak RSS increase of one training sequence.
+
+    The peak is the kernel's per-process high-water mark, reset just before the run. On
+    Linux it is read from ``VmHWM``: ``getrusage(RUSAGE_SELF).ru_maxrss`` also folds in the
+    high-water mark of the process image *before* ``exec`` -- a copy of the parent, which
+    here is the benchmark itself at ~380 MiB -- so on its own it reports the parent's size.
+    ``ru_maxrss`` is kept in the JSON, and used where ``/proc`` is unavailable.
+    """
+    torch, spec = setup(threads)
+    bench = Bench(torch, spec, method, batch, n_steps)
+    bench.run(bench.short_batch(min(10, n_steps)))  # one-time allocations (thread pools, kernels)
+    gc.collect()
+    reset = _reset_peak()
+    base_rss = _proc_status_kib("VmRSS")
+    base_maxrss = _maxrss_kib()
+    t0 = time.perf_counter()
+    bench.run()
+    elapsed = time.perf_counter() - t0
+    hwm = _proc_status_kib("VmHWM")
+    maxrss = _maxrss_kib()
+    if reset and base_rss is not None and hwm is not None:
+        baseline, peak, source = base_rss, hwm, "VmHWM"
+    else:  # conservative: the baseline is the high-water mark so far, which may hide growth
+        baseline, peak, source = base_maxrss, maxrss, "ru_maxrss"
+    return {
+        "method": method,
+        "batch": batch,
+        "T": n_steps,
+        "baseline_rss_mib": baseline / 1024.0,
+        "peak_rss_mib": peak / 1024.0,
+        "peak_increase_mib": max(0, peak - baseline) / 1024.0,
+        "ru_maxrss_mib": maxrss / 1024.0,
+        "peak_source": source,
+        "hwm_reset": reset,
+        "seconds": elapsed,
+        "nonfinite_updates": bench.nonfinite_updates,
+    }
+
+
+def run_worker_subprocess(method: str, batch: int, n_steps: int, threads: int) -> dict:
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--_worker", method, str(batch), str(n_steps),
+           "--threads", str(threads)]
+    env = dict(os.environ, PYTHONWARNINGS="ignore")
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=REPO)
+    if proc.returncode != 0:
+        tail = proc.stderr.strip().splitlines()[-1:] or ["no output"]
+        print(f"memory worker {method} B={batch} T={n_steps} failed:\n{proc.stderr[-3000:]}", file=sys.stderr)
+        return {"method": method, "batch": batch, "T": n_steps, "baseline_rss_mib": None, "peak_rss_mib": None,
+                "peak_increase_mib": None, "hwm_reset": True, "seconds": None, "error": tail[0]}
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def bptt_saved_bytes(torch, spec, batch: int, n_steps_list) -> dict:
+    """Bytes autograd saves for backward in one BPTT sequence, per step and extrapolated.
+
+    Measured exactly with ``saved_tensors_hooks`` (distinct storages) at two short lengths;
+    every step saves the same tensors, so the count is ``a + b * T``.
+    """
+    counts = {}
+    for n in (50, 100):
+        bench = Bench(torch, spec, "bptt", batch, n)
+        seen: dict[int, int] = {}
+
+        def pack(t):
+            st = t.untyped_storage()
+            seen[st.data_ptr()] = st.nbytes()
+            return t
+
+        with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+            bench.run()
+        counts[n] = sum(seen.values())
+    per_step = (counts[100] - counts[50]) / 50.0
+    fixed = counts[50] - 50 * per_step
+    return {"per_step_bytes": per_step, "fixed_bytes": fixed,
+            "by_T": {int(t): fixed + per_step * t for t in n_steps_list}}
+
+
+def analytic_bytes(method: str, batch: int, n_steps: int, spec, saved: dict | None) -> tuple[float, str]:
+    """Dominant tensors of one sequence, counted from the current code (float32)."""
+    n_in, n_rec, n_out = spec.network.n_in, spec.network.n_rec, spec.network.n_out
+    f = 4
+    tb = n_steps * batch
+    if method == "forward":
+        # Recording z, v (T,B,n_rec) and y (T,B,n_out); the per-step lists double it while stacking
+        return tb * (2 * n_rec + n_out) * f, "recording z,v,y"
+    if method == "factored":
+        # per-step lists: pre_in, pre_rec, pre_bias, psi, out_trace, out_bias_trace, z, y
+        return tb * (n_in + 4 * n_rec + 2 + n_out) * f, "stacked factors P_in,P_rec,psi,Zk,z,y"
+    if method == "online":
+        # per-synapse state: ebar (B,n_rec,n_pre) per hidden target + accumulators acc, acc_e
+        state = (batch + 2) * n_rec * (n_in + n_rec) * f
+        if RECORD_FLAG:  # train_sequence(record=False) keeps no per-step history
+            return state, "eligibility state (no history)"
+        # older train.py recorded every step: the factored lists plus learning (n_rec), delta (n_out)
+        recorded = tb * (n_in + 5 * n_rec + 2 + 2 * n_out) * f
+        return state + recorded, f"eligibility {state / MIB:.2f} + recorded steps {recorded / MIB:.2f}"
+    if method == "bptt" and saved is not None:
+        return saved[batch]["by_T"][n_steps], "saved for backward (hooks)"
+    return 0.0, "n/a"
+
+
+# ----------------------------------------------------------------------------------- output
+
+
+def fmt_table(headers: list[str], rows: list[list], align: str) -> str:
+    cells = [[str(h) for h in headers]] + [[str(c) for c in r] for r in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
+
+    def line(r):
+        return "  ".join(c.ljust(w) if a == "l" else c.rjust(w) for c, w, a in zip(r, widths, align)).rstrip()
+
+    out = [line(cells[0]), "  ".join("-" * w for w in widths)]
+    out += [line(r) for r in cells[1:]]
+    return "\n".join(out)
+
+
+def report(result: dict) -> str:
+    m = result["machine"]
+    cfg = result["config"]
+    speed = result["speed"]
+    lines = [
+        f"neuromorph e-prop benchmark  {result['date']}",
+        f"network {cfg['n_in']} in / {cfg['n_rec']} LIF / {cfg['n_out']} out, card {cfg['card']}, "
+        f"T = {cfg['T']}, dt = 1 ms",
+        f"{m['processor']}, torch {m['torch']}, cpus {m['cpu_count']}, torch threads = {m['threads']} ({THREAD_NOTE})",
+        "load average (1 min) at start / end: "
+        + " / ".join(f"{la[0]:.1f}" if la else "n/a" for la in (m.get("loadavg_start"), m.get("loadavg_end"))),
+        "",
+        f"Speed: one call = train_sequence(record={cfg['record']}): forward + gradient + AdamW apply "
+        f"(forward-only: simulate, no_grad); median of repeats after {cfg['warmup']} warm-up",
+    ]
+    fwd = {r["batch"]: r["median_s"] for r in speed if r["method"] == "forward"}
+    rows = []
+    for r in speed:
+        rows.append([
+            LABELS[r["method"]], r["batch"], r["T"], r["repeats"], f"{r['median_s']:.3f}",
+            f"{r['min_s']:.3f}-{r['max_s']:.3f}", f"{r['ms_per_step']:.3f}", f"{r['seq_per_s']:.2f}",
+            f"{r['median_s'] / fwd[r['batch']]:.2f}x",
+        ])
+    lines.append(fmt_table(
+        ["method", "batch", "T", "reps", "median s", "range s", "ms/step", "seq/s", "vs fwd"],
+        rows, "lrrrrrrrr"))
+    few = [r for r in speed if r["repeats"] < max(x["repeats"] for x in speed)]
+    for r in few:
+        lines.append(f"note: {LABELS[r['method']]} at batch {r['batch']} is slow: only {r['repeats']} repeats")
+    for r in speed:
+        if r.get("nonfinite_updates"):
+            lines.append(f"note: {LABELS[r['method']]} batch {r['batch']}: {r['nonfinite_updates']} non-finite "
+                         "updates were skipped")
+    lines.append("")
+    lines.append("Peak memory: fresh subprocess per row; peak +MiB = high-water RSS during one sequence "
+                 "- RSS after imports, setup and a 10-step warm-up")
+    rows = []
+    for r in result["memory"]:
+        failed = r.get("peak_increase_mib") is None
+        flag = " *" if r.get("nonfinite_updates") else ""
+        rows.append([
+            LABELS[r["method"]], r["batch"], r["T"],
+            "-" if failed else f"{r['baseline_rss_mib']:.0f}",
+            "failed" if failed else f"{r['peak_increase_mib']:.1f}{flag}",
+            f"{r['analytic_mib']:.1f}", r["analytic_what"],
+        ])
+    lines.append(fmt_table(
+        ["method", "batch", "T", "base MiB", "peak +MiB", "analytic MiB", "analytic counts"],
+        rows, "lrrrrrl"))
+    if any(r.get("nonfinite_updates") for r in result["memory"]):
+        lines.append("* BPTT gradient was non-finite (explodes over this T); measured up to the skipped update")
+    for r in result["memory"]:
+        if r.get("error"):
+            lines.append(f"failed: {LABELS[r['method']]} B={r['batch']} T={r['T']}: {r['error']}")
+    if any(not r["hwm_reset"] for r in result["memory"]):
+        lines.append("note: could not reset the RSS high-water mark; baselines are the pre-run peak")
+    lines.append("")
+    rt = result["ratios"]
+    lines.append(
+        "factored e-prop / forward-only time ratio: "
+        + ", ".join(f"batch {b}: {v:.2f}x" for b, v in rt["factored_over_forward"].items())
+        + "  (target <= 2x: " + ("met" if all(v <= 2 for v in rt["factored_over_forward"].values()) else "NOT met")
+        + "; from the fastest repeats: "
+        + ", ".join(f"batch {b}: {v:.2f}x" for b, v in rt["factored_over_forward_min"].items()) + ")"
+    )
+    t_lo, t_hi = cfg["mem_T"]
+    for batch, grow in rt["memory_growth"].items():
+        parts = [f"{LABELS[k].split(' (')[0]} {v['low_mib']:.1f} -> {v['high_mib']:.1f} MiB"
+                 + (f" ({v['ratio']:.1f}x)" if v["ratio"] is not None else "")
+                 for k, v in grow.items()]
+        lines.append(f"peak memory T={t_hi} vs T={t_lo}, batch {batch}: " + "; ".join(parts))
+    on = rt["memory_growth"].get("1", {}).get("online")
+    if on is not None:
+        flat = on["high_mib"] <= 1.5 * on["low_mib"] + 5.0
+        lines.append("  target (e-prop online memory does not grow with T): " + ("met" if flat else "NOT met"))
+    return "\n".join(lines)
+
+
+# ----------------------------------------------------------------------------------- main
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument("--quick", action="store_true", help="smoke test: T=100, few repeats, < 30 s")
+    ap.add_argument("--threads", type=int, default=1, help="torch.set_num_threads (default 1)")
+    ap.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"JSON output (default {DEFAULT_OUT})")
+    ap.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1),
+                    help="memory workers run at a time (default: min(2, cpus)); peaks are per process")
+    ap.add_argument("--_worker", nargs=3, metavar=("METHOD", "BATCH", "T"), help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+    if args.threads < 1:
+        ap.error("--threads must be >= 1")
+
+    if args._worker:
+        method, batch, n_steps = args._worker[0], int(args._worker[1]), int(args._worker[2])
+        print(json.dumps(worker(method, batch, n_steps, args.threads)))
+        return 0
+
+    start = time.perf_counter()
+
+    def log(msg: str) -> None:
+        print(f"[{time.perf_counter() - start:6.1f}s] {msg}", file=sys.stderr, flush=True)
+
+    plan = plans(args.quick)
+    torch, spec = setup(args.threads)
+    net = spec.network
+    result: dict = {
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "machine": {
+            "cpu_count": os.cpu_count(),
+            "affinity_cpus": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
+            "threads": torch.get_num_threads(),
+            "interop_threads": torch.get_num_interop_threads(),
+            "torch": torch.__version__,
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+            "processor": _cpu_model() or platform.processor() or platform.machine(),
+            "loadavg_start": os.getloadavg() if hasattr(os, "getloadavg") else None,
+        },
+        "config": {
+            "card": str(CARD.relative_to(REPO)),
+            "n_in": net.n_in, "n_rec": net.n_rec, "n_out": net.n_out,
+            "tau_mem": net.neuron.tau_mem, "v_th": net.neuron.v_th, "tau_out": net.readout.tau_out,
+            "input_scaling": net.neuron.input_scaling, "output_scaling": net.readout.output_scaling,
+            "feedback": spec.rule.feedback.value, "optimizer": spec.optimizer.name.value, "lr": spec.optimizer.lr,
+            "T": plan["T"], "warmup": plan["warmup"], "repeats": {str(k): v for k, v in plan["repeats"].items()},
+            "online_b32_repeats": plan["online_b32_repeats"], "mem_T": list(plan["mem_T"]),
+            "quick": args.quick,
+            "record": False if RECORD_FLAG else "n/a (train_sequence has no record flag)",
+        },
+    }
+
+    log(f"speed at T={plan['T']} with {torch.get_num_threads()} thread(s)")
+    result["speed"] = measure_speed(torch, spec, plan, log)
+
+    log("analytic BPTT saved-tensor count (saved_tensors_hooks)")
+    mem_T = sorted({t for _, _, t in plan["memory"]})
+    saved = {b: bptt_saved_bytes(torch, spec, b, mem_T) for b in sorted({b for _, b, _ in plan["memory"]})}
+    result["bptt_saved_tensors"] = {str(b): v for b, v in saved.items()}
+
+    # Peak RSS is per process, so workers may run side by side (--jobs) without changing
+    # the memory numbers; only their (informational) run times stretch. Longest first.
+    jobs = plan["memory"]
+    order = sorted(jobs, key=lambda j: -j[1] * j[2] * {"online": 4, "bptt": 2}.get(j[0], 1))
+    log(f"memory: {len(jobs)} fresh worker processes, {args.jobs} at a time")
+    done: dict[tuple, dict] = {}
+    with concurrent.futures.ThreadPoolExecutor(max_workers=args.jobs) as pool:
+        futures = {pool.submit(run_worker_subprocess, *job, args.threads): job for job in order}
+        for fut in concurrent.futures.as_completed(futures):
+            method, batch, n_steps = job = futures[fut]
+            row = fut.result()
+            nbytes, what = analytic_bytes(method, batch, n_steps, spec, saved)
+            row["analytic_bytes"], row["analytic_mib"], row["analytic_what"] = nbytes, nbytes / MIB, what
+            done[job] = row
+            got = "failed" if row["peak_increase_mib"] is None else f"+{row['peak_increase_mib']:.1f} MiB"
+            log(f"memory {method:8s} B={batch:<2d} T={n_steps:<5d} {got} (analytic {row['analytic_mib']:.1f})")
+    mem_rows = [done[job] for job in jobs]
+    result["memory"] = mem_rows
+
+    fwd = {r["batch"]: r["median_s"] for r in result["speed"] if r["method"] == "forward"}
+    fac = {r["batch"]: r["median_s"] for r in result["speed"] if r["method"] == "factored"}
+    fwd_min = {r["batch"]: r["min_s"] for r in result["speed"] if r["method"] == "forward"}
+    fac_min = {r["batch"]: r["min_s"] for r in result["speed"] if r["method"] == "factored"}
+    t_lo, t_hi = plan["mem_T"]
+    growth: dict[str, dict] = {}
+    for batch in (1, 32):
+        for m in METHODS:
+            peaks = {r["T"]: r["peak_increase_mib"] for r in mem_rows if (r["method"], r["batch"]) == (m, batch)}
+            lo, hi = peaks.get(t_lo), peaks.get(t_hi)
+            if lo is not None and hi is not None:
+                growth.setdefault(str(batch), {})[m] = {
+                    "low_mib": lo, "high_mib": hi, "ratio": hi / lo if lo >= 1.0 else None}
+    result["ratios"] = {
+        "factored_over_forward": {str(b): fac[b] / fwd[b] for b in fwd},
+        "factored_over_forward_min": {str(b): fac_min[b] / fwd_min[b] for b in fwd_min},
+        "memory_growth": growth,
+    }
+    result["wall_s"] = time.perf_counter() - start
+    result["machine"]["loadavg_end"] = os.getloadavg() if hasattr(os, "getloadavg") else None
+
+    text = report(result)
+    result["table"] = text
+    print(text)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2))
+    log(f"wrote {args.out} (total {result['wall_s']:.0f} s)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
