@@ -25,7 +25,7 @@ from neuromorph.network import Parameters, check_parameters, init_parameters
 from neuromorph.plasticity import EProp, Feedback, Learner, Target
 from neuromorph.plasticity.losses import accuracy
 from neuromorph.storage import RunRecord, package_versions, read_run, write_run
-from neuromorph.tasks.base import LossKind, TrialBatch
+from neuromorph.types import LossKind, TrialBatch
 
 
 @dataclass

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import torch
 
 from neuromorph.errors import ConfigError
-from neuromorph.tasks.base import LossKind
+from neuromorph.types import LossKind
 
 
 def output_error(kind: LossKind, y: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:

@@ -1,4 +1,4 @@
-"""Trial batches and the task protocol.
+"""The task protocol (``TrialBatch`` and ``LossKind`` live in :mod:`neuromorph.types`).
 
 A task is a seeded trial generator. It returns time-major tensors so that the
 simulation loop can index ``inputs[t]`` without a transpose.
@@ -6,14 +6,15 @@ simulation loop can index ``inputs[t]`` without a transpose.
 
 from __future__ import annotations
 
-import enum
 import math
-from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 import torch
 
 from neuromorph.errors import ConfigError
+from neuromorph.types import LossKind, TrialBatch
+
+__all__ = ["LossKind", "Task", "TrialBatch", "invalid", "is_int", "is_real"]
 
 
 def invalid(owner: str, field: str, value: object, allowed: str) -> ConfigError:
@@ -29,46 +30,6 @@ def is_int(value: object) -> bool:
 def is_real(value: object) -> bool:
     """A finite int or float that is not a bool."""
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-
-
-class LossKind(enum.Enum):
-    """What the readout is trained on."""
-
-    REGRESSION = "regression"  #: mean squared error on a real-valued target
-    CLASSIFICATION = "classification"  #: softmax cross-entropy on a class index
-
-
-@dataclass(frozen=True)
-class TrialBatch:
-    """One batch of trials, time-major.
-
-    Attributes
-    ----------
-    inputs : Tensor, shape (T, B, n_in)
-        Input at each step (spikes as 0/1 floats, or rates).
-    targets : Tensor
-        ``(T, B, n_out)`` float for regression, ``(T, B)`` int64 class index
-        for classification.
-    mask : Tensor, shape (T, B)
-        1 where the step enters the loss, 0 elsewhere.
-    """
-
-    inputs: torch.Tensor
-    targets: torch.Tensor
-    mask: torch.Tensor
-
-    @property
-    def n_steps(self) -> int:
-        return int(self.inputs.shape[0])
-
-    @property
-    def batch_size(self) -> int:
-        return int(self.inputs.shape[1])
-
-    def to(self, dtype: torch.dtype) -> "TrialBatch":
-        """Cast inputs, mask and float targets to ``dtype`` (class indices stay int64)."""
-        targets = self.targets if not self.targets.is_floating_point() else self.targets.to(dtype)
-        return TrialBatch(self.inputs.to(dtype), targets, self.mask.to(dtype))
 
 
 @runtime_checkable

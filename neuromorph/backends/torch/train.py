@@ -22,7 +22,7 @@ from neuromorph.plasticity.eprop_factored import SequenceFactors, factored_gradi
 from neuromorph.plasticity.eprop_online import online_gradients, online_init, online_step
 from neuromorph.plasticity.losses import loss_value, output_error
 from neuromorph.plasticity.traces import pre_trace_step, zero_traces
-from neuromorph.tasks.base import LossKind, TrialBatch
+from neuromorph.types import LossKind, TrialBatch
 
 ApplyFn = Callable[[dict[Target, torch.Tensor]], None]
 
