@@ -22,7 +22,7 @@ from neuromorph.backends.torch import SequenceResult, lower, train_sequence
 from neuromorph.config import RunSpec, card_to_toml, resolved_card
 from neuromorph.errors import ConfigError, NeuromorphError, NonFiniteError
 from neuromorph.network import Parameters, check_parameters, init_parameters
-from neuromorph.plasticity import EProp, Feedback, Learner, Target
+from neuromorph.plasticity import Feedback, Learner, Target
 from neuromorph.plasticity.losses import accuracy
 from neuromorph.storage import RunRecord, package_versions, read_run, write_run
 from neuromorph.types import LossKind, TrialBatch
@@ -105,9 +105,10 @@ def _start(spec: RunSpec, params: Parameters | None, feedback: torch.Tensor | No
     feedback = drawn_feedback if feedback is None else torch.as_tensor(feedback, dtype=dtype)
     check_parameters(spec.network, params, feedback)
     tensors = {Target(name): torch.nn.Parameter(value.clone()) for name, value in params._asdict().items()}
-    adaptive = isinstance(spec.rule, EProp) and spec.rule.feedback is Feedback.ADAPTIVE
+    adaptive = getattr(spec.rule, "feedback", None) is Feedback.ADAPTIVE
     feedback = feedback.clone()
-    learner = Learner(spec.optimizer, tensors, spec.rule.targets, feedback if adaptive else None)
+    learner = Learner(spec.optimizer, tensors, spec.rule.targets, feedback if adaptive else None,
+                      zero_diagonal=not spec.network.self_connections)
     return _Run(tensors, feedback, learner, generator)
 
 

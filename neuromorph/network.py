@@ -1,7 +1,8 @@
 r"""Network structure and parameters, independent of any backend.
 
-A network is ``n_in`` inputs → ``n_rec`` recurrent LIF/ALIF neurons → ``n_out``
-leaky readouts (THEORY.md §5.1):
+A network is ``n_in`` inputs → ``n_rec`` recurrent LIF/ALIF neurons or rate
+units → ``n_out`` leaky (or, with ``tau_out = 0``, instantaneous) readouts
+(THEORY.md §5.1):
 
 .. math::
 
@@ -9,7 +10,9 @@ leaky readouts (THEORY.md §5.1):
     y_t = \kappa y_{t-1} + s_\mathrm{out}(W^\mathrm{out} z_t + b^\mathrm{out})
 
 Weights are stored post × pre (rows are postsynaptic neurons), as in the
-three-factor notation :math:`\Delta W_{ji}`. Self-connections are always zero.
+three-factor notation :math:`\Delta W_{ji}`. Spiking networks have no
+self-connections (zero diagonal); rate networks may have them, since the linear
+theory's :math:`W = P \bar W P^\top` has a full diagonal.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from typing import NamedTuple
 
 import torch
 
-from neuromorph.dynamics import ALIFParameters, LIFParameters, ReadoutParameters
+from neuromorph.dynamics import ALIFParameters, LIFParameters, RateParameters, ReadoutParameters
 from neuromorph.errors import ConfigError, NonFiniteError, ShapeError
 
 
@@ -31,7 +34,7 @@ class NetworkSpec:
     n_in: int
     n_rec: int
     n_out: int
-    neuron: LIFParameters = field(default_factory=LIFParameters)
+    neuron: LIFParameters | ALIFParameters | RateParameters = field(default_factory=LIFParameters)
     readout: ReadoutParameters = field(default_factory=ReadoutParameters)
     dt: float = 1e-3
 
@@ -44,18 +47,25 @@ class NetworkSpec:
             raise ConfigError(f"network.dt must be > 0 seconds, got {self.dt!r}")
         if isinstance(self.neuron, ALIFParameters):
             self.neuron.beta_tensor(self.n_rec, torch.float64)  # validates a per-neuron beta length
+        if isinstance(self.neuron, RateParameters):
+            self.neuron.leak(self.dt)  # validates tau >= dt
 
     @property
     def adaptive(self) -> bool:
         """True for ALIF neurons."""
         return isinstance(self.neuron, ALIFParameters)
 
+    @property
+    def self_connections(self) -> bool:
+        """Whether :math:`W^\\mathrm{rec}` may have a non-zero diagonal (rate units only)."""
+        return isinstance(self.neuron, RateParameters)
+
 
 class Parameters(NamedTuple):
     """Trainable parameters (post × pre)."""
 
     w_in: torch.Tensor  #: (n_rec, n_in)
-    w_rec: torch.Tensor  #: (n_rec, n_rec), zero diagonal
+    w_rec: torch.Tensor  #: (n_rec, n_rec), zero diagonal unless ``spec.self_connections``
     w_out: torch.Tensor  #: (n_out, n_rec)
     bias: torch.Tensor  #: (n_rec,)
     b_out: torch.Tensor  #: (n_out,)
@@ -97,7 +107,8 @@ def init_parameters(
         return torch.randn(shape, generator=generator, dtype=torch.float64).mul_(gain / math.sqrt(fan_in)).to(dtype)
 
     w_rec = normal((spec.n_rec, spec.n_rec), init.w_rec_gain, spec.n_rec)
-    w_rec.fill_diagonal_(0.0)
+    if not spec.self_connections:
+        w_rec.fill_diagonal_(0.0)
     params = Parameters(
         w_in=normal((spec.n_rec, spec.n_in), init.w_in_gain, spec.n_in),
         w_rec=w_rec,

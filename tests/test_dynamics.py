@@ -299,7 +299,7 @@ INVALID = [
     lambda: LIFParameters(pd_height=0.0), lambda: LIFParameters(pd_width=-1.0),
     lambda: LIFParameters(t_ref=-1e-3), lambda: ALIFParameters(tau_adapt=0.0),
     lambda: ALIFParameters(beta=-0.1), lambda: ALIFParameters(beta=(0.1, -0.1)),
-    lambda: ALIFParameters(tau_mem=0.0), lambda: ReadoutParameters(tau_out=0.0),
+    lambda: ALIFParameters(tau_mem=0.0), lambda: ReadoutParameters(tau_out=-1e-3),
     lambda: NetworkSpec(2, 3, 1, ALIFParameters(beta=(0.1, 0.2))),  # 2 betas for 3 neurons
     lambda: ALIFParameters(beta=(0.1, 0.2)).beta_tensor(3, F64),
 ]

@@ -2,20 +2,26 @@
 
 from neuromorph.dynamics.alif import ALIFParameters, ALIFState, alif_initial_state, alif_step
 from neuromorph.dynamics.lif import LIFParameters, LIFState, lif_initial_state, lif_step
+from neuromorph.dynamics.rate import Activation, RateParameters, RateState, rate_initial_state, rate_step
 from neuromorph.dynamics.readout import ReadoutParameters, readout_step
 from neuromorph.dynamics.surrogate import pseudo_derivative, spike
 
 __all__ = [
+    "Activation",
     "ALIFParameters",
     "ALIFState",
     "LIFParameters",
     "LIFState",
+    "RateParameters",
+    "RateState",
     "ReadoutParameters",
     "alif_initial_state",
     "alif_step",
     "lif_initial_state",
     "lif_step",
     "pseudo_derivative",
+    "rate_initial_state",
+    "rate_step",
     "readout_step",
     "spike",
 ]

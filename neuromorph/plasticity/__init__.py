@@ -4,6 +4,7 @@ from neuromorph.plasticity.base import Read, Rule, Scope, Signal, Target, Tempor
 from neuromorph.plasticity.bptt import BPTT
 from neuromorph.plasticity.eprop import EProp, Feedback, Mode
 from neuromorph.plasticity.losses import RateRegularization
+from neuromorph.plasticity.rflo import RFLO
 from neuromorph.plasticity.optim import Learner, OptimizerName, OptimizerSpec
 
 __all__ = [
@@ -14,6 +15,7 @@ __all__ = [
     "Mode",
     "OptimizerName",
     "OptimizerSpec",
+    "RFLO",
     "RateRegularization",
     "Read",
     "Rule",

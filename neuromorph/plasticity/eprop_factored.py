@@ -70,9 +70,19 @@ def factored_gradients(
     f: SequenceFactors, c: TraceConstants, reg: RateRegularization, dt: float, targets: frozenset[Target]
 ) -> dict[Target, torch.Tensor]:
     """Gradients (to be *subtracted*, scaled by the learning rate) for each target."""
+    post = post_coefficient(f, c, reg, dt) if targets & {Target.W_IN, Target.W_REC, Target.BIAS} else None
+    return outer_products(post, f, targets)
+
+
+def outer_products(
+    post: torch.Tensor | None, f: SequenceFactors, targets: frozenset[Target]
+) -> dict[Target, torch.Tensor]:
+    r""":math:`g = \sum_{t,b} \mathrm{post}^{t\top} \mathrm{pre}^t` for the hidden targets
+    (``post`` (T, B, n_rec) against ``f.pre_*``), and the readout's
+    :math:`\sum_{t,b} \delta^{t\top} Z^{\kappa,t}`."""
     grads: dict[Target, torch.Tensor] = {}
-    if targets & {Target.W_IN, Target.W_REC, Target.BIAS}:
-        post = post_coefficient(f, c, reg, dt).flatten(0, 1)
+    if post is not None:
+        post = post.flatten(0, 1)
         pres = {Target.W_IN: f.pre_in, Target.W_REC: f.pre_rec, Target.BIAS: f.pre_bias}
         for target, pre in pres.items():
             if target in targets:

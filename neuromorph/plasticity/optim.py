@@ -1,4 +1,4 @@
-r"""Applying gradients: SGD or Adam from ``torch.optim``, clipping, no autapses.
+r"""Applying gradients: SGD or Adam from ``torch.optim``, clipping, no autapses (spiking networks).
 
 Weight decay is decoupled: every targeted weight is multiplied by
 :math:`1 - \eta\lambda` per update (torch ``SGD``'s L2 term is identical for SGD;
@@ -52,11 +52,13 @@ class Learner:
         params: dict[Target, torch.nn.Parameter],
         targets: frozenset[Target],
         feedback: torch.Tensor | None = None,
+        zero_diagonal: bool = True,
     ) -> None:
         self.spec = spec
         self.params = params
         self.targets = targets
         self.feedback = feedback  #: adapted in place when not None
+        self.zero_diagonal = zero_diagonal  #: keep W_rec free of autapses (spiking networks)
         trained = [params[t] for t in sorted(targets, key=lambda t: t.value)]
         if spec.name is OptimizerName.SGD:
             self.optimizer = torch.optim.SGD(trained, lr=spec.lr, weight_decay=spec.weight_decay)
@@ -75,7 +77,7 @@ class Learner:
         w_out_old = self.params[Target.W_OUT].detach().clone() if self.feedback is not None else None
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
-        if Target.W_REC in self.targets:
+        if Target.W_REC in self.targets and self.zero_diagonal:
             self.params[Target.W_REC].fill_diagonal_(0.0)
         if self.spec.clip is not None:
             for target in self.targets:

@@ -20,7 +20,7 @@ from typing import NamedTuple
 
 import torch
 
-from neuromorph.dynamics import ALIFParameters, LIFParameters, ReadoutParameters
+from neuromorph.dynamics import ALIFParameters, LIFParameters, RateParameters, ReadoutParameters
 
 
 class TraceConstants(NamedTuple):
@@ -39,7 +39,7 @@ class TraceConstants(NamedTuple):
 
 
 def trace_constants(
-    neuron: LIFParameters, readout: ReadoutParameters, dt: float, n_rec: int, dtype: torch.dtype
+    neuron: LIFParameters | ALIFParameters | RateParameters, readout: ReadoutParameters, dt: float, n_rec: int, dtype: torch.dtype
 ) -> TraceConstants:
     """Constants for a network's neuron and readout parameters."""
     adaptive = isinstance(neuron, ALIFParameters)

@@ -16,10 +16,13 @@ import torch
 from neuromorph.dynamics import (
     ALIFParameters,
     LIFParameters,
+    RateParameters,
     alif_initial_state,
     alif_step,
     lif_initial_state,
     lif_step,
+    rate_initial_state,
+    rate_step,
     readout_step,
 )
 from neuromorph.errors import ShapeError
@@ -29,11 +32,12 @@ from neuromorph.plasticity.traces import TraceConstants, trace_constants
 _NEURONS: dict[type, tuple[Callable, Callable]] = {
     LIFParameters: (lif_initial_state, lambda p, s, drive, dt, beta: lif_step(p, s, drive, dt)),
     ALIFParameters: (alif_initial_state, alif_step),
+    RateParameters: (rate_initial_state, lambda p, s, drive, dt, beta: rate_step(p, s, drive, dt)),
 }
 
 
 class NetworkState(NamedTuple):
-    """Neuron state (``LIFState`` or ``ALIFState``) and readout ``y``."""
+    """Neuron state (``LIFState``, ``ALIFState`` or ``RateState``) and readout ``y``."""
 
     neuron: NamedTuple
     y: torch.Tensor
@@ -82,8 +86,8 @@ def check_inputs(spec: NetworkSpec, inputs: torch.Tensor) -> None:
 class Recording(NamedTuple):
     """Time-major recording of a simulation."""
 
-    z: torch.Tensor  #: (T, B, n_rec) spikes
-    v: torch.Tensor  #: (T, B, n_rec) membrane (pre-reset)
+    z: torch.Tensor  #: (T, B, n_rec) spikes (rates for rate units)
+    v: torch.Tensor  #: (T, B, n_rec) membrane (pre-reset), or pre-activation
     y: torch.Tensor  #: (T, B, n_out) readout
 
 

@@ -1,6 +1,6 @@
 r"""Training one batch of sequences in the torch backend.
 
-A lowering table maps each rule type to the loop that runs it. e-prop runs a
+A lowering table maps each rule type to the loop that runs it. e-prop and RFLO run a
 no-grad forward loop that advances the presynaptic traces beside the network
 (:mod:`neuromorph.plasticity.traces`) and either keeps per-synapse eligibility
 state (online mode) or stacks per-neuron factors and computes the exact
@@ -17,10 +17,12 @@ import torch
 
 from neuromorph.backends.torch.simulate import Lowered, NetworkState, check_inputs, differentiable_run
 from neuromorph.network import Parameters
-from neuromorph.plasticity import BPTT, EProp, Feedback, Mode, Target
+from neuromorph.errors import ConfigError
+from neuromorph.plasticity import BPTT, RFLO, EProp, Feedback, Mode, Target
 from neuromorph.plasticity.eprop_factored import SequenceFactors, factored_gradients
 from neuromorph.plasticity.eprop_online import online_gradients, online_init, online_step
 from neuromorph.plasticity.losses import loss_value, output_error
+from neuromorph.plasticity.rflo import fixed_decay, jacobian_decay, rflo_factored_gradients, rflo_online_step
 from neuromorph.plasticity.traces import pre_trace_step, zero_traces
 from neuromorph.types import LossKind, TrialBatch
 
@@ -38,7 +40,7 @@ class SequenceResult(NamedTuple):
     rule_state: dict[str, torch.Tensor]  #: named on-chip state of batch element 0, time-major, when recorded
 
 
-def feedback_matrix(rule: EProp, params: Parameters, feedback: torch.Tensor) -> torch.Tensor:
+def feedback_matrix(rule: EProp | RFLO, params: Parameters, feedback: torch.Tensor) -> torch.Tensor:
     """:math:`B` (n_rec, n_out): :math:`W^{\\mathrm{out}\\top}` for symmetric feedback, else ``feedback``."""
     return params.w_out.T if rule.feedback is Feedback.SYMMETRIC else feedback
 
@@ -51,29 +53,48 @@ def masked_mean(y: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
 _FACTORS = ("pre_in", "pre_rec", "pre_bias", "psi", "out_trace", "out_bias_trace")
 
 
+def _check_rule(low: Lowered, rule: EProp | RFLO) -> None:
+    if isinstance(rule, RFLO) and low.consts.adaptive:
+        raise ConfigError("rflo is defined for LIF and rate neurons; use rule.name = \"eprop\" for ALIF")
+
+
 @torch.no_grad()
-def _train_eprop(
-    low: Lowered, params: Parameters, feedback: torch.Tensor, rule: EProp, kind: LossKind, batch: TrialBatch,
-    apply: ApplyFn, state: NetworkState, record: bool,
+def _train_three_factor(
+    low: Lowered, params: Parameters, feedback: torch.Tensor, rule: EProp | RFLO, kind: LossKind,
+    batch: TrialBatch, apply: ApplyFn, state: NetworkState, record: bool,
 ) -> SequenceResult:
-    """Online mode without ``record`` keeps O(1) memory in T; factored mode stores O(T) factors."""
+    """e-prop and RFLO. Online mode without ``record`` keeps O(1) memory in T; factored mode stores O(T) factors.
+
+    e-prop's eligibility is post factor × presynaptic trace; RFLO's trace decays with the
+    postsynaptic neuron, so its factored form keeps the raw presynaptic activity instead.
+    """
+    _check_rule(low, rule)
     spec, c = low.spec, low.consts
+    rflo = isinstance(rule, RFLO)
     online = rule.mode is Mode.ONLINE
     keep = record or not online
     n_steps, n_batch = batch.n_steps, batch.batch_size
     tr = zero_traces(n_batch, spec.n_in, spec.n_rec, low.dtype)
-    ost = online_init(rule.targets, tr, spec.n_out, c.adaptive) if online else None
+    ost = online_init(rule.targets, tr, spec.n_out, c.adaptive, synaptic_trace=rflo) if online else None
+    decay = fixed_decay(rule, c, spec.n_rec, low.dtype) if rflo else None
     interval = rule.update_interval or n_steps
-    steps: dict[str, list] = {k: [] for k in (*_FACTORS, "z", "y", "learning", "delta")}
+    steps: dict[str, list] = {k: [] for k in (*_FACTORS, "z", "y", "learning", "delta", "x", "z_prev", "decay")}
     loss, spikes = torch.zeros((), dtype=low.dtype), torch.zeros((), dtype=low.dtype)
     out_sum, mask_sum = torch.zeros(n_batch, spec.n_out, dtype=low.dtype), torch.zeros(n_batch, dtype=low.dtype)
+    psi_prev = torch.zeros(n_batch, spec.n_rec, dtype=low.dtype)
     for t in range(n_steps):
         z_prev = state.neuron.z
         z, psi, state = low.step(params, state, batch.inputs[t])
         tr = pre_trace_step(tr, c, batch.inputs[t], z_prev, z)
+        d_t = jacobian_decay(c, params.w_rec, psi_prev) if rflo and decay is None else decay
+        psi_prev = psi
         if keep:
             for key, value in zip((*_FACTORS, "z", "y"), (tr.inp, tr.rec, tr.bias, psi, tr.out, tr.out_bias, z, state.y)):
                 steps[key].append(value)
+            if rflo:
+                steps["x"].append(batch.inputs[t])
+                steps["z_prev"].append(z_prev)
+                steps["decay"].append(d_t.expand(n_batch, spec.n_rec))
         if online:
             target_t, mask_t = batch.targets[t], batch.mask[t]
             loss += loss_value(kind, state.y.unsqueeze(0), target_t.unsqueeze(0), mask_t.unsqueeze(0))
@@ -85,7 +106,11 @@ def _train_eprop(
             if record:
                 steps["learning"].append(learning)
                 steps["delta"].append(delta)
-            ost = online_step(ost, c, tr, psi, z, learning, delta)
+            if rflo:
+                pres = {Target.W_IN: batch.inputs[t], Target.W_REC: z_prev, Target.BIAS: tr.bias.new_ones(n_batch, 1)}
+                ost = rflo_online_step(ost, c, pres, d_t, psi, tr, z, learning, delta)
+            else:
+                ost = online_step(ost, c, tr, psi, z, learning, delta)
             if (t + 1) % interval == 0 or t == n_steps - 1:
                 grads, ost = online_gradients(ost, rule.regularization, spec.dt)
                 apply(grads)
@@ -99,7 +124,12 @@ def _train_eprop(
         stacked["learning"] = stacked["delta"] @ feedback_matrix(rule, params, feedback).T
         factors = SequenceFactors(**{k: stacked[k] for k in _FACTORS}, learning=stacked["learning"],
                                   delta=stacked["delta"], spike_count=z.sum((0, 1)))
-        apply(factored_gradients(factors, c, rule.regularization, spec.dt, rule.targets))
+        if rflo:
+            raw = factors._replace(pre_in=stacked["x"], pre_rec=stacked["z_prev"],
+                                   pre_bias=torch.ones_like(factors.pre_bias))
+            apply(rflo_factored_gradients(raw, stacked["decay"], c, rule.regularization, spec.dt, rule.targets))
+        else:
+            apply(factored_gradients(factors, c, rule.regularization, spec.dt, rule.targets))
     rule_state = {}
     if record:
         rule_state = {
@@ -109,6 +139,8 @@ def _train_eprop(
             "learning_signal": stacked["learning"][:, 0],
             "output_error": stacked["delta"][:, 0],
         }
+        if rflo:
+            rule_state["trace_decay"] = stacked["decay"][:, 0]
     return SequenceResult(float(loss), float(spikes), mean_output, stacked.get("y") if record else None,
                           stacked.get("z") if record else None, rule_state)
 
@@ -129,14 +161,14 @@ def _train_bptt(  # always records: autograd keeps the whole history anyway
     return SequenceResult(float(task_loss.detach()), float(z.sum()), masked_mean(y, batch.mask), y, z, {})
 
 
-_RULES: dict[type, Callable[..., SequenceResult]] = {EProp: _train_eprop, BPTT: _train_bptt}
+_RULES: dict[type, Callable[..., SequenceResult]] = {EProp: _train_three_factor, RFLO: _train_three_factor, BPTT: _train_bptt}
 
 
 def train_sequence(
     low: Lowered,
     params: Parameters,
     feedback: torch.Tensor,
-    rule: EProp | BPTT,
+    rule: EProp | RFLO | BPTT,
     kind: LossKind,
     batch: TrialBatch,
     apply: ApplyFn,

@@ -1,0 +1,175 @@
+r"""Random-feedback local online learning (RFLO) as a three-factor rule (Murray 2019).
+
+RFLO keeps, for every synapse, a presynaptic trace whose decay belongs to the
+*postsynaptic* neuron, and multiplies it by the post factor and a learning signal:
+
+.. math::
+
+    E_{ji}^t = d_j^t E_{ji}^{t-1} + s\, \mathrm{pre}_i^t, \qquad
+    e_{ji}^t = \psi_j^t E_{ji}^t, \qquad
+    \Delta W_{ji} = -\eta \Big[\sum_t L_j^t \bar e_{ji}^t + r_j \sum_t e_{ji}^t\Big]
+
+with :math:`\mathrm{pre}^t = x_t` (input), :math:`z_{t-1}` (recurrent) or 1 (bias),
+:math:`s` the drive scale of the neuron, :math:`L^t = B\delta^t` and the κ-filtered
+:math:`\bar e` of e-prop (:mod:`.eprop`). The decay :math:`d_j^t` is
+
+* ``decay = λ`` (a float): :math:`D = \lambda I`, the same for every neuron. Then
+  every update lies in the span of the feedback columns: the rank restriction
+  (THEORY.md §1.8, check 11);
+* ``decay = (d_1, ..., d_n)``: a fixed per-neuron decay, which breaks the restriction;
+* ``"leak"``: the neuron's own state decay :math:`1 - a` (Murray's choice). On rate
+  units RFLO is then e-prop with the same feedback (THEORY.md §4.1);
+* ``"jacobian"``: the diagonal of the true Jacobian,
+  :math:`d_j^t = \partial u_j^t/\partial u_j^{t-1} = (1-a) + a W^\mathrm{rec}_{jj}\psi_j^{t-1}`,
+  self-connection included. With symmetric feedback this is the "symmetric e-prop"
+  of the linear theory, which equals BPTT whenever :math:`W` is diagonal
+  (THEORY.md §1.4).
+
+On the linear unit (:math:`\psi = 1`, :math:`a = 1`) with ``decay = λ`` this is the
+RFLO of Williams, Payeur & Lajoie: :math:`G_W = \sum_k D^k \hat A^\top e\, h_{T-1-k}^\top`
+(THEORY.md §1.3), with :math:`\hat A^\top` the feedback matrix. For the leak-then-
+nonlinearity unit of :mod:`neuromorph.dynamics.rate`, dropping the off-diagonal
+sensitivities puts :math:`\psi` outside the trace; Murray's placement inside it
+belongs to his unit :math:`h_t = (1-a)h_{t-1} + a\phi(u_t)`.
+
+Two modes give the same numbers: ``ONLINE`` keeps :math:`E` per synapse (the chip's
+state) and may update every ``update_interval`` steps; ``FACTORED`` computes the exact
+end-of-sequence update with an anti-causal per-neuron scan and one matrix product,
+
+.. math::
+
+    g_{ji} = s \sum_{t,b} G_j^t\, \mathrm{pre}_i^t, \qquad
+    G_j^t = \psi_j^t c_j^t + d_j^{t+1} G_j^{t+1}
+
+with :math:`c` the κ-filtered learning signal of :func:`.eprop_factored.post_coefficient`.
+
+References
+----------
+Murray, eLife 8:e43299 (2019), eqs. (13)-(16); Williams, Payeur & Lajoie,
+arXiv:2606.00243 (2026); Bellec et al., Nat. Commun. 11:3625 (2020).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+import torch
+
+from neuromorph.errors import ConfigError
+from neuromorph.plasticity.base import DEFAULT_TARGETS, Read, Scope, Signal, Target, Temporal
+from neuromorph.plasticity.eprop import Feedback, Mode
+from neuromorph.plasticity.eprop_factored import SequenceFactors, outer_products, post_coefficient
+from neuromorph.plasticity.eprop_online import OnlineState, accumulate
+from neuromorph.plasticity.losses import RateRegularization
+from neuromorph.plasticity.traces import TraceConstants, reverse_scan
+
+DECAY_NAMES = ("leak", "jacobian")
+
+
+@dataclass(frozen=True)
+class RFLO:
+    """RFLO declaration: ``decay`` is a float λ, a per-neuron tuple, ``"leak"`` or ``"jacobian"``."""
+
+    feedback: Feedback = Feedback.RANDOM
+    decay: float | tuple[float, ...] | str = "leak"
+    mode: Mode = Mode.FACTORED
+    update_interval: int | None = None
+    targets: frozenset[Target] = DEFAULT_TARGETS
+    regularization: RateRegularization = field(default_factory=RateRegularization)
+    name: ClassVar[str] = "rflo"
+
+    def __post_init__(self) -> None:
+        if not self.targets:
+            raise ConfigError("rflo needs at least one target parameter")
+        if isinstance(self.decay, str) and self.decay not in DECAY_NAMES:
+            raise ConfigError(f"rule.decay must be a number, a list of numbers or one of {DECAY_NAMES}, got {self.decay!r}")
+        if isinstance(self.decay, (int, float)) and not isinstance(self.decay, bool) and not -1 < self.decay < 1:
+            raise ConfigError(f"rule.decay = {self.decay} must lie in (-1, 1) for a stable trace")
+        if isinstance(self.decay, tuple) and not all(-1 < d < 1 for d in self.decay):
+            raise ConfigError(f"every per-neuron rule.decay must lie in (-1, 1), got {self.decay}")
+        if self.update_interval is not None:
+            if not isinstance(self.update_interval, int) or self.update_interval < 1:
+                raise ConfigError(f"rule.update_interval must be a positive integer, got {self.update_interval!r}")
+            if self.mode is Mode.FACTORED:
+                raise ConfigError(
+                    "factored rflo computes exact end-of-sequence updates; "
+                    "for updates every K steps set rule.mode = \"online\""
+                )
+
+    @property
+    def temporal(self) -> Temporal:
+        return Temporal.ONLINE
+
+    @property
+    def reads(self) -> frozenset[Read]:
+        reads = {
+            Read(Signal.PRE_TRACE, Scope.SYNAPSE),
+            Read(Signal.PSEUDO_DERIVATIVE, Scope.POST),
+            Read(Signal.LEARNING_SIGNAL, Scope.POST),
+            Read(Signal.OUTPUT_ERROR, Scope.CORE),
+        }
+        if self.feedback is Feedback.SYMMETRIC:
+            reads.add(Read(Signal.WEIGHTS_TRANSPOSED, Scope.CORE))
+        if self.decay == "jacobian":  # the autapse weight W_jj and the previous post factor
+            reads.add(Read(Signal.POST_STATE, Scope.POST))
+        if self.regularization.strength > 0:
+            reads.add(Read(Signal.POST_STATE, Scope.POST))
+        return frozenset(reads)
+
+
+def fixed_decay(rule: RFLO, c: TraceConstants, n_rec: int, dtype: torch.dtype) -> torch.Tensor | None:
+    """Per-neuron decay (n_rec,) for the fixed choices; ``None`` for ``"jacobian"`` (see :func:`jacobian_decay`)."""
+    if rule.decay == "jacobian":
+        return None
+    if rule.decay == "leak":
+        return torch.full((n_rec,), c.alpha, dtype=dtype)
+    if isinstance(rule.decay, tuple):
+        if len(rule.decay) != n_rec:
+            raise ConfigError(f"rule.decay has {len(rule.decay)} entries, expected one per neuron ({n_rec})")
+        return torch.tensor(rule.decay, dtype=dtype)
+    return torch.full((n_rec,), float(rule.decay), dtype=dtype)
+
+
+def jacobian_decay(c: TraceConstants, w_rec: torch.Tensor, psi_prev: torch.Tensor) -> torch.Tensor:
+    """:math:`d^t = \\alpha + s\\,\\mathrm{diag}(W^\\mathrm{rec})\\,\\psi^{t-1}`, shape like ``psi_prev``."""
+    return c.alpha + c.s_in * torch.diagonal(w_rec) * psi_prev
+
+
+def rflo_factored_gradients(
+    f: SequenceFactors, decay: torch.Tensor, c: TraceConstants, reg: RateRegularization, dt: float,
+    targets: frozenset[Target],
+) -> dict[Target, torch.Tensor]:
+    """Exact end-of-sequence RFLO gradients.
+
+    Here ``f.pre_in``, ``f.pre_rec`` and ``f.pre_bias`` hold the *raw* presynaptic activity
+    :math:`x_t`, :math:`z_{t-1}` and 1 (not e-prop's traces), and ``decay`` is :math:`d^t`
+    as (n_rec,) or (T, B, n_rec).
+    """
+    post = None
+    if targets & {Target.W_IN, Target.W_REC, Target.BIAS}:
+        q = post_coefficient(f, c._replace(beta=None, rho=None), reg, dt)
+        d = decay.expand_as(q)
+        d_next = torch.cat([d[1:], torch.zeros_like(d[:1])])
+        post = c.s_in * reverse_scan(q, d_next)
+    return outer_products(post, f, targets)
+
+
+def rflo_online_step(
+    s: OnlineState,
+    c: TraceConstants,
+    pres: dict[Target, torch.Tensor],
+    decay: torch.Tensor,
+    psi: torch.Tensor,
+    tr,
+    z: torch.Tensor,
+    learning: torch.Tensor,
+    delta: torch.Tensor,
+) -> OnlineState:
+    """One step of the per-synapse traces :math:`E` (``pres``: raw presynaptic activity per target)."""
+    trace, eligibility = dict(s.trace), {}
+    d = decay.unsqueeze(-1)  # (n_rec, 1) or (B, n_rec, 1)
+    for target in s.ebar:
+        trace[target] = d * trace[target] + c.s_in * pres[target].unsqueeze(1)
+        eligibility[target] = psi.unsqueeze(2) * trace[target]
+    return accumulate(s._replace(trace=trace), c, eligibility, tr, z, learning, delta)
