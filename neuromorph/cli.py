@@ -1,4 +1,5 @@
-"""Command line: ``neuromorph train CARD --out RUN.h5`` and ``neuromorph plot RUN.h5``.
+"""Command line: ``neuromorph train CARD --out RUN.h5``, ``neuromorph plot RUN.h5`` and
+``neuromorph theory compare CARD --out THEORY.h5``.
 
 Any :class:`NeuromorphError` becomes one line on stderr and exit code 2, never
 a traceback. Ctrl-C exits 130; running the same command again resumes.
@@ -52,6 +53,16 @@ def _plot(args: argparse.Namespace) -> int:
     return 0
 
 
+def _theory_compare(args: argparse.Namespace) -> int:
+    from neuromorph.theory_compare.card import load_compare_card
+    from neuromorph.theory_compare.run import format_table, run_compare
+
+    result = run_compare(load_compare_card(args.card), args.out, progress=not args.no_progress)
+    print(format_table(result))
+    print(f"wrote {args.out}")
+    return 0 if result.passed else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="neuromorph", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -67,6 +78,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("plot", help="write PNG figures next to a run file")
     p.add_argument("run", type=Path, help="a run file written by `neuromorph train`")
     p.set_defaults(func=_plot)
+    theory = sub.add_parser("theory", help="the analytic theory of local learning in linear RNNs")
+    tsub = theory.add_subparsers(dest="theory_command", required=True)
+    p = tsub.add_parser("compare", help="discrete learning beside the per-mode ODEs: table, HDF5 and figures")
+    p.add_argument("card", type=Path, help="comparison card (TOML), e.g. models/linear_teacher.toml")
+    p.add_argument("--out", type=Path, required=True, help="output HDF5 file; figures go next to it")
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bars")
+    p.set_defaults(func=_theory_compare)
     return parser
 
 

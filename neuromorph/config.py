@@ -15,17 +15,28 @@ import copy
 import dataclasses
 import enum
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import tomli_w
 import torch
 
-from neuromorph.dynamics import ALIFParameters, LIFParameters, ReadoutParameters
+from neuromorph.dynamics import Activation, ALIFParameters, LIFParameters, RateParameters, ReadoutParameters
 from neuromorph.errors import ConfigError
 from neuromorph.network import InitSpec, NetworkSpec
-from neuromorph.plasticity import BPTT, EProp, Feedback, Mode, OptimizerName, OptimizerSpec, RateRegularization, Target
+from neuromorph.plasticity import (
+    BPTT,
+    RFLO,
+    EProp,
+    Feedback,
+    Mode,
+    OptimizerName,
+    OptimizerSpec,
+    RateRegularization,
+    Target,
+)
 from neuromorph.tasks import TASKS, Task
 
 
@@ -66,13 +77,13 @@ class RunSpec:
     task: Task
     network: NetworkSpec
     init: InitSpec
-    rule: EProp | BPTT
+    rule: EProp | RFLO | BPTT
     optimizer: OptimizerSpec
     train: TrainSpec
 
 
-NEURONS: dict[str, type] = {"lif": LIFParameters, "alif": ALIFParameters}
-RULES: dict[str, type] = {"eprop": EProp, "bptt": BPTT}
+NEURONS: dict[str, type] = {"lif": LIFParameters, "alif": ALIFParameters, "rate": RateParameters}
+RULES: dict[str, type] = {"eprop": EProp, "rflo": RFLO, "bptt": BPTT}
 SECTIONS = ("task", "network", "rule", "optimizer", "train")
 
 
@@ -104,6 +115,8 @@ def apply_overrides(card: dict, overrides: dict[str, Any], where: str) -> dict:
 
 def resolve(card: dict, where: str = "<card>") -> RunSpec:
     """Turn a card (nested dict) into a :class:`RunSpec`."""
+    if "modes" in card and not set(card) & set(SECTIONS):
+        raise ConfigError(f"{where} is a theory comparison card; run `neuromorph theory compare {where} --out FILE.h5`")
     _check_keys(card, SECTIONS, where, "")
     task = _task(dict(card.get("task", {})), where)
     net = dict(card.get("network", {}))
@@ -165,7 +178,7 @@ def _task(table: dict, where: str) -> Task:
     return _build(TASKS[name], table, where, "task")
 
 
-def _neuron(table: dict, n_rec: int, where: str) -> LIFParameters:
+def _neuron(table: dict, n_rec: int, where: str) -> LIFParameters | ALIFParameters | RateParameters:
     model = table.pop("model", "lif")
     if model not in NEURONS:
         raise ConfigError(f"{where}: network.neuron.model must be one of {sorted(NEURONS)}, got {model!r}")
@@ -176,10 +189,10 @@ def _neuron(table: dict, n_rec: int, where: str) -> LIFParameters:
             raise ConfigError(f"{where}: network.neuron.n_adaptive must be in [0, {n_rec}], got {n_adaptive}")
         beta = _typed(table.get("beta", 0.07), "float", f"{where} [network.neuron] beta")
         table["beta"] = tuple([0.0] * (n_rec - n_adaptive) + [beta] * n_adaptive)
-    return _build(NEURONS[model], table, where, "network.neuron", {"beta": _beta})
+    return _build(NEURONS[model], table, where, "network.neuron", {"beta": _beta, "activation": _enum(Activation)})
 
 
-def _rule(table: dict, where: str) -> EProp | BPTT:
+def _rule(table: dict, where: str) -> EProp | RFLO | BPTT:
     name = table.pop("name", "eprop")
     if name not in RULES:
         raise ConfigError(f"{where}: [rule] name must be one of {sorted(RULES)}, got {name!r}")
@@ -187,6 +200,7 @@ def _rule(table: dict, where: str) -> EProp | BPTT:
         "feedback": _enum(Feedback),
         "mode": _enum(Mode),
         "targets": _targets,
+        "decay": _decay,
         "regularization": lambda v, w: _build(RateRegularization, v, where, "rule.regularization"),
     }
     table.pop("name", None)
@@ -258,6 +272,12 @@ def _beta(value: Any, label: str) -> float | tuple[float, ...]:
     return _typed(value, "float", label)
 
 
+def _decay(value: Any, label: str) -> float | tuple[float, ...] | str:
+    if isinstance(value, str):
+        return value
+    return _beta(value, label)
+
+
 def _plain(obj: Any) -> Any:
     """Dataclass → TOML-ready dict (enums to values, sets to sorted lists, None dropped)."""
     if dataclasses.is_dataclass(obj):
@@ -273,3 +293,9 @@ def _plain(obj: Any) -> Any:
     if isinstance(obj, tuple):
         return [_plain(v) for v in obj]
     return obj
+
+
+# Public names for other card formats (e.g. ``neuromorph theory compare``) that share the checks.
+build_section = _build
+check_keys = _check_keys
+floats = _beta

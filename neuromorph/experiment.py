@@ -84,7 +84,7 @@ def train(
         while run.iteration < spec.train.iterations:
             _iteration(spec, low, run, dtype)
             bar.update(1)
-            bar.set_postfix(loss=f"{run.curves['loss'][-1]:.4g}", rate=f"{run.curves['rate_hz'][-1]:.1f}Hz")
+            bar.set_postfix(_postfix(run.curves))
             if out is not None and run.iteration % spec.train.checkpoint_every == 0:
                 write_run(out, _record(spec, run, toml, "running"))
     except NeuromorphError as exc:
@@ -127,16 +127,24 @@ def _iteration(spec: RunSpec, low, run: _Run, dtype: torch.dtype) -> SequenceRes
         raise NonFiniteError(
             f"loss became {res.loss} at iteration {run.iteration}; lower optimizer.lr or the weight gains"
         )
-    rate = res.spike_count / (batch.n_steps * batch.batch_size * spec.network.n_rec * spec.network.dt)
     _append(run.curves, "loss", res.loss)
-    _append(run.curves, "rate_hz", rate)
-    _append(run.curves, "spike_count", res.spike_count)
+    if spec.network.spiking:
+        rate = res.spike_count / (batch.n_steps * batch.batch_size * spec.network.n_rec * spec.network.dt)
+        _append(run.curves, "rate_hz", rate)
+        _append(run.curves, "spike_count", res.spike_count)
     if spec.task.loss is LossKind.CLASSIFICATION:
         _append(run.curves, "accuracy", accuracy(res.mean_output, batch.targets, batch.mask))
     run.iteration += 1
     if record:
         run.last, run.last_batch = res, batch
     return res
+
+
+def _postfix(curves: dict[str, list[float]]) -> dict[str, str]:
+    shown = {"loss": f"{curves['loss'][-1]:.4g}"}
+    if "rate_hz" in curves:
+        shown["rate"] = f"{curves['rate_hz'][-1]:.1f}Hz"
+    return shown
 
 
 def _append(curves: dict[str, list[float]], name: str, value: float) -> None:
@@ -151,7 +159,7 @@ def _record(spec: RunSpec, run: _Run, toml: str, status: str, error: str | None 
         batch = run.last_batch
         last_arrays = {
             "inputs": batch.inputs.numpy(),
-            "spikes": last.z.numpy().astype(np.uint8),
+            **({"spikes": last.z.numpy().astype(np.uint8)} if spec.network.spiking else {"rates": last.z.numpy()}),
             "output": last.y.numpy(),
             "target": batch.targets.numpy(),
             "mask": batch.mask.numpy(),

@@ -38,14 +38,14 @@ def linear_network_spec(
 def as_parameters(net: LinearRNN, dtype: torch.dtype = torch.float64) -> Parameters:
     """:class:`LinearRNN` → :class:`Parameters` (zero biases)."""
     n, _, o = net.dims
-    t = lambda a: torch.as_tensor(np.asarray(a, dtype=float), dtype=dtype).clone()  # noqa: E731
+    t = lambda a: torch.as_tensor(np.asarray(a, dtype=float), dtype=dtype).clone()
     return Parameters(w_in=t(net.B), w_rec=t(net.W), w_out=t(net.A), bias=torch.zeros(n, dtype=dtype),
                       b_out=torch.zeros(o, dtype=dtype))
 
 
 def as_linear_rnn(params: Parameters) -> LinearRNN:
     """:class:`Parameters` → :class:`LinearRNN` (float64 numpy; biases are dropped)."""
-    a = lambda x: x.detach().to(torch.float64).cpu().numpy().copy()  # noqa: E731
+    a = lambda x: x.detach().to(torch.float64).cpu().numpy().copy()
     return LinearRNN(A=a(params.w_out), B=a(params.w_in), W=a(params.w_rec))
 
 

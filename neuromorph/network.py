@@ -56,6 +56,11 @@ class NetworkSpec:
         return isinstance(self.neuron, ALIFParameters)
 
     @property
+    def spiking(self) -> bool:
+        """False for rate units (their output ``z`` is a real-valued rate)."""
+        return not isinstance(self.neuron, RateParameters)
+
+    @property
     def self_connections(self) -> bool:
         """Whether :math:`W^\\mathrm{rec}` may have a non-zero diagonal (rate units only)."""
         return isinstance(self.neuron, RateParameters)

@@ -226,7 +226,7 @@ def write_run(path: str | os.PathLike[str], record: RunRecord) -> Path:
     """
     _validate(record)
     path = Path(path)
-    now = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+    now = _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:

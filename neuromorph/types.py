@@ -47,7 +47,7 @@ class TrialBatch:
     def batch_size(self) -> int:
         return int(self.inputs.shape[1])
 
-    def to(self, dtype: torch.dtype) -> "TrialBatch":
+    def to(self, dtype: torch.dtype) -> TrialBatch:
         """Cast inputs, mask and float targets to ``dtype`` (class indices stay int64)."""
         targets = self.targets if not self.targets.is_floating_point() else self.targets.to(dtype)
         return TrialBatch(self.inputs.to(dtype), targets, self.mask.to(dtype))

@@ -15,7 +15,13 @@ from neuromorph.network import Parameters
 from neuromorph.plasticity import EProp, Feedback, Mode, Target
 
 ROOT = Path(__file__).resolve().parents[1]
-CARDS = sorted((ROOT / "models").glob("*.toml"))
+COMPARISON_CARDS = {"linear_teacher"}  # read by `neuromorph theory compare`, not by `train`
+CARDS = sorted(c for c in (ROOT / "models").glob("*.toml") if c.stem not in COMPARISON_CARDS)
+
+
+def test_a_comparison_card_given_to_train_names_the_right_command():
+    with pytest.raises(ConfigError, match="neuromorph theory compare"):
+        load_card(ROOT / "models" / "linear_teacher.toml")
 
 
 @pytest.mark.parametrize("card", CARDS, ids=[c.stem for c in CARDS])

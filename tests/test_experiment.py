@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-import neuromorph.experiment as experiment
+from neuromorph import experiment
 from neuromorph.cli import main
 from neuromorph.config import resolve
 from neuromorph.errors import NonFiniteError

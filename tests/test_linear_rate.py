@@ -40,7 +40,7 @@ def _impulse_batch(teacher, every_step=False) -> TrialBatch:
     h_star, _ = run_network(teacher, x)
     y_star = h_star[1:] @ teacher.A.T  # (T, batch, o): theory h_{t+1} is the package's h_t
     mask = np.ones((T, x.shape[0])) if every_step else np.eye(T)[-1][:, None].repeat(x.shape[0], 1)
-    f = lambda a: torch.as_tensor(np.ascontiguousarray(a), dtype=torch.float64)  # noqa: E731
+    f = lambda a: torch.as_tensor(np.ascontiguousarray(a), dtype=torch.float64)
     return TrialBatch(f(np.swapaxes(x, 0, 1)), f(y_star), f(mask))
 
 
@@ -103,7 +103,7 @@ def _leaky_tanh_problem(seed=4):
     spec = NetworkSpec(3, 6, 2, RateParameters(tau=0.1, activation=Activation.TANH), ReadoutParameters(tau_out=0.05),
                        dt=0.02)
     g = torch.Generator().manual_seed(seed)
-    r = lambda *s: torch.randn(*s, generator=g, dtype=torch.float64)  # noqa: E731
+    r = lambda *s: torch.randn(*s, generator=g, dtype=torch.float64)
     from neuromorph.network import Parameters
 
     params = Parameters(w_in=r(6, 3), w_rec=1.5 * r(6, 6) / 6**0.5, w_out=r(2, 6) / 6**0.5, bias=0.1 * r(6),
@@ -176,3 +176,32 @@ def test_rflo_rejects_alif_and_a_wrong_decay_length():
     with pytest.raises(ConfigError, match="one per neuron"):
         train_sequence(lower(spec, torch.float64), params, feedback, RFLO(decay=(0.1, 0.2)), LossKind.REGRESSION,
                        batch, lambda g: None)
+
+
+def test_linear_teacher_task_and_card_train_end_to_end(tmp_path):
+    """`neuromorph train models/linear_rflo.toml`: a linear-rate run stores rates (not spikes) and learns."""
+    from pathlib import Path
+
+    from neuromorph.cli import main
+    from neuromorph.config import load_card
+    from neuromorph.storage import read_run
+    from neuromorph.tasks import LinearTeacherTask
+    from neuromorph.theory import mode_values
+
+    task = LinearTeacherTask(seed=3)
+    modes = mode_values(task.teacher, task.teacher_bases)  # the teacher is diagonal in its own bases
+    np.testing.assert_allclose(modes.w, task.teacher_modes.w, atol=1e-14)
+    batch = task.sample(4, torch.Generator().manual_seed(0))
+    assert batch.inputs.shape == (30, 4, 3) and batch.mask[:-1].sum() == 0 and batch.mask[-1].sum() == 4
+    with pytest.raises(ConfigError, match="w_max"):
+        LinearTeacherTask(w_max=1.0)
+    card = Path(__file__).resolve().parents[1] / "models" / "linear_rflo.toml"
+    spec = load_card(card)
+    assert isinstance(spec.rule, RFLO) and spec.rule.decay == 0.5 and spec.network.self_connections
+    out = tmp_path / "linear.h5"
+    assert main(["train", str(card), "--out", str(out), "--iterations", "150", "--no-progress"]) == 0
+    record = read_run(out)
+    assert "rates" in record.last and "spikes" not in record.last and "rate_hz" not in record.curves
+    loss = record.curves["loss"]
+    assert loss[-20:].mean() < 0.5 * loss[:20].mean()
+    assert np.abs(np.diagonal(record.params["w_rec"])).max() > 0  # self-connections are learned, not zeroed

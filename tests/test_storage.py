@@ -134,7 +134,7 @@ def test_failed_write_leaves_old_file_intact_and_no_temp_files(
     original = h5py.Group.create_dataset
     calls = {"n": 0}
 
-    def failing_create_dataset(self, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003
+    def failing_create_dataset(self, *args, **kwargs):
         calls["n"] += 1
         if calls["n"] == 4:  # fail mid-write, after config and some arrays were written
             raise RuntimeError("simulated crash mid-write")

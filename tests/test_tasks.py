@@ -12,6 +12,7 @@ from neuromorph.errors import ConfigError
 from neuromorph.tasks import (
     TASKS,
     EvidenceAccumulationTask,
+    LinearTeacherTask,
     LossKind,
     SinePatternTask,
     Task,
@@ -30,7 +31,8 @@ def assert_batches_equal(a: TrialBatch, b: TrialBatch) -> None:
 
 
 def test_registry_and_protocol() -> None:
-    assert TASKS == {"sine": SinePatternTask, "evidence": EvidenceAccumulationTask}
+    assert TASKS == {"sine": SinePatternTask, "evidence": EvidenceAccumulationTask,
+                     "linear_teacher": LinearTeacherTask}
     for cls in TASKS.values():
         assert isinstance(cls(), Task)
 

@@ -7,9 +7,9 @@ from neuromorph.dynamics.readout import ReadoutParameters, readout_step
 from neuromorph.dynamics.surrogate import pseudo_derivative, spike
 
 __all__ = [
-    "Activation",
     "ALIFParameters",
     "ALIFState",
+    "Activation",
     "LIFParameters",
     "LIFState",
     "RateParameters",

@@ -36,13 +36,13 @@ class _SpikeFunction(torch.autograd.Function):
     """Heaviside forward, :func:`pseudo_derivative` backward (w.r.t. v and A)."""
 
     @staticmethod
-    def forward(ctx, v, threshold, v_th, height, width):  # noqa: D102
+    def forward(ctx, v, threshold, v_th, height, width):
         ctx.save_for_backward(v, threshold)
         ctx.constants = (v_th, height, width)
         return (v > threshold).to(v.dtype)
 
     @staticmethod
-    def backward(ctx, grad_z):  # noqa: D102
+    def backward(ctx, grad_z):
         v, threshold = ctx.saved_tensors
         psi = pseudo_derivative(v, threshold, *ctx.constants)
         grad_v = grad_z * psi

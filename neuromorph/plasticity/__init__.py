@@ -4,18 +4,18 @@ from neuromorph.plasticity.base import Read, Rule, Scope, Signal, Target, Tempor
 from neuromorph.plasticity.bptt import BPTT
 from neuromorph.plasticity.eprop import EProp, Feedback, Mode
 from neuromorph.plasticity.losses import RateRegularization
-from neuromorph.plasticity.rflo import RFLO
 from neuromorph.plasticity.optim import Learner, OptimizerName, OptimizerSpec
+from neuromorph.plasticity.rflo import RFLO
 
 __all__ = [
     "BPTT",
+    "RFLO",
     "EProp",
     "Feedback",
     "Learner",
     "Mode",
     "OptimizerName",
     "OptimizerSpec",
-    "RFLO",
     "RateRegularization",
     "Read",
     "Rule",

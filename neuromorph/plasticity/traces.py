@@ -65,7 +65,7 @@ class PreTraces(NamedTuple):
 
 def zero_traces(batch: int, n_in: int, n_rec: int, dtype: torch.dtype) -> PreTraces:
     """Traces at the start of a sequence."""
-    z = lambda n: torch.zeros(batch, n, dtype=dtype)  # noqa: E731
+    z = lambda n: torch.zeros(batch, n, dtype=dtype)
     return PreTraces(z(n_in), z(n_rec), z(1), z(n_rec), z(1))
 
 

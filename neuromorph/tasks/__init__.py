@@ -10,17 +10,20 @@ from neuromorph.tasks.base import LossKind as LossKind
 from neuromorph.tasks.base import Task as Task
 from neuromorph.tasks.base import TrialBatch as TrialBatch
 from neuromorph.tasks.evidence import EvidenceAccumulationTask as EvidenceAccumulationTask
+from neuromorph.tasks.linear_teacher import LinearTeacherTask as LinearTeacherTask
 from neuromorph.tasks.sine import SinePatternTask as SinePatternTask
 
 #: Model-card task name -> task class.
 TASKS: dict[str, type] = {
     "sine": SinePatternTask,
     "evidence": EvidenceAccumulationTask,
+    "linear_teacher": LinearTeacherTask,
 }
 
 __all__ = [
     "TASKS",
     "EvidenceAccumulationTask",
+    "LinearTeacherTask",
     "LossKind",
     "SinePatternTask",
     "Task",

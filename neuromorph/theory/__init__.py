@@ -11,8 +11,14 @@ population  Stein-equation population gradients and the algorithms on finite seq
 odes        per-mode learning ODEs, their integration, discrete population GD, deviation metric
 stability   stationary manifolds, stability matrices, convergence rates
 rank        rank-restriction diagnostics and an SGD simulator
+ordering    learning order of a mode-aligned teacher's modes in a non-aligned student
+figures_data  data behind the theory figures (manifold stability, rates against w*, rank spectra)
 """
 
+from neuromorph.theory.figures_data import RULE_LABELS as RULE_LABELS
+from neuromorph.theory.figures_data import manifold_points as manifold_points
+from neuromorph.theory.figures_data import rank_restriction_spectra as rank_restriction_spectra
+from neuromorph.theory.figures_data import rates_vs_w_star as rates_vs_w_star
 from neuromorph.theory.modes import ModeTrajectory as ModeTrajectory
 from neuromorph.theory.modes import feedback_mode_values as feedback_mode_values
 from neuromorph.theory.modes import mode_trajectory as mode_trajectory
@@ -29,6 +35,16 @@ from neuromorph.theory.odes import population_gd as population_gd
 from neuromorph.theory.odes import population_gd_modes as population_gd_modes
 from neuromorph.theory.odes import rflo_field as rflo_field
 from neuromorph.theory.odes import tbptt1_field as tbptt1_field
+from neuromorph.theory.ordering import ModeOrder as ModeOrder
+from neuromorph.theory.ordering import active_modes as active_modes
+from neuromorph.theory.ordering import closed_form_mode_loss as closed_form_mode_loss
+from neuromorph.theory.ordering import effective_feedback_modes as effective_feedback_modes
+from neuromorph.theory.ordering import half_loss_time as half_loss_time
+from neuromorph.theory.ordering import measured_half_times as measured_half_times
+from neuromorph.theory.ordering import mode_losses as mode_losses
+from neuromorph.theory.ordering import mode_order as mode_order
+from neuromorph.theory.ordering import predicted_half_times as predicted_half_times
+from neuromorph.theory.ordering import saddle_escape_scale as saddle_escape_scale
 from neuromorph.theory.population import Activation as Activation
 from neuromorph.theory.population import Gradients as Gradients
 from neuromorph.theory.population import Rule as Rule
@@ -106,6 +122,22 @@ __all__ = [
     "mode_values",
     "off_diagonal_leakage",
     "rotated_matrices",
+    # ordering
+    "ModeOrder",
+    "active_modes",
+    "closed_form_mode_loss",
+    "effective_feedback_modes",
+    "half_loss_time",
+    "measured_half_times",
+    "mode_losses",
+    "mode_order",
+    "predicted_half_times",
+    "saddle_escape_scale",
+    # figures_data
+    "RULE_LABELS",
+    "manifold_points",
+    "rank_restriction_spectra",
+    "rates_vs_w_star",
     # population
     "Activation",
     "Gradients",

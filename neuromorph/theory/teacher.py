@@ -36,8 +36,8 @@ from neuromorph.errors import TheoryError
 __all__ = [
     "AlignedBases",
     "LinearRNN",
-    "RFLOFeedback",
     "ModeValues",
+    "RFLOFeedback",
     "StudentTeacher",
     "aligned_feedback",
     "aligned_rnn",

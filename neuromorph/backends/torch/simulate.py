@@ -8,8 +8,9 @@ the stop-gradient oracle), so every path simulates exactly the same network.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable, NamedTuple
+from typing import NamedTuple
 
 import torch
 

@@ -11,13 +11,14 @@ update window, so the caller owns the optimizer.
 
 from __future__ import annotations
 
-from typing import Callable, NamedTuple
+from collections.abc import Callable
+from typing import NamedTuple
 
 import torch
 
 from neuromorph.backends.torch.simulate import Lowered, NetworkState, check_inputs, differentiable_run
-from neuromorph.network import Parameters
 from neuromorph.errors import ConfigError
+from neuromorph.network import Parameters
 from neuromorph.plasticity import BPTT, RFLO, EProp, Feedback, Mode, Target
 from neuromorph.plasticity.eprop_factored import SequenceFactors, factored_gradients
 from neuromorph.plasticity.eprop_online import online_gradients, online_init, online_step

@@ -1,0 +1,138 @@
+r"""Discrete learning beside the per-mode ODEs: exact population GD and SGD through the torch rules.
+
+*Population.* Matrix population GD :math:`X_{k+1} = X_k - \eta E[G_X]` with the Stein closed
+forms (:func:`neuromorph.theory.population_gd`), at ``lr`` and at ``2 lr``. Its per-mode
+trajectory deviates from the ODE by :math:`O(\eta)` (Euler), so the ratio of the two
+deviations is about 2 (THEORY.md §6 check 4).
+
+*SGD.* The same student is a :func:`neuromorph.linear_rate.linear_network_spec` network
+trained with the package's rules on sampled :math:`x_t \sim \mathcal N(0, I)`, the loss at
+the final step, through :func:`neuromorph.backends.torch.train_sequence` and the torch SGD
+optimizer: BPTT, tBPTT-1 (``BPTT(truncation=1)``), RFLO (``decay = λ``) and symmetric
+e-prop (``RFLO(feedback=SYMMETRIC, decay="jacobian")``). e-prop is run in the bases with
+:math:`P = I`, where it equals BPTT (THEORY.md §1.4), and compared with the BPTT ODE.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from neuromorph.backends.torch import lower, train_sequence
+from neuromorph.linear_rate import as_linear_rnn, as_parameters, feedback_tensor, linear_network_spec
+from neuromorph.plasticity import BPTT, RFLO, Feedback, Learner, OptimizerName, OptimizerSpec, Target
+from neuromorph.tasks.linear_teacher import teacher_batch
+from neuromorph.theory import (
+    AlignedBases,
+    ModeFeedback,
+    ModeTrajectory,
+    RFLOFeedback,
+    Rule,
+    aligned_feedback,
+    aligned_rnn,
+    integrate_mode_odes,
+    max_relative_deviation,
+    mode_trajectory,
+    off_diagonal_leakage,
+    population_gd,
+    random_bases,
+)
+from neuromorph.theory_compare.card import CompareCard
+from neuromorph.types import LossKind
+
+#: rule label -> (theory rule of its ODE, package rule factory taking the RFLO decay)
+RULES = {
+    "bptt": (Rule.BPTT, lambda decay: BPTT()),
+    "tbptt1": (Rule.TBPTT1, lambda decay: BPTT(truncation=1)),
+    "rflo": (Rule.RFLO, lambda decay: RFLO(decay=decay)),
+    "eprop": (Rule.BPTT, lambda decay: RFLO(feedback=Feedback.SYMMETRIC, decay="jacobian")),
+}
+POPULATION_RULES = ("bptt", "tbptt1", "rflo")
+
+
+@dataclass(frozen=True)
+class Learned:
+    """One rule's discrete trajectory, its ODE at the same times, and their deviation."""
+
+    rule: str
+    kind: str  #: "population" or "sgd"
+    lr: float
+    simulated: ModeTrajectory
+    ode: ModeTrajectory
+    deviation: float
+    deviation_2lr: float | None = None  #: population only: the deviation at twice the learning rate
+    leakage: float = 0.0  #: largest off-diagonal entry in the shared bases (population: ~1e-15)
+
+    @property
+    def ratio(self) -> float | None:
+        """deviation(2η)/deviation(η), ≈ 2 for an O(η) error."""
+        return None if self.deviation_2lr is None else self.deviation_2lr / self.deviation
+
+
+def _setup(card: CompareCard, identity_p: bool = False) -> tuple[AlignedBases, ModeFeedback, RFLOFeedback]:
+    n = card.modes.n
+    bases = random_bases(n, n, n, np.random.default_rng(card.modes.seed))
+    if identity_p:
+        bases = AlignedBases(P=np.eye(n), U=bases.U, V=bases.V)
+    a_hat = np.array(card.rflo.a_hat)
+    mode_fb = ModeFeedback(a_hat, np.full(n, card.rflo.decay))
+    return bases, mode_fb, RFLOFeedback(aligned_feedback(bases, a_hat, np.zeros(n)).A_hat, card.rflo.decay)
+
+
+def _ode(card: CompareCard, rule: Rule, t: np.ndarray, mode_fb: ModeFeedback) -> ModeTrajectory:
+    return integrate_mode_odes(rule, card.modes.student, card.modes.teacher, t,
+                               mode_fb if rule is Rule.RFLO else None)
+
+
+def population_learning(card: CompareCard, rule_name: str) -> Learned:
+    """Matrix population GD at ``lr`` and ``2 lr`` against the ODE."""
+    spec, (rule, _) = card.population, RULES[rule_name]
+    bases, mode_fb, feedback = _setup(card)
+    student, teacher = aligned_rnn(card.modes.student, bases), aligned_rnn(card.modes.teacher, bases)
+    runs = {}
+    for factor in (1, 2):
+        lr, every = spec.lr * factor, max(1, spec.record_every // factor)
+        steps = int(round(spec.t_end / lr))
+        snaps = population_gd(rule, student, teacher, lr, steps, feedback, record_every=every)
+        runs[factor] = mode_trajectory(snaps, bases, lr * every * np.arange(len(snaps)))
+        if factor == 1:
+            leakage = max(off_diagonal_leakage(s, bases) for s in snaps)
+    devs = {f: max_relative_deviation(traj, _ode(card, rule, traj.t, mode_fb)) for f, traj in runs.items()}
+    return Learned(rule_name, "population", spec.lr, runs[1], _ode(card, rule, runs[1].t, mode_fb), devs[1],
+                   devs[2], leakage)
+
+
+def sgd_learning(card: CompareCard, rule_name: str, progress: bool = False) -> Learned:
+    """SGD through the torch backend's rule interface, float64, against the ODE."""
+    spec, (theory_rule, make_rule) = card.sgd, RULES[rule_name]
+    bases, mode_fb, feedback = _setup(card, identity_p=rule_name == "eprop")
+    n = card.modes.n
+    net = linear_network_spec(n, n, n)
+    low = lower(net, torch.float64)
+    rule = make_rule(card.rflo.decay)
+    teacher = aligned_rnn(card.modes.teacher, bases)
+    tensors = {Target(k): torch.nn.Parameter(v) for k, v in as_parameters(aligned_rnn(card.modes.student, bases))._asdict().items()}
+    learner = Learner(OptimizerSpec(OptimizerName.SGD, lr=spec.lr), tensors, rule.targets, zero_diagonal=False)
+    fb = feedback_tensor(feedback.A_hat)
+    gen = torch.Generator().manual_seed(spec.seed)
+    iterations = int(round(spec.t_end / spec.lr))
+    snaps, times = [as_linear_rnn(_params(tensors))], [0.0]
+    for it in tqdm(range(1, iterations + 1), disable=not progress, desc=f"sgd {rule_name}", unit="it", leave=False):
+        x = torch.randn(spec.n_steps, spec.batch_size, n, generator=gen, dtype=torch.float64)
+        train_sequence(low, _params(tensors), fb, rule, LossKind.REGRESSION, teacher_batch(teacher, x), learner.apply)
+        if it % spec.record_every == 0:
+            snaps.append(as_linear_rnn(_params(tensors)))
+            times.append(spec.lr * it)
+    simulated = mode_trajectory(snaps, bases, np.array(times))
+    ode = _ode(card, theory_rule, simulated.t, mode_fb)
+    leakage = max(off_diagonal_leakage(s, bases) for s in snaps)
+    return Learned(rule_name, "sgd", spec.lr, simulated, ode, max_relative_deviation(simulated, ode), None, leakage)
+
+
+def _params(tensors: dict[Target, torch.Tensor]):
+    from neuromorph.network import Parameters
+
+    return Parameters(**{t.value: p.detach() for t, p in tensors.items()})
