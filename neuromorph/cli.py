@@ -95,6 +95,9 @@ def main(argv: list[str] | None = None) -> int:
     except NeuromorphError as exc:
         print(f"neuromorph: error: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:  # an unwritable output path, a full disk: one line, no traceback
+        print(f"neuromorph: error: {exc.strerror or exc}: {exc.filename or ''}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("neuromorph: interrupted; run the same command again to resume", file=sys.stderr)
         return 130

@@ -91,6 +91,7 @@ def test_symmetric_eprop_row_equals_bptt_row(tmp_path):
     ({"sgd": {"lr": -1.0}}, ConfigError, r"\[sgd\] lr"),
     ({"sgd": {"batch": 3}}, ConfigError, "unknown key \\[sgd\\] 'batch'"),
     ({"teacher": {}}, ConfigError, "unknown key 'teacher'"),
+    ({"task": {"name": "sine"}}, ConfigError, "neuromorph train"),
     ({"modes": {"seed": "zero"}}, ConfigError, "seed must be int"),
 ])
 def test_bad_cards_raise_specific_errors(table, error, match):
@@ -143,3 +144,17 @@ def test_shipped_card_meets_the_issue_bounds(tmp_path):
     assert result.passed
     population = [r for r in result.rows if r.kind == "population"]
     assert len(population) == 3 and all(r.lr == 1e-3 and r.deviation < 2e-3 for r in population)
+
+
+def test_output_directory_is_created_and_an_unwritable_path_is_one_line(tmp_path, capsys):
+    card = tmp_path / "fast.toml"
+    card.write_text(FAST)
+    out = tmp_path / "new" / "dir" / "theory.h5"
+    assert main(["theory", "compare", str(card), "--out", str(out), "--no-progress"]) == 0
+    assert out.exists() and (out.parent / "theory_order.png").exists()
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    capsys.readouterr()
+    assert main(["theory", "compare", str(card), "--out", str(blocker / "x.h5"), "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err

@@ -161,6 +161,8 @@ def load_compare_card(path: str | Path) -> CompareCard:
 
 def parse_compare_card(table: dict, where: str = "<card>", source: str = "") -> CompareCard:
     """Build a :class:`CompareCard` from a parsed TOML table and validate it."""
+    if {"task", "network", "rule"} & set(table):
+        raise ConfigError(f"{where} is a model card; train it with `neuromorph train {where} --out RUN.h5`")
     check_keys(table, SECTIONS, where, "")
     parts = {}
     for name, cls in _CLASSES.items():

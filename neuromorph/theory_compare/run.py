@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from tqdm.auto import tqdm
 
 from neuromorph import plots_theory
 from neuromorph.theory import Rule, random_bases, random_linear_rnn
@@ -81,17 +82,29 @@ def _order(card: CompareCard) -> ModeOrder:
 def run_compare(card: CompareCard, out: str | Path, *, progress: bool = True, threads: int = 1) -> CompareResult:
     """Run every part of the comparison, write ``out`` and the figures next to it."""
     started = time.perf_counter()
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
     previous_threads = torch.get_num_threads()
     torch.set_num_threads(threads)
+    stages = [*(f"population {r}" for r in POPULATION_RULES), *(f"sgd {r}" for r in RULES), "rank", "order"]
+    bar = tqdm(stages, disable=not progress, desc="theory compare", unit="part")
+    learned: list[Learned] = []
     try:
-        learned = [population_learning(card, r) for r in POPULATION_RULES]
-        learned += [sgd_learning(card, r, progress=progress) for r in RULES]
-        rank = rank_restriction(card.rank)
+        for stage in bar:
+            bar.set_postfix_str(stage)
+            kind, _, rule = stage.partition(" ")
+            if kind == "population":
+                learned.append(population_learning(card, rule))
+            elif kind == "sgd":
+                learned.append(sgd_learning(card, rule, progress=progress))
+            elif kind == "rank":
+                rank = rank_restriction(card.rank)
+            else:
+                order = _order(card)
     finally:
+        bar.close()
         torch.set_num_threads(previous_threads)
     w_star = np.linspace(card.rates.w_star_min, card.rates.w_star_max, card.rates.points)
     rates = rates_vs_w_star(w_star, card.rates.a_hat, card.rates.w_hat)
-    order = _order(card)
     rows = [
         TableRow(L.rule, L.kind, L.lr, L.deviation, L.ratio if L.ratio is not None else float("nan"),
                  POPULATION_BOUND * L.lr if L.kind == "population" else SGD_BOUND)
