@@ -7,7 +7,8 @@ r"""Leaky readout, integrated with norse's leaky-integrator step.
 
 with :math:`s_\mathrm{out} = 1-\kappa` (the tutorial code, ``output_scaling=True``)
 or 1 (the paper's form). ``tau_out = 0`` gives the instantaneous readout
-:math:`y_t = W^\mathrm{out} z_t + b^\mathrm{out}` (:math:`\kappa = 0`) of rate networks. norse's ``li_box_feed_forward_step`` integrates
+:math:`y_t = W^\mathrm{out} z_t + b^\mathrm{out}` (:math:`\kappa = 0`) of rate networks.
+norse's ``li_box_feed_forward_step`` integrates
 :math:`v \leftarrow v + \Delta t\,\tau^{-1}(v_\mathrm{leak} - v + I)`; with
 :math:`\tau^{-1} = (1-\kappa)/\Delta t` this is exactly the exponential update
 above, so we use it as is (and divide the drive by :math:`1-\kappa` when

@@ -83,7 +83,9 @@ class RFLO:
         if not self.targets:
             raise ConfigError("rflo needs at least one target parameter")
         if isinstance(self.decay, str) and self.decay not in DECAY_NAMES:
-            raise ConfigError(f"rule.decay must be a number, a list of numbers or one of {DECAY_NAMES}, got {self.decay!r}")
+            raise ConfigError(
+                f"rule.decay must be a number, a list of numbers or one of {DECAY_NAMES}, got {self.decay!r}"
+            )
         if isinstance(self.decay, (int, float)) and not isinstance(self.decay, bool) and not -1 < self.decay < 1:
             raise ConfigError(f"rule.decay = {self.decay} must lie in (-1, 1) for a stable trace")
         if isinstance(self.decay, tuple) and not all(-1 < d < 1 for d in self.decay):

@@ -39,7 +39,11 @@ class TraceConstants(NamedTuple):
 
 
 def trace_constants(
-    neuron: LIFParameters | ALIFParameters | RateParameters, readout: ReadoutParameters, dt: float, n_rec: int, dtype: torch.dtype
+    neuron: LIFParameters | ALIFParameters | RateParameters,
+    readout: ReadoutParameters,
+    dt: float,
+    n_rec: int,
+    dtype: torch.dtype,
 ) -> TraceConstants:
     """Constants for a network's neuron and readout parameters."""
     adaptive = isinstance(neuron, ALIFParameters)

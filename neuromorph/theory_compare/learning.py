@@ -114,7 +114,8 @@ def sgd_learning(card: CompareCard, rule_name: str, progress: bool = False) -> L
     low = lower(net, torch.float64)
     rule = make_rule(card.rflo.decay)
     teacher = aligned_rnn(card.modes.teacher, bases)
-    tensors = {Target(k): torch.nn.Parameter(v) for k, v in as_parameters(aligned_rnn(card.modes.student, bases))._asdict().items()}
+    start = as_parameters(aligned_rnn(card.modes.student, bases))
+    tensors = {Target(k): torch.nn.Parameter(v) for k, v in start._asdict().items()}
     learner = Learner(OptimizerSpec(OptimizerName.SGD, lr=spec.lr), tensors, rule.targets, zero_diagonal=False)
     fb = feedback_tensor(feedback.A_hat)
     gen = torch.Generator().manual_seed(spec.seed)

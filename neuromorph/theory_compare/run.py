@@ -170,12 +170,14 @@ def format_table(result: CompareResult) -> str:
         lines.append(f"{r.rule:<8} {r.kind:<11} {r.lr:>8.0e} {r.deviation:>12.3e} {r.bound:>9.1e} {ratio:>15}  "
                      f"{'yes' if ok else 'NO'}")
     lines.append("")
-    lines.append(f"{'rank of W_k - W_0 (o = ' + str(result.o) + ')':<34} {'rank W':>6} {'rank B':>6} {'outside span(Â^T)':>18}")
+    title = f"rank of W_k - W_0 (o = {result.o})"
+    lines.append(f"{title:<34} {'rank W':>6} {'rank B':>6} {'outside span(Â^T)':>18}")
     for v in result.rank:
         lines.append(f"{v.label:<34} {v.rank_w:>6} {v.rank_b:>6} {v.residual_w:>18.1e}")
     lines.append("")
     o = result.order
-    lines.append(f"learning order (teacher modes): predicted {o.predicted_order.tolist()}, measured {o.measured_order.tolist()}"
+    lines.append(f"learning order (teacher modes): predicted {o.predicted_order.tolist()}, "
+                 f"measured {o.measured_order.tolist()}"
                  f" -> {'agrees' if o.agrees else 'DIFFERS'}")
     lines.append(f"{'all checks pass' if result.passed else 'SOME CHECKS FAIL'}; {result.elapsed_s:.0f} s; "
                  f"figures: {', '.join(p.name for p in result.figures)}")

@@ -90,7 +90,8 @@ def _train_three_factor(
         d_t = jacobian_decay(c, params.w_rec, psi_prev) if rflo and decay is None else decay
         psi_prev = psi
         if keep:
-            for key, value in zip((*_FACTORS, "z", "y"), (tr.inp, tr.rec, tr.bias, psi, tr.out, tr.out_bias, z, state.y)):
+            values = (tr.inp, tr.rec, tr.bias, psi, tr.out, tr.out_bias, z, state.y)
+            for key, value in zip((*_FACTORS, "z", "y"), values):
                 steps[key].append(value)
             if rflo:
                 steps["x"].append(batch.inputs[t])
@@ -140,7 +141,8 @@ def _train_three_factor(
             "learning_signal": stacked["learning"][:, 0],
             "output_error": stacked["delta"][:, 0],
         }
-        if rflo:
+        if rflo:  # RFLO's trace is per synapse (decay d_j); the neuron's presynaptic traces are not its state
+            del rule_state["pre_trace_in"], rule_state["pre_trace_rec"]
             rule_state["trace_decay"] = stacked["decay"][:, 0]
     return SequenceResult(float(loss), float(spikes), mean_output, stacked.get("y") if record else None,
                           stacked.get("z") if record else None, rule_state)
@@ -162,7 +164,11 @@ def _train_bptt(  # always records: autograd keeps the whole history anyway
     return SequenceResult(float(task_loss.detach()), float(z.sum()), masked_mean(y, batch.mask), y, z, {})
 
 
-_RULES: dict[type, Callable[..., SequenceResult]] = {EProp: _train_three_factor, RFLO: _train_three_factor, BPTT: _train_bptt}
+_RULES: dict[type, Callable[..., SequenceResult]] = {
+    EProp: _train_three_factor,
+    RFLO: _train_three_factor,
+    BPTT: _train_bptt,
+}
 
 
 def train_sequence(
