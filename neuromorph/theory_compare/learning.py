@@ -23,6 +23,7 @@ from tqdm.auto import tqdm
 
 from neuromorph.backends.torch import lower, train_sequence
 from neuromorph.linear_rate import as_linear_rnn, as_parameters, feedback_tensor, linear_network_spec
+from neuromorph.network import Parameters
 from neuromorph.plasticity import BPTT, RFLO, Feedback, Learner, OptimizerName, OptimizerSpec, Target
 from neuromorph.tasks.linear_teacher import teacher_batch
 from neuromorph.theory import (
@@ -133,7 +134,5 @@ def sgd_learning(card: CompareCard, rule_name: str, progress: bool = False) -> L
     return Learned(rule_name, "sgd", spec.lr, simulated, ode, max_relative_deviation(simulated, ode), None, leakage)
 
 
-def _params(tensors: dict[Target, torch.Tensor]):
-    from neuromorph.network import Parameters
-
+def _params(tensors: dict[Target, torch.Tensor]) -> Parameters:
     return Parameters(**{t.value: p.detach() for t, p in tensors.items()})
