@@ -34,11 +34,14 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from neuromorph.errors import ConfigError
 from neuromorph.plasticity.base import DEFAULT_TARGETS, Read, Scope, Signal, Target, Temporal
 from neuromorph.plasticity.losses import RateRegularization
+
+if TYPE_CHECKING:
+    from neuromorph.plasticity.rflo import RFLO
 
 
 class Feedback(enum.Enum):
@@ -68,16 +71,7 @@ class EProp:
     name: ClassVar[str] = "eprop"
 
     def __post_init__(self) -> None:
-        if not self.targets:
-            raise ConfigError("eprop needs at least one target parameter")
-        if self.update_interval is not None:
-            if not isinstance(self.update_interval, int) or self.update_interval < 1:
-                raise ConfigError(f"rule.update_interval must be a positive integer, got {self.update_interval!r}")
-            if self.mode is Mode.FACTORED:
-                raise ConfigError(
-                    "factored e-prop computes exact end-of-sequence updates; "
-                    "for updates every K steps set rule.mode = \"online\""
-                )
+        check_three_factor(self)
 
     @property
     def temporal(self) -> Temporal:
@@ -85,14 +79,34 @@ class EProp:
 
     @property
     def reads(self) -> frozenset[Read]:
-        reads = {
-            Read(Signal.PRE_TRACE, Scope.SYNAPSE),
-            Read(Signal.PSEUDO_DERIVATIVE, Scope.POST),
-            Read(Signal.LEARNING_SIGNAL, Scope.POST),
-            Read(Signal.OUTPUT_ERROR, Scope.CORE),
-        }
-        if self.feedback is Feedback.SYMMETRIC:
-            reads.add(Read(Signal.WEIGHTS_TRANSPOSED, Scope.CORE))
-        if self.regularization.strength > 0:
-            reads.add(Read(Signal.POST_STATE, Scope.POST))
-        return frozenset(reads)
+        return three_factor_reads(self)
+
+
+def check_three_factor(rule: EProp | RFLO) -> None:
+    """Checks shared by the feedback-driven three-factor rules (e-prop, RFLO)."""
+    if not rule.targets:
+        raise ConfigError(f"{rule.name} needs at least one target parameter")
+    if rule.update_interval is not None:
+        if not isinstance(rule.update_interval, int) or rule.update_interval < 1:
+            raise ConfigError(f"rule.update_interval must be a positive integer, got {rule.update_interval!r}")
+        if rule.mode is Mode.FACTORED:
+            raise ConfigError(
+                f"factored {rule.name} computes exact end-of-sequence updates; "
+                "for updates every K steps set rule.mode = \"online\""
+            )
+
+
+def three_factor_reads(rule: EProp | RFLO) -> frozenset[Read]:
+    """Per-synapse trace, post factor and learning signal; W_out^T for symmetric feedback; the
+    neuron's own state for the rate regulariser."""
+    reads = {
+        Read(Signal.PRE_TRACE, Scope.SYNAPSE),
+        Read(Signal.PSEUDO_DERIVATIVE, Scope.POST),
+        Read(Signal.LEARNING_SIGNAL, Scope.POST),
+        Read(Signal.OUTPUT_ERROR, Scope.CORE),
+    }
+    if rule.feedback is Feedback.SYMMETRIC:
+        reads.add(Read(Signal.WEIGHTS_TRANSPOSED, Scope.CORE))
+    if rule.regularization.strength > 0:
+        reads.add(Read(Signal.POST_STATE, Scope.POST))
+    return frozenset(reads)

@@ -58,7 +58,7 @@ import torch
 
 from neuromorph.errors import ConfigError
 from neuromorph.plasticity.base import DEFAULT_TARGETS, Read, Scope, Signal, Target, Temporal
-from neuromorph.plasticity.eprop import Feedback, Mode
+from neuromorph.plasticity.eprop import Feedback, Mode, check_three_factor, three_factor_reads
 from neuromorph.plasticity.eprop_factored import SequenceFactors, outer_products, post_coefficient
 from neuromorph.plasticity.eprop_online import OnlineState, accumulate
 from neuromorph.plasticity.losses import RateRegularization
@@ -80,8 +80,7 @@ class RFLO:
     name: ClassVar[str] = "rflo"
 
     def __post_init__(self) -> None:
-        if not self.targets:
-            raise ConfigError("rflo needs at least one target parameter")
+        check_three_factor(self)
         if isinstance(self.decay, str) and self.decay not in DECAY_NAMES:
             raise ConfigError(
                 f"rule.decay must be a number, a list of numbers or one of {DECAY_NAMES}, got {self.decay!r}"
@@ -90,14 +89,6 @@ class RFLO:
             raise ConfigError(f"rule.decay = {self.decay} must lie in (-1, 1) for a stable trace")
         if isinstance(self.decay, tuple) and not all(-1 < d < 1 for d in self.decay):
             raise ConfigError(f"every per-neuron rule.decay must lie in (-1, 1), got {self.decay}")
-        if self.update_interval is not None:
-            if not isinstance(self.update_interval, int) or self.update_interval < 1:
-                raise ConfigError(f"rule.update_interval must be a positive integer, got {self.update_interval!r}")
-            if self.mode is Mode.FACTORED:
-                raise ConfigError(
-                    "factored rflo computes exact end-of-sequence updates; "
-                    "for updates every K steps set rule.mode = \"online\""
-                )
 
     @property
     def temporal(self) -> Temporal:
@@ -105,17 +96,8 @@ class RFLO:
 
     @property
     def reads(self) -> frozenset[Read]:
-        reads = {
-            Read(Signal.PRE_TRACE, Scope.SYNAPSE),
-            Read(Signal.PSEUDO_DERIVATIVE, Scope.POST),
-            Read(Signal.LEARNING_SIGNAL, Scope.POST),
-            Read(Signal.OUTPUT_ERROR, Scope.CORE),
-        }
-        if self.feedback is Feedback.SYMMETRIC:
-            reads.add(Read(Signal.WEIGHTS_TRANSPOSED, Scope.CORE))
+        reads = set(three_factor_reads(self))
         if self.decay == "jacobian":  # the autapse weight W_jj and the previous post factor
-            reads.add(Read(Signal.POST_STATE, Scope.POST))
-        if self.regularization.strength > 0:
             reads.add(Read(Signal.POST_STATE, Scope.POST))
         return frozenset(reads)
 

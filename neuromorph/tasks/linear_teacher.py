@@ -15,6 +15,7 @@ Williams, Payeur & Lajoie, arXiv:2606.00243 (2026), §2 (student–teacher setup
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 import torch
@@ -76,7 +77,9 @@ class LinearTeacherTask:
         if not is_real(self.dt) or self.dt != 1.0:
             raise invalid("LinearTeacherTask", "dt", self.dt, "1.0 (the linear theory is in steps)")
 
+    @cached_property
     def _draw(self) -> tuple[ModeValues, AlignedBases]:
+        """Drawn once per task object (a pure function of ``seed`` and the sizes)."""
         rng = np.random.default_rng(self.seed)
         bases = random_bases(self.n_hidden, self.n_in, self.n_out, rng)
         return random_mode_values(self.n_hidden, self.n_in, self.n_out, rng, w_max=self.w_max), bases
@@ -84,17 +87,17 @@ class LinearTeacherTask:
     @property
     def teacher_modes(self) -> ModeValues:
         """The teacher's signed singular values :math:`(a^*_i, b^*_i, w^*_i)`."""
-        return self._draw()[0]
+        return self._draw[0]
 
     @property
     def teacher_bases(self) -> AlignedBases:
         """The teacher's singular bases :math:`(P, U, V)`."""
-        return self._draw()[1]
+        return self._draw[1]
 
     @property
     def teacher(self) -> LinearRNN:
         """The teacher's matrices."""
-        return aligned_rnn(*self._draw())
+        return aligned_rnn(*self._draw)
 
     def sample(self, batch_size: int, generator: torch.Generator) -> TrialBatch:
         """``x ~ N(0, I)`` from ``generator`` (float64), teacher targets, last-step or all-step mask."""

@@ -12,12 +12,11 @@ odes        per-mode learning ODEs, their integration, discrete population GD, d
 stability   stationary manifolds, stability matrices, convergence rates
 rank        rank-restriction diagnostics and an SGD simulator
 ordering    learning order of a mode-aligned teacher's modes in a non-aligned student
-figures_data  data behind the theory figures (manifold stability, rates against w*, rank spectra)
+figures_data  data behind the theory figures (manifold stability, rates against w*)
 """
 
 from neuromorph.theory.figures_data import RULE_LABELS as RULE_LABELS
 from neuromorph.theory.figures_data import manifold_points as manifold_points
-from neuromorph.theory.figures_data import rank_restriction_spectra as rank_restriction_spectra
 from neuromorph.theory.figures_data import rates_vs_w_star as rates_vs_w_star
 from neuromorph.theory.modes import ModeTrajectory as ModeTrajectory
 from neuromorph.theory.modes import feedback_mode_values as feedback_mode_values
@@ -136,7 +135,6 @@ __all__ = [
     # figures_data
     "RULE_LABELS",
     "manifold_points",
-    "rank_restriction_spectra",
     "rates_vs_w_star",
     # population
     "Activation",

@@ -1,4 +1,4 @@
-r"""Data behind the theory figures (THEORY §7.1): stationary manifolds, rates, rank spectra.
+r"""Data behind the theory figures (THEORY §7.1): stationary manifolds and rates.
 
 Pure numpy; :mod:`neuromorph.plots_theory` only draws what these functions return.
 
@@ -7,8 +7,6 @@ Pure numpy; :mod:`neuromorph.plots_theory` only draws what these functions retur
   ``s2 > 0``).
 * :func:`rates_vs_w_star` evaluates the asymptotic rate :math:`\lambda_{\min}` of §1.7 at the balanced
   optimum along a grid of teacher eigenvalues :math:`w^*`.
-* :func:`rank_restriction_spectra` reruns the §1.8 numerical check (n = 8, m = 3, o = 2, SGD) and
-  returns the singular values of :math:`W_k - W_0` for RFLO and its negative controls.
 
 References
 ----------
@@ -20,15 +18,12 @@ from __future__ import annotations
 import numpy as np
 
 from neuromorph.errors import TheoryError
-from neuromorph.theory.population import Activation, Rule
-from neuromorph.theory.rank import sgd_train, singular_values
+from neuromorph.theory.population import Rule
 from neuromorph.theory.stability import convergence_rate, optimum_point, stability_invariants
-from neuromorph.theory.teacher import RFLOFeedback, random_linear_rnn
 
 __all__ = [
     "RULE_LABELS",
     "manifold_points",
-    "rank_restriction_spectra",
     "rates_vs_w_star",
 ]
 
@@ -115,45 +110,4 @@ def rates_vs_w_star(
     }
     for ah, wh in zip(*pairs):
         out[f"RFLO â={ah:g}, ŵ={wh:g}"] = np.array([convergence_rate(Rule.RFLO, a, b, ws, ah, wh) for ws in w_star])
-    return out
-
-
-def rank_restriction_spectra(
-    seed: int = 110,
-    *,
-    n: int = 8,
-    m: int = 3,
-    o: int = 2,
-    steps: int = 150,
-    lr: float = 0.01,
-    batch: int = 32,
-    T: int = 20,
-    decay: float = 0.6,
-) -> dict[str, np.ndarray]:
-    r"""Singular values of :math:`W_k - W_0` after SGD, for RFLO and its negative controls (THEORY §1.8).
-
-    Non-aligned student (:func:`~neuromorph.theory.teacher.random_linear_rnn`, radius 0.6) and
-    teacher (radius 0.8), random feedback :math:`\hat A \sim N(0, 1/n)`, and the same input stream
-    for every variant (seed ``seed + 1``). Variants (the keys): ``"RFLO λ=<decay>"`` (rank <= o),
-    ``"RFLO heterogeneous λ"`` (per-neuron decays ~ U(0, 0.9)), ``"RFLO tanh"`` (tanh units) and
-    ``"BPTT"``, the last three with a full spectrum.
-    """
-    rng = np.random.default_rng(seed)
-    student = random_linear_rnn(n, m, o, rng, radius=0.6)
-    teacher = random_linear_rnn(n, m, o, rng, radius=0.8)
-    A_hat = rng.standard_normal((o, n)) / np.sqrt(n)
-    heterogeneous = rng.uniform(0.0, 0.9, n)
-    variants = {
-        f"RFLO λ={decay:g}": (Rule.RFLO, RFLOFeedback(A_hat, decay), Activation.LINEAR),
-        "RFLO heterogeneous λ": (Rule.RFLO, RFLOFeedback(A_hat, heterogeneous), Activation.LINEAR),
-        "RFLO tanh": (Rule.RFLO, RFLOFeedback(A_hat, decay), Activation.TANH),
-        "BPTT": (Rule.BPTT, None, Activation.LINEAR),
-    }
-    out = {}
-    for label, (rule, feedback, activation) in variants.items():
-        run = sgd_train(
-            rule, student, teacher, np.random.default_rng(seed + 1), steps=steps, lr=lr, batch=batch, T=T,
-            feedback=feedback, activation=activation,
-        )
-        out[label] = singular_values(run.snapshots[-1].W - student.W)
     return out

@@ -23,7 +23,7 @@ from tqdm.auto import tqdm
 
 from neuromorph.backends.torch import lower, train_sequence
 from neuromorph.linear_rate import as_linear_rnn, as_parameters, feedback_tensor, linear_network_spec
-from neuromorph.network import Parameters
+from neuromorph.network import NetworkSpec, Parameters
 from neuromorph.plasticity import BPTT, RFLO, Feedback, Learner, OptimizerName, OptimizerSpec, Target
 from neuromorph.tasks.linear_teacher import teacher_batch
 from neuromorph.theory import (
@@ -34,6 +34,7 @@ from neuromorph.theory import (
     Rule,
     aligned_feedback,
     aligned_rnn,
+    LinearRNN,
     integrate_mode_odes,
     max_relative_deviation,
     mode_trajectory,
@@ -111,27 +112,40 @@ def sgd_learning(card: CompareCard, rule_name: str, progress: bool = False) -> L
     spec, (theory_rule, make_rule) = card.sgd, RULES[rule_name]
     bases, mode_fb, feedback = _setup(card, identity_p=rule_name == "eprop")
     n = card.modes.n
-    net = linear_network_spec(n, n, n)
-    low = lower(net, torch.float64)
-    rule = make_rule(card.rflo.decay)
-    teacher = aligned_rnn(card.modes.teacher, bases)
-    start = as_parameters(aligned_rnn(card.modes.student, bases))
-    tensors = {Target(k): torch.nn.Parameter(v) for k, v in start._asdict().items()}
-    learner = Learner(OptimizerSpec(OptimizerName.SGD, lr=spec.lr), tensors, rule.targets, zero_diagonal=False)
-    fb = feedback_tensor(feedback.A_hat)
-    gen = torch.Generator().manual_seed(spec.seed)
     iterations = int(round(spec.t_end / spec.lr))
-    snaps, times = [as_linear_rnn(_params(tensors))], [0.0]
-    for it in tqdm(range(1, iterations + 1), disable=not progress, desc=f"sgd {rule_name}", unit="it", leave=False):
-        x = torch.randn(spec.n_steps, spec.batch_size, n, generator=gen, dtype=torch.float64)
-        train_sequence(low, _params(tensors), fb, rule, LossKind.REGRESSION, teacher_batch(teacher, x), learner.apply)
-        if it % spec.record_every == 0:
-            snaps.append(as_linear_rnn(_params(tensors)))
-            times.append(spec.lr * it)
-    simulated = mode_trajectory(snaps, bases, np.array(times))
+    snaps, steps = train_linear_sgd(
+        linear_network_spec(n, n, n), make_rule(card.rflo.decay), aligned_rnn(card.modes.student, bases),
+        aligned_rnn(card.modes.teacher, bases), feedback.A_hat, lr=spec.lr, iterations=iterations,
+        batch_size=spec.batch_size, n_steps=spec.n_steps, seed=spec.seed, record_every=spec.record_every,
+        progress=progress, desc=f"sgd {rule_name}",
+    )
+    simulated = mode_trajectory(snaps, bases, spec.lr * steps)
     ode = _ode(card, theory_rule, simulated.t, mode_fb)
     leakage = max(off_diagonal_leakage(s, bases) for s in snaps)
     return Learned(rule_name, "sgd", spec.lr, simulated, ode, max_relative_deviation(simulated, ode), None, leakage)
+
+
+def train_linear_sgd(
+    net: NetworkSpec, rule: BPTT | RFLO, start: LinearRNN, teacher: LinearRNN, A_hat: np.ndarray, *, lr: float,
+    iterations: int, batch_size: int, n_steps: int, seed: int, record_every: int | None = None,
+    progress: bool = False, desc: str = "sgd",
+) -> tuple[list[LinearRNN], np.ndarray]:
+    r"""Train ``start`` on ``teacher`` by SGD on :math:`x_t \sim \mathcal N(0, I)` through ``rule``, loss at the
+    last step, feedback :math:`\hat A^\top`. Returns the snapshots at iteration 0, every ``record_every``
+    iterations (``None``: only the last), and their iteration indices."""
+    low = lower(net, torch.float64)
+    tensors = {Target(k): torch.nn.Parameter(v) for k, v in as_parameters(start)._asdict().items()}
+    learner = Learner(OptimizerSpec(OptimizerName.SGD, lr=lr), tensors, rule.targets, zero_diagonal=False)
+    fb, gen = feedback_tensor(A_hat), torch.Generator().manual_seed(seed)
+    every = record_every or iterations
+    snaps, steps = [start], [0]
+    for it in tqdm(range(1, iterations + 1), disable=not progress, desc=desc, unit="it", leave=False):
+        x = torch.randn(n_steps, batch_size, net.n_in, generator=gen, dtype=torch.float64)
+        train_sequence(low, _params(tensors), fb, rule, LossKind.REGRESSION, teacher_batch(teacher, x), learner.apply)
+        if it % every == 0:
+            snaps.append(as_linear_rnn(_params(tensors)))
+            steps.append(it)
+    return snaps, np.array(steps)
 
 
 def _params(tensors: dict[Target, torch.Tensor]) -> Parameters:

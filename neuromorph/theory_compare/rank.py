@@ -12,17 +12,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import torch
 
-from neuromorph.backends.torch import lower, train_sequence
 from neuromorph.dynamics import Activation
-from neuromorph.linear_rate import as_linear_rnn, as_parameters, feedback_tensor, linear_network_spec
-from neuromorph.network import Parameters
-from neuromorph.plasticity import BPTT, RFLO, Learner, OptimizerName, OptimizerSpec, Target
-from neuromorph.tasks.linear_teacher import teacher_batch
+from neuromorph.linear_rate import linear_network_spec
+from neuromorph.plasticity import BPTT, RFLO
 from neuromorph.theory import numerical_rank, random_linear_rnn, rank_diagnostics, singular_values
 from neuromorph.theory_compare.card import RankSpec
-from neuromorph.types import LossKind
+from neuromorph.theory_compare.learning import train_linear_sgd
 
 
 @dataclass(frozen=True)
@@ -57,17 +53,11 @@ def rank_restriction(spec: RankSpec) -> list[RankVariant]:
     A_hat = rng.standard_normal((spec.o, spec.n)) / np.sqrt(spec.n)
     out = []
     for label, (rule, activation, restricted) in _variants(spec, rng).items():
-        low = lower(linear_network_spec(spec.n, spec.m, spec.o, activation=activation), torch.float64)
-        tensors = {Target(k): torch.nn.Parameter(v) for k, v in as_parameters(student)._asdict().items()}
-        learner = Learner(OptimizerSpec(OptimizerName.SGD, lr=spec.lr), tensors, rule.targets, zero_diagonal=False)
-        gen = torch.Generator().manual_seed(spec.seed)
-        for _ in range(spec.steps):
-            x = torch.randn(spec.n_steps, spec.batch_size, spec.m, generator=gen, dtype=torch.float64)
-            params = Parameters(**{t.value: p.detach() for t, p in tensors.items()})
-            train_sequence(low, params, feedback_tensor(A_hat), rule, LossKind.REGRESSION,
-                           teacher_batch(teacher, x), learner.apply)
-        final = as_linear_rnn(Parameters(**{t.value: p.detach() for t, p in tensors.items()}))
-        dW, dB = final.W - student.W, final.B - student.B
+        snaps, _ = train_linear_sgd(
+            linear_network_spec(spec.n, spec.m, spec.o, activation=activation), rule, student, teacher, A_hat,
+            lr=spec.lr, iterations=spec.steps, batch_size=spec.batch_size, n_steps=spec.n_steps, seed=spec.seed,
+        )
+        dW, dB = snaps[-1].W - student.W, snaps[-1].B - student.B
         diag = rank_diagnostics(dW, A_hat)
         out.append(RankVariant(label, restricted, singular_values(dW), singular_values(dB), diag.rank,
                                numerical_rank(dB), diag.residual))
