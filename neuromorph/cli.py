@@ -1,4 +1,5 @@
-"""Command line: ``neuromorph train CARD --out RUN.h5``, ``neuromorph plot RUN.h5`` and
+"""Command line: ``neuromorph train CARD --out RUN.h5 [--profile NAME]``, ``neuromorph plot RUN.h5``,
+``neuromorph profiles``, ``neuromorph check CARD --profile NAME`` and
 ``neuromorph theory compare CARD --out THEORY.h5``.
 
 Any :class:`NeuromorphError` becomes one line on stderr and exit code 2, never
@@ -32,16 +33,52 @@ def _train(args: argparse.Namespace) -> int:
     from neuromorph.config import load_card
     from neuromorph.experiment import train
 
-    overrides = _parse_set(args.set)
+    overrides = _card_overrides(args)
     if args.iterations is not None:
         overrides["train.iterations"] = args.iterations
     if args.seed is not None:
         overrides["train.seed"] = args.seed
     spec = load_card(args.card, overrides)
+    if spec.hardware is not None:
+        from neuromorph.hardware.setup import check_run
+
+        report = check_run(spec)
+        report.raise_if_rejected()
+        print(report.format())
     result = train(spec, out=args.out, progress=not args.no_progress, force=args.force)
     loss = result.curves["loss"]
     note = f" (resumed at iteration {result.resumed_from})" if result.resumed_from else ""
     print(f"{args.out}: {result.iterations} iterations{note}, loss {loss[0]:.4g} -> {loss[-1]:.4g}")
+    return 0
+
+
+def _card_overrides(args: argparse.Namespace) -> dict[str, object]:
+    overrides = _parse_set(args.set)
+    if getattr(args, "profile", None) is not None:
+        overrides["hardware.profile"] = args.profile
+    if getattr(args, "mode", None) is not None:
+        overrides["hardware.mode"] = args.mode
+    return overrides
+
+
+def _profiles(args: argparse.Namespace) -> int:
+    from neuromorph.hardware.table import profiles_table
+
+    print(profiles_table())
+    return 0
+
+
+def _check(args: argparse.Namespace) -> int:
+    from neuromorph.config import load_card
+    from neuromorph.hardware.setup import check_run
+
+    overrides = _card_overrides(args)
+    overrides.setdefault("hardware.profile", "ideal")
+    report = check_run(load_card(args.card, overrides))
+    print(report.format())
+    if not report.ok:
+        print(f"neuromorph: error: {report.rejections[0].message}", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -72,9 +109,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--iterations", type=int, help="override train.iterations")
     p.add_argument("--seed", type=int, help="override train.seed")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override any card key")
+    p.add_argument("--profile", help="train under a hardware profile (id or .toml path; see `neuromorph profiles`)")
+    p.add_argument("--mode", choices=("on_chip", "offline"), help="with --profile: learn on chip (default) or "
+                   "train on the host and deploy quantised")
     p.add_argument("--force", action="store_true", help="overwrite an output file of another card")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.set_defaults(func=_train)
+    p = sub.add_parser("profiles", help="list the hardware profiles and their key limits")
+    p.set_defaults(func=_profiles)
+    p = sub.add_parser("check", help="what a profile quantises and rejects for a model card (exit 1 on a rejection)")
+    p.add_argument("card", type=Path, help="model card (TOML), e.g. models/eprop_sine.toml")
+    p.add_argument("--profile", required=True, help="profile id or .toml path (see `neuromorph profiles`)")
+    p.add_argument("--mode", choices=("on_chip", "offline"), help="on_chip (default): learning runs on the chip")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override any card key")
+    p.set_defaults(func=_check)
     p = sub.add_parser("plot", help="write PNG figures next to a run file")
     p.add_argument("run", type=Path, help="a run file written by `neuromorph train`")
     p.set_defaults(func=_plot)

@@ -71,6 +71,29 @@ class TrainSpec:
 
 
 @dataclass(frozen=True)
+class HardwareSpec:
+    """``[hardware]``: train under a chip profile (HARDWARE.md; :mod:`neuromorph.hardware`).
+
+    ``profile`` is a shipped id (``neuromorph profiles``) or a path to a profile file. ``mode``
+    ``"on_chip"`` learns with the chip's locality, epochs and update rounding; ``"offline"``
+    trains on the host with float shadow weights and a quantised forward pass. ``rounding``
+    overrides the update rounding; ``override`` replaces profile values (``"synapse.weight_bits"
+    = 4``) for what-if studies, recorded as ``override:`` sources.
+    """
+
+    profile: str = "ideal"
+    mode: str = "on_chip"
+    rounding: str | None = None
+    override: tuple[tuple[str, Any], ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.mode not in ("on_chip", "offline"):
+            raise ConfigError(f"hardware.mode must be 'on_chip' or 'offline', got {self.mode!r}")
+        if self.rounding not in (None, "nearest", "stochastic"):
+            raise ConfigError(f"hardware.rounding must be 'nearest' or 'stochastic', got {self.rounding!r}")
+
+
+@dataclass(frozen=True)
 class RunSpec:
     """Everything a training run needs, resolved."""
 
@@ -80,11 +103,12 @@ class RunSpec:
     rule: EProp | RFLO | BPTT
     optimizer: OptimizerSpec
     train: TrainSpec
+    hardware: HardwareSpec | None = None
 
 
 NEURONS: dict[str, type] = {"lif": LIFParameters, "alif": ALIFParameters, "rate": RateParameters}
 RULES: dict[str, type] = {"eprop": EProp, "rflo": RFLO, "bptt": BPTT}
-SECTIONS = ("task", "network", "rule", "optimizer", "train")
+SECTIONS = ("task", "network", "rule", "optimizer", "train", "hardware")
 
 
 def load_card(path: str | Path, overrides: dict[str, Any] | None = None) -> RunSpec:
@@ -139,6 +163,7 @@ def resolve(card: dict, where: str = "<card>") -> RunSpec:
         rule=_rule(dict(card.get("rule", {})), where),
         optimizer=_build(OptimizerSpec, card.get("optimizer", {}), where, "optimizer", {"name": _enum(OptimizerName)}),
         train=_build(TrainSpec, card.get("train", {}), where, "train", {"precision": _enum(Precision)}),
+        hardware=_hardware(card["hardware"], where) if "hardware" in card else None,
     )
 
 
@@ -148,7 +173,7 @@ def resolved_card(spec: RunSpec) -> dict:
     neuron = {"model": next(k for k, v in NEURONS.items() if v is type(spec.network.neuron)), **neuron}
     rule = {"name": spec.rule.name, **_plain(spec.rule)}
     task = {"name": next(k for k, v in TASKS.items() if v is type(spec.task)), **_plain(spec.task)}
-    return {
+    card = {
         "task": task,
         "network": {
             "n_rec": spec.network.n_rec,
@@ -161,6 +186,9 @@ def resolved_card(spec: RunSpec) -> dict:
         "optimizer": _plain(spec.optimizer),
         "train": _plain(spec.train),
     }
+    if spec.hardware is not None:
+        card["hardware"] = {**_plain(spec.hardware), "override": dict(spec.hardware.override)}
+    return card
 
 
 def card_to_toml(card: dict) -> str:
@@ -190,6 +218,21 @@ def _neuron(table: dict, n_rec: int, where: str) -> LIFParameters | ALIFParamete
         beta = _typed(table.get("beta", 0.07), "float", f"{where} [network.neuron] beta")
         table["beta"] = tuple([0.0] * (n_rec - n_adaptive) + [beta] * n_adaptive)
     return _build(NEURONS[model], table, where, "network.neuron", {"beta": _beta, "activation": _enum(Activation)})
+
+
+def _hardware(table: Any, where: str) -> HardwareSpec:
+    def flat(value: Any, label: str, prefix: str = "") -> tuple[tuple[str, Any], ...]:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{label} must be a table of profile keys, e.g. {{ \"synapse.weight_bits\" = 4 }}")
+        items: list[tuple[str, Any]] = []
+        for key, item in value.items():
+            if isinstance(item, dict):
+                items += flat(item, label, f"{prefix}{key}.")
+            else:
+                items.append((f"{prefix}{key}", item))
+        return tuple(sorted(items))
+
+    return _build(HardwareSpec, table, where, "hardware", {"override": flat})
 
 
 def _rule(table: dict, where: str) -> EProp | RFLO | BPTT:

@@ -29,3 +29,15 @@ class StorageError(NeuromorphError, OSError):
 
 class TheoryError(NeuromorphError, ValueError):
     """A theory setup is invalid (e.g. a teacher with spectral radius >= 1)."""
+
+
+class HardwareProfileError(ConfigError):
+    """A hardware profile is malformed (names the file, the key and what was expected), or a
+    run needs something the profile's chip does not have (on-chip learning, a neuron model, size)."""
+
+
+class LocalityError(NeuromorphError, ValueError):
+    """A rule reads a signal the chip cannot provide at the scope, sign or time the rule needs.
+
+    The message names the signal, its scope, the scopes the profile allows, and the fix.
+    """

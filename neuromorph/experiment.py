@@ -10,6 +10,7 @@ with :class:`NonFiniteError`; the file then holds the last good parameters and
 
 from __future__ import annotations
 
+import dataclasses
 import io
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +22,7 @@ from tqdm.auto import tqdm
 from neuromorph.backends.torch import SequenceResult, lower, train_sequence
 from neuromorph.config import RunSpec, card_to_toml, resolved_card
 from neuromorph.errors import ConfigError, NeuromorphError, NonFiniteError
+from neuromorph.hardware.setup import HardwareSetup, prepare
 from neuromorph.network import Parameters, check_parameters, init_parameters
 from neuromorph.plasticity import Feedback, Learner, Target
 from neuromorph.plasticity.losses import accuracy
@@ -49,6 +51,8 @@ class _Run:
     feedback: torch.Tensor
     learner: Learner
     generator: torch.Generator
+    hardware: HardwareSetup | None = None
+    deployed: Parameters | None = None  #: offline mode: the quantised copy the forward pass uses
     curves: dict[str, list[float]] = field(default_factory=dict)
     iteration: int = 0
     last: SequenceResult | None = None  #: the last recorded iteration
@@ -74,11 +78,12 @@ def train(
     torch.set_num_threads(spec.train.threads)
     dtype = spec.train.precision.dtype
     toml = card_to_toml(resolved_card(spec))
-    run = _start(spec, params, feedback, dtype)
+    hardware = prepare(spec) if spec.hardware is not None else None
+    run = _start(spec, params, feedback, dtype, hardware)
     resumed_from = _resume(run, Path(out), toml, force) if out is not None else 0
     if out is not None and resumed_from == spec.train.iterations:
         return _result(run, spec, resumed_from, Path(out))
-    low = lower(spec.network, dtype)
+    low = lower(spec.network, dtype, chip=hardware.numerics if hardware is not None else None)
     bar = tqdm(total=spec.train.iterations, initial=run.iteration, disable=not progress, desc=spec.rule.name, unit="it")
     try:
         while run.iteration < spec.train.iterations:
@@ -98,18 +103,28 @@ def train(
     return _result(run, spec, resumed_from, Path(out) if out is not None else None)
 
 
-def _start(spec: RunSpec, params: Parameters | None, feedback: torch.Tensor | None, dtype: torch.dtype) -> _Run:
+def _start(
+    spec: RunSpec, params: Parameters | None, feedback: torch.Tensor | None, dtype: torch.dtype,
+    hardware: HardwareSetup | None,
+) -> _Run:
+    """Draw (or take) the parameters; under an on-chip profile, put them on the chip's grids."""
     generator = torch.Generator().manual_seed(spec.train.seed)
     drawn, drawn_feedback = init_parameters(spec.network, spec.init, generator, dtype)
     params = drawn if params is None else Parameters(*(torch.as_tensor(p, dtype=dtype) for p in params))
     feedback = drawn_feedback if feedback is None else torch.as_tensor(feedback, dtype=dtype)
     check_parameters(spec.network, params, feedback)
+    chip = hardware.numerics if hardware is not None else None
+    optimizer, write = spec.optimizer, None
+    if hardware is not None and hardware.on_chip:
+        optimizer = dataclasses.replace(optimizer, lr=hardware.report.lr)
+        if chip is not None:
+            params, write = chip.deploy(params, rechoose=True), chip.write
     tensors = {Target(name): torch.nn.Parameter(value.clone()) for name, value in params._asdict().items()}
     adaptive = getattr(spec.rule, "feedback", None) is Feedback.ADAPTIVE
     feedback = feedback.clone()
-    learner = Learner(spec.optimizer, tensors, spec.rule.targets, feedback if adaptive else None,
-                      zero_diagonal=not spec.network.self_connections)
-    return _Run(tensors, feedback, learner, generator)
+    learner = Learner(optimizer, tensors, spec.rule.targets, feedback if adaptive else None,
+                      zero_diagonal=not spec.network.self_connections, write=write)
+    return _Run(tensors, feedback, learner, generator, hardware)
 
 
 def _params(run: _Run) -> Parameters:
@@ -121,8 +136,21 @@ def _iteration(spec: RunSpec, low, run: _Run, dtype: torch.dtype) -> SequenceRes
     batch = spec.task.sample(spec.train.batch_size, run.generator).to(dtype)
     done = run.iteration + 1
     record = done % spec.train.checkpoint_every == 0 or done == spec.train.iterations
-    res = train_sequence(low, _params(run), run.feedback, spec.rule, spec.task.loss, batch, run.learner.apply,
-                         record=record)
+    chip = low.chip
+    if chip is not None and chip.mode == "offline":  # float shadow weights, quantised forward pass
+        deployed = chip.deploy(_params(run), rechoose=True)
+
+        def apply(grads):
+            run.learner.apply(grads)
+            fresh = chip.deploy(_params(run), rechoose=True)
+            with torch.no_grad():
+                for name in chip.grids.steps:
+                    getattr(deployed, name).copy_(getattr(fresh, name))
+
+        res = train_sequence(low, deployed, run.feedback, spec.rule, spec.task.loss, batch, apply, record=record)
+    else:
+        res = train_sequence(low, _params(run), run.feedback, spec.rule, spec.task.loss, batch, run.learner.apply,
+                             record=record)
     if not np.isfinite(res.loss):
         raise NonFiniteError(
             f"loss became {res.loss} at iteration {run.iteration}; lower optimizer.lr or the weight gains"
@@ -177,10 +205,20 @@ def _record(spec: RunSpec, run: _Run, toml: str, status: str, error: str | None 
         params=params,
         last=last_arrays,
         rule_state=rule_state,
-        attrs={"dt": spec.network.dt, "loss": spec.task.loss.value, "rule": spec.rule.name},
+        attrs={"dt": spec.network.dt, "loss": spec.task.loss.value, "rule": spec.rule.name, **_hardware_attrs(run)},
         checkpoint=_checkpoint(run),
         error=error,
     )
+
+
+def _hardware_attrs(run: _Run) -> dict:
+    hw = run.hardware
+    if hw is None:
+        return {}
+    attrs = {"profile": hw.profile.id, "hardware_mode": hw.report.mode, "hardware_report": hw.report.format()}
+    if hw.report.lr is not None:
+        attrs["lr_on_chip"] = hw.report.lr
+    return attrs
 
 
 def _checkpoint(run: _Run) -> bytes:
@@ -193,6 +231,7 @@ def _checkpoint(run: _Run) -> bytes:
             "generator": run.generator.get_state(),
             "iteration": run.iteration,
             "curves": run.curves,
+            **_chip_state(run),
         },
         buffer,
     )
@@ -217,7 +256,20 @@ def _resume(run: _Run, out: Path, toml: str, force: bool) -> int:
     run.generator.set_state(state["generator"])
     run.iteration = int(state["iteration"])
     run.curves = {k: list(v) for k, v in state["curves"].items()}
+    chip = run.hardware.numerics if run.hardware is not None else None
+    if chip is not None and "chip_generator" in state:
+        chip.generator.set_state(state["chip_generator"])
+        chip.grids = type(chip.grids)(dict(state["chip_steps"]), dict(state["chip_exponents"]))
     return run.iteration
+
+
+def _chip_state(run: _Run) -> dict:
+    """The chip's rounding generator and weight grids (a resumed run continues the same random stream)."""
+    chip = run.hardware.numerics if run.hardware is not None else None
+    if chip is None:
+        return {}
+    return {"chip_generator": chip.generator.get_state(), "chip_steps": chip.grids.steps,
+            "chip_exponents": chip.grids.exponents}
 
 
 def _result(run: _Run, spec: RunSpec, resumed_from: int, path: Path | None) -> TrainResult:

@@ -29,7 +29,7 @@ from typing import NamedTuple
 
 import torch
 
-from neuromorph.dynamics.lif import LIFParameters, _fire, _positive
+from neuromorph.dynamics.lif import LIFParameters, Membrane, _fire, _positive, exact_membrane
 from neuromorph.errors import ConfigError
 
 
@@ -78,10 +78,15 @@ def alif_initial_state(batch: int, n: int, dtype: torch.dtype = torch.float32) -
 
 
 def alif_step(
-    p: ALIFParameters, state: ALIFState, drive: torch.Tensor, dt: float, beta: torch.Tensor
+    p: ALIFParameters, state: ALIFState, drive: torch.Tensor, dt: float, beta: torch.Tensor,
+    membrane: Membrane | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor, ALIFState]:
-    """Advance one step. ``beta`` is :meth:`ALIFParameters.beta_tensor`. Returns ``(z, psi, state)``."""
+    """Advance one step. ``beta`` is :meth:`ALIFParameters.beta_tensor`. Returns ``(z, psi, state)``.
+
+    ``membrane`` replaces the floating-point membrane update (a hardware profile's arithmetic);
+    the adaptation variable stays in floating point.
+    """
     a = p.rho(dt) * state.a + state.z
-    v = p.alpha(dt) * state.v + p.drive_scale(dt) * drive - p.v_th * state.z.detach()
+    v = (membrane or exact_membrane(p, dt))(state.v, state.z.detach(), drive)
     threshold = p.v_th + beta * a
     return _fire(p, v, threshold, state.r, dt, lambda z, r: ALIFState(v, z, r, a))

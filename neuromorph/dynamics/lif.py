@@ -33,6 +33,7 @@ Bellec et al., Nat. Commun. 11:3625 (2020), Methods eqs. (6)-(7).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -85,6 +86,16 @@ class LIFParameters:
         return int(round(self.t_ref / dt))
 
 
+Membrane = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
+"""``membrane(v_prev, z_prev, drive) -> v``: the membrane update, replaceable by a chip's integer arithmetic."""
+
+
+def exact_membrane(p: LIFParameters, dt: float) -> Membrane:
+    r""":math:`v_t = \alpha v_{t-1} + s I_t - v_\mathrm{th} z_{t-1}` in floating point."""
+    alpha, scale = p.alpha(dt), p.drive_scale(dt)
+    return lambda v, z, drive: alpha * v + scale * drive - p.v_th * z
+
+
 class LIFState(NamedTuple):
     """State after step t: membrane ``v`` (pre-reset), spikes ``z``, refractory count ``r``."""
 
@@ -100,10 +111,13 @@ def lif_initial_state(batch: int, n: int, dtype: torch.dtype = torch.float32) ->
 
 
 def lif_step(
-    p: LIFParameters, state: LIFState, drive: torch.Tensor, dt: float
+    p: LIFParameters, state: LIFState, drive: torch.Tensor, dt: float, membrane: Membrane | None = None
 ) -> tuple[torch.Tensor, torch.Tensor, LIFState]:
-    """Advance one step. Returns ``(z_t, psi_t, state_t)``; see the module docstring."""
-    v = p.alpha(dt) * state.v + p.drive_scale(dt) * drive - p.v_th * state.z.detach()
+    """Advance one step. Returns ``(z_t, psi_t, state_t)``; see the module docstring.
+
+    ``membrane`` replaces the floating-point update (a hardware profile's integer arithmetic).
+    """
+    v = (membrane or exact_membrane(p, dt))(state.v, state.z.detach(), drive)
     return _fire(p, v, torch.as_tensor(p.v_th, dtype=v.dtype), state.r, dt, lambda z, r: LIFState(v, z, r))
 
 

@@ -32,6 +32,7 @@ class Signal(enum.Enum):
     OUTPUT_ERROR = "output_error"  #: y - y* at the readout
     WEIGHTS_TRANSPOSED = "weights_transposed"  #: W_out^T used as feedback
     HISTORY = "history"  #: the stored trajectory (offline rules)
+    ELIGIBILITY = "eligibility"  #: per-synapse eligibility state (filtered e-prop, RFLO, ALIF)
 
 
 class Scope(enum.Enum):
@@ -69,10 +70,13 @@ DEFAULT_TARGETS = frozenset({Target.W_IN, Target.W_REC, Target.W_OUT})
 
 @dataclass(frozen=True)
 class Read:
-    """One declared read: a signal at a scope."""
+    """One declared read: a signal at a scope; ``signed`` if it takes both signs, ``count`` values
+    per neuron (2 when a signed signal is split into a positive and a negative part)."""
 
     signal: Signal
     scope: Scope
+    signed: bool = False
+    count: int = 1
 
 
 @runtime_checkable

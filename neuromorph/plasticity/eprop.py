@@ -68,6 +68,7 @@ class EProp:
     update_interval: int | None = None
     targets: frozenset[Target] = DEFAULT_TARGETS
     regularization: RateRegularization = field(default_factory=RateRegularization)
+    split_signed: bool = False  #: deliver L and the output error as two unsigned parts (chips with unsigned traces)
     name: ClassVar[str] = "eprop"
 
     def __post_init__(self) -> None:
@@ -96,14 +97,24 @@ def check_three_factor(rule: EProp | RFLO) -> None:
             )
 
 
-def three_factor_reads(rule: EProp | RFLO) -> frozenset[Read]:
-    """Per-synapse trace, post factor and learning signal; W_out^T for symmetric feedback; the
-    neuron's own state for the rate regulariser."""
+def three_factor_reads(rule: EProp | RFLO, pre: Signal = Signal.PRE_TRACE) -> frozenset[Read]:
+    r"""What e-prop and RFLO read on chip.
+
+    The presynaptic factor (e-prop's trace :math:`P_i`, RFLO's raw activity) at the presynaptic
+    neuron; the pseudo-derivative at the postsynaptic neuron; the per-synapse eligibility
+    :math:`\bar e_{ji}`; the learning signal :math:`L_j` and, for the readout's exact local
+    update, its own output error :math:`\delta_k`, both signed unless ``split_signed`` delivers
+    each as a positive and a negative part (nengo-loihi's PES split). Symmetric feedback also
+    reads :math:`W^{\mathrm{out}\top}` across the core; the rate regulariser reads the neuron's
+    own firing rate.
+    """
+    signed, count = (False, 2) if rule.split_signed else (True, 1)
     reads = {
-        Read(Signal.PRE_TRACE, Scope.SYNAPSE),
+        Read(pre, Scope.PRE),
         Read(Signal.PSEUDO_DERIVATIVE, Scope.POST),
-        Read(Signal.LEARNING_SIGNAL, Scope.POST),
-        Read(Signal.OUTPUT_ERROR, Scope.CORE),
+        Read(Signal.ELIGIBILITY, Scope.SYNAPSE),
+        Read(Signal.LEARNING_SIGNAL, Scope.POST, signed, count),
+        Read(Signal.OUTPUT_ERROR, Scope.POST, signed, count),
     }
     if rule.feedback is Feedback.SYMMETRIC:
         reads.add(Read(Signal.WEIGHTS_TRANSPOSED, Scope.CORE))

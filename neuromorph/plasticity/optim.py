@@ -12,6 +12,7 @@ et al. 2020, Methods).
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -53,12 +54,14 @@ class Learner:
         targets: frozenset[Target],
         feedback: torch.Tensor | None = None,
         zero_diagonal: bool = True,
+        write: Callable[[str, torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
     ) -> None:
         self.spec = spec
         self.params = params
         self.targets = targets
         self.feedback = feedback  #: adapted in place when not None
         self.zero_diagonal = zero_diagonal  #: keep W_rec free of autapses (spiking networks)
+        self.write = write  #: ``write(name, old, new) -> stored``: a chip's rounding of each update
         trained = [params[t] for t in sorted(targets, key=lambda t: t.value)]
         if spec.name is OptimizerName.SGD:
             self.optimizer = torch.optim.SGD(trained, lr=spec.lr, weight_decay=spec.weight_decay)
@@ -75,7 +78,10 @@ class Learner:
         for target in self.targets:
             self.params[target].grad = grads[target].to(self.params[target].dtype)
         w_out_old = self.params[Target.W_OUT].detach().clone() if self.feedback is not None else None
+        old = {t: self.params[t].detach().clone() for t in self.targets} if self.write is not None else {}
         self.optimizer.step()
+        for target, before in old.items():
+            self.params[target].copy_(self.write(target.value, before, self.params[target]))
         self.optimizer.zero_grad(set_to_none=True)
         if Target.W_REC in self.targets and self.zero_diagonal:
             self.params[Target.W_REC].fill_diagonal_(0.0)

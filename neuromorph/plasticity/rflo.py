@@ -77,6 +77,7 @@ class RFLO:
     update_interval: int | None = None
     targets: frozenset[Target] = DEFAULT_TARGETS
     regularization: RateRegularization = field(default_factory=RateRegularization)
+    split_signed: bool = False  #: deliver L and the output error as two unsigned parts
     name: ClassVar[str] = "rflo"
 
     def __post_init__(self) -> None:
@@ -96,7 +97,7 @@ class RFLO:
 
     @property
     def reads(self) -> frozenset[Read]:
-        reads = set(three_factor_reads(self))
+        reads = set(three_factor_reads(self, pre=Signal.PRE_SPIKE))  # the trace decays with the post neuron
         if self.decay == "jacobian":  # the autapse weight W_jj and the previous post factor
             reads.add(Read(Signal.POST_STATE, Scope.POST))
         return frozenset(reads)

@@ -26,14 +26,16 @@ from neuromorph.dynamics import (
     rate_step,
     readout_step,
 )
+from neuromorph.dynamics.lif import Membrane
 from neuromorph.errors import ShapeError
+from neuromorph.hardware.numerics import ChipNumerics
 from neuromorph.network import NetworkSpec, Parameters
 from neuromorph.plasticity.traces import TraceConstants, trace_constants
 
 _NEURONS: dict[type, tuple[Callable, Callable]] = {
-    LIFParameters: (lif_initial_state, lambda p, s, drive, dt, beta: lif_step(p, s, drive, dt)),
+    LIFParameters: (lif_initial_state, lambda p, s, drive, dt, beta, membrane: lif_step(p, s, drive, dt, membrane)),
     ALIFParameters: (alif_initial_state, alif_step),
-    RateParameters: (rate_initial_state, lambda p, s, drive, dt, beta: rate_step(p, s, drive, dt)),
+    RateParameters: (rate_initial_state, lambda p, s, drive, dt, beta, membrane: rate_step(p, s, drive, dt)),
 }
 
 
@@ -46,11 +48,17 @@ class NetworkState(NamedTuple):
 
 @dataclass(frozen=True)
 class Lowered:
-    """A :class:`NetworkSpec` lowered to torch: constants resolved once."""
+    """A :class:`NetworkSpec` lowered to torch: constants resolved once.
+
+    ``chip`` (a hardware profile's arithmetic, :class:`~neuromorph.hardware.numerics.ChipNumerics`)
+    replaces the membrane update and quantises the traces; ``None`` runs in exact floating point.
+    """
 
     spec: NetworkSpec
     dtype: torch.dtype
     consts: TraceConstants
+    chip: ChipNumerics | None = None
+    membrane: Membrane | None = None
 
     def initial_state(self, batch: int) -> NetworkState:
         init, _ = _NEURONS[type(self.spec.neuron)]
@@ -68,14 +76,16 @@ class Lowered:
         z_prev = state.neuron.z.detach() if stop_recurrent else state.neuron.z
         drive = x_t @ params.w_in.T + z_prev @ params.w_rec.T + params.bias
         _, neuron_step = _NEURONS[type(spec.neuron)]
-        z, psi, neuron = neuron_step(spec.neuron, state.neuron, drive, spec.dt, self.consts.beta)
+        z, psi, neuron = neuron_step(spec.neuron, state.neuron, drive, spec.dt, self.consts.beta, self.membrane)
         y = readout_step(spec.readout, state.y, z @ params.w_out.T + params.b_out, spec.dt)
         return z, psi, NetworkState(neuron, y)
 
 
-def lower(spec: NetworkSpec, dtype: torch.dtype = torch.float32) -> Lowered:
-    """Resolve decays, scales and per-neuron constants for ``spec``."""
-    return Lowered(spec, dtype, trace_constants(spec.neuron, spec.readout, spec.dt, spec.n_rec, dtype))
+def lower(spec: NetworkSpec, dtype: torch.dtype = torch.float32, chip: ChipNumerics | None = None) -> Lowered:
+    """Resolve decays, scales and per-neuron constants for ``spec`` (and a chip's arithmetic)."""
+    consts = trace_constants(spec.neuron, spec.readout, spec.dt, spec.n_rec, dtype)
+    membrane = chip.membrane(spec.neuron, spec.dt) if chip is not None and spec.spiking else None
+    return Lowered(spec, dtype, consts, chip, membrane)
 
 
 def check_inputs(spec: NetworkSpec, inputs: torch.Tensor) -> None:

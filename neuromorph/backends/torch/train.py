@@ -24,7 +24,7 @@ from neuromorph.plasticity.eprop_factored import SequenceFactors, factored_gradi
 from neuromorph.plasticity.eprop_online import online_gradients, online_init, online_step
 from neuromorph.plasticity.losses import loss_value, output_error
 from neuromorph.plasticity.rflo import fixed_decay, jacobian_decay, rflo_factored_gradients, rflo_online_step
-from neuromorph.plasticity.traces import pre_trace_step, zero_traces
+from neuromorph.plasticity.traces import PreTraces, pre_trace_step, zero_traces
 from neuromorph.types import LossKind, TrialBatch
 
 ApplyFn = Callable[[dict[Target, torch.Tensor]], None]
@@ -52,6 +52,11 @@ def masked_mean(y: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
 
 
 _FACTORS = ("pre_in", "pre_rec", "pre_bias", "psi", "out_trace", "out_bias_trace")
+
+
+def chip_traces(chip, tr: PreTraces, c) -> PreTraces:
+    """The traces on the chip's trace grid: hidden-layer traces step s_in/impulse, readout traces s_out/impulse."""
+    return PreTraces(*(chip.project_trace(x, scale) for x, scale in zip(tr, (c.s_in, c.s_in, c.s_in, c.s_out, c.s_out))))
 
 
 def _check_rule(low: Lowered, rule: EProp | RFLO) -> None:
@@ -87,6 +92,8 @@ def _train_three_factor(
         z_prev = state.neuron.z
         z, psi, state = low.step(params, state, batch.inputs[t])
         tr = pre_trace_step(tr, c, batch.inputs[t], z_prev, z)
+        if low.chip is not None:
+            tr = chip_traces(low.chip, tr, c)
         d_t = jacobian_decay(c, params.w_rec, psi_prev) if rflo and decay is None else decay
         psi_prev = psi
         if keep:

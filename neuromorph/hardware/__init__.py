@@ -1,0 +1,1 @@
+"""Hardware profiles: chip arithmetic and locality, applied to simulations (HARDWARE.md)."""
