@@ -41,6 +41,7 @@ class TrainResult:
     iterations: int
     resumed_from: int = 0
     path: Path | None = None
+    hardware: HardwareSetup | None = None  #: the profile, its setup report and arithmetic (grids)
 
 
 @dataclass
@@ -275,4 +276,4 @@ def _chip_state(run: _Run) -> dict:
 def _result(run: _Run, spec: RunSpec, resumed_from: int, path: Path | None) -> TrainResult:
     params = Parameters(**{t.value: p.detach().clone() for t, p in run.params.items()})
     curves = {k: np.asarray(v) for k, v in run.curves.items()}
-    return TrainResult(curves, params, run.feedback.clone(), run.last, run.iteration, resumed_from, path)
+    return TrainResult(curves, params, run.feedback.clone(), run.last, run.iteration, resumed_from, path, run.hardware)

@@ -210,12 +210,15 @@ def _read(report: Report, p: HardwareProfile, rule, read: Read, net) -> None:
                    f"{p.id!r} provides it {where}, unsigned ({signal.bits:g} bits; {p.src('locality.signals.' + provided)}); "
                    f"fix: {fix}")
         return
-    if read.count > signal.count:
+    if read.count > signal.count and signal.signed is False:
         report.add("rejected", name, f"rule {rule.name!r} needs {read.count} {provided!r} values per neuron (a "
                    f"split signed signal); profile {p.id!r} has {signal.count:g}; fix: pick a profile with two")
         return
     bits = f", {signal.bits:g} bits" if math.isfinite(signal.bits) else ""
-    split = " (split into positive and negative parts)" if read.count > 1 else ""
+    split = ""
+    if read.count > 1:
+        split = " (split into positive and negative parts)" if signal.signed is False else \
+            " (signed on this chip: the split is not needed, and runs as one signed value)"
     report.add("ok", name, f"{where}{bits}{split}")
 
 

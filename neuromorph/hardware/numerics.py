@@ -20,7 +20,8 @@ r"""A profile's arithmetic resolved for one network: the grids a quantised simul
   stochastic or nearest :math:`R`.
 * **weights** — ``weight_bits`` magnitude bits and one exponent per matrix:
   :math:`\Delta_W = \Delta_v 2^{\mathrm{shift}+e}` (integer state) or :math:`2^e` (float state),
-  :math:`e` the smallest exponent in range that fits :math:`\max|W|`; analog weights use a
+  :math:`e` the smallest exponent in range that fits :math:`\max|W|` (with the drive scale
+  :math:`s` folded in; the readout, read by the host, has a free exponent); analog weights use a
   continuous gain :math:`\Delta_W = \max|W| / (2^b - 1)`.
 * **updates** (on-chip mode) — an update :math:`\Delta W` is accumulated in
   ``accumulator_bits``, rounded to the weight grid (stochastic or nearest) and saturated:
@@ -95,12 +96,16 @@ class WeightGrid:
     shift: int = 0
     exp_range: tuple[int, int] = (0, 0)
 
-    def step_for(self, w: torch.Tensor) -> tuple[float, int | None]:
-        """``(step, exponent)`` of the grid that fits ``w`` (exponent None for a gain)."""
+    def step_for(self, w: torch.Tensor, free: bool = False) -> tuple[float, int | None]:
+        """``(step, exponent)`` of the grid that fits ``w`` (exponent None for a gain).
+
+        ``free`` lifts the exponent range: the readout is read by the host, in its own units.
+        """
         top = float(w.detach().abs().max()) if w.numel() else 0.0
         if self.kind == "gain":
             return (top / (2**self.bits - 1) if top > 0 else 1.0), None
-        e = q.shared_exponent(top, self.bits, self.base * 2.0**self.shift, self.exp_range)
+        exp_range = (-1074, 1023) if free else self.exp_range
+        e = q.shared_exponent(top, self.bits, self.base * 2.0**self.shift, exp_range)
         return self.base * 2.0 ** (self.shift + e), e
 
 
@@ -181,7 +186,7 @@ class ChipNumerics:
         """Pick each matrix's exponent (or gain) from its current values; the grid is then fixed on chip."""
         steps, exps = {}, {}
         for name in self.weight_targets():
-            steps[name], exps[name] = self.weights.step_for(getattr(params, name))
+            steps[name], exps[name] = self.weights.step_for(getattr(params, name), free=name == "w_out")
         if self.bias == "state":
             steps["bias"], exps["bias"] = self.state.step, 0
         self.grids = Grids(steps, exps)
@@ -238,7 +243,7 @@ def chip_numerics(
         )
     state = _state_grid(profile, neuron, dt)
     traces = _trace_grid(profile)
-    weights = _weight_grid(profile, state)
+    weights = _weight_grid(profile, state, getattr(neuron, "drive_scale", lambda dt: 1.0)(dt))
     bias = _bias_mode(profile, mode)
     plast = profile.plasticity
     rounding = rounding or (plast.rounding if plast.on_chip else "nearest")
@@ -275,11 +280,13 @@ def _trace_grid(profile: HardwareProfile) -> TraceGrid | None:
     return TraceGrid("int", t.bits, t.signed, t.impulse, t.rounding)
 
 
-def _weight_grid(profile: HardwareProfile, state: StateGrid | None) -> WeightGrid | None:
+def _weight_grid(profile: HardwareProfile, state: StateGrid | None, drive_scale: float) -> WeightGrid | None:
+    """The weight LSB is the state LSB shifted by 2^(shift+e); a drive scale s (``input_scaling``) is folded
+    into the weights on chip, so the model's weight LSB is (state LSB / s) 2^(shift+e)."""
     w = profile.weights
     if w.format not in ("int", "analog"):
         return None
-    base = state.step if state is not None and state.kind == "int" else 1.0
+    base = state.step / drive_scale if state is not None and state.kind == "int" else 1.0
     return WeightGrid(w.scale, w.bits, w.signed, base, w.shift, w.exp_range or (0, 0))
 
 

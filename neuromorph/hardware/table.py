@@ -51,3 +51,55 @@ def profiles_table() -> str:
                      ",".join(p.locality.allowed_scopes) or "-", p.locality.temporal))
     widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows)
+
+
+#: The documented rule x profile cases (docs/hardware.md): a label, a model card, card overrides.
+RULE_CASES: tuple[tuple[str, str, dict], ...] = (
+    ("e-prop, tutorial card (Adam, one update per sequence, rate regulariser)", "models/eprop_sine.toml", {}),
+    ("e-prop, chip card (SGD, epoch 50, split signal)", "models/eprop_sine_chip.toml", {}),
+    ("  ... without the sign split", "models/eprop_sine_chip.toml", {"rule.split_signed": False}),
+    ("  ... with symmetric feedback", "models/eprop_sine_chip.toml", {"rule.feedback": "symmetric"}),
+    ("  ... ALIF neurons", "models/eprop_sine_chip.toml", {"network.neuron.model": "alif"}),
+    ("  ... learning biases too", "models/eprop_sine_chip.toml", {"rule.targets": ["w_in", "w_rec", "w_out", "bias"]}),
+    ("RFLO, chip card", "models/eprop_sine_chip.toml", {"rule.name": "rflo"}),
+    ("BPTT", "models/bptt_sine.toml", {}),
+    ("BPTT, trained on the host (--mode offline)", "models/bptt_sine.toml", {"hardware.mode": "offline"}),
+)
+
+
+def rule_profile_matrix(root: str = ".") -> list[tuple[str, dict[str, str]]]:
+    """For each case of :data:`RULE_CASES`, each shipped profile's verdict: ``runs``, ``runs (bias synapse)``
+    or ``rejected: <first problem>``."""
+    from pathlib import Path
+
+    from neuromorph.config import load_card
+    from neuromorph.hardware.setup import check_run
+
+    rows = []
+    for label, card, overrides in RULE_CASES:
+        cells = {}
+        for name in profile_names():
+            spec = load_card(Path(root) / card, {**overrides, "hardware.profile": name})
+            report = check_run(spec)
+            if report.ok:
+                mapped = [f.topic for f in report.findings if f.level == "mapped"]
+                cells[name] = "runs" + (f" ({', '.join(mapped)} mapped)" if mapped else "")
+            else:
+                cells[name] = "rejected: " + ", ".join(dict.fromkeys(f.topic for f in report.rejections))
+        rows.append((label, cells))
+    return rows
+
+
+def rule_profile_markdown(root: str = ".") -> str:
+    """:func:`rule_profile_matrix` as a Markdown table."""
+    rows = rule_profile_matrix(root)
+    names = profile_names()
+    lines = ["| rule | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
+    lines += [f"| {label.strip()} | " + " | ".join(cells[n] for n in names) + " |" for label, cells in rows]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":  # python -m neuromorph.hardware.table: regenerate the table in docs/hardware.md
+    print(profiles_table())
+    print()
+    print(rule_profile_markdown())
