@@ -40,7 +40,7 @@ def test_loihi2_weights_stay_on_their_8_bit_grids():
     for name in ("w_in", "w_rec", "w_out"):
         on_grid, top = _on_grid(result, name)
         assert on_grid and top <= 255, name
-    assert result.hardware.report.lr == 3 * 2.0**-10  # 3e-3 snapped to m*2^e with |m| <= 7: 3/1024 (2.3 % low)
+    assert result.hardware.report.lr == 4 * 2.0**-12  # 1e-3 snapped to m*2^e with |m| <= 7: 4/4096 (2.3 % low)
 
 
 def test_without_stochastic_rounding_small_updates_are_lost():
