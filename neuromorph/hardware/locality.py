@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from neuromorph.dynamics import ALIFParameters, RateParameters
 from neuromorph.errors import HardwareProfileError, LocalityError
 from neuromorph.hardware.profile import HardwareProfile, load_profile, profile_names
-from neuromorph.plasticity.base import Read, Scope, Signal, Target, Temporal
+from neuromorph.plasticity.base import Read, Signal, Target, Temporal
 
 #: rule signal -> profile signal that provides it (None: only its scope matters)
 PROVIDED_BY: dict[Signal, str | None] = {
@@ -303,6 +303,3 @@ def _allows(profile_id: str, scope: str) -> bool:
         return scope in load_profile(profile_id).locality.allowed_scopes
     except HardwareProfileError:
         return False
-
-
-__all__ = ["Finding", "Report", "assess", "PROVIDED_BY", "Scope"]

@@ -114,7 +114,7 @@ def decay_constant(alpha: float, bits: int) -> int:
     """Loihi's 12-bit decay ``d = round(2^b (1 - alpha))`` (Lava ``dv``/``du``)."""
     if not 0.0 <= alpha <= 1.0:
         raise ConfigError(f"a decay factor must be in [0, 1], got {alpha}")
-    return int(round(2**bits * (1.0 - alpha)))
+    return round(2**bits * (1.0 - alpha))
 
 
 def mul_shift_decay(k: torch.Tensor, d: int, bits: int) -> torch.Tensor:
@@ -126,7 +126,7 @@ def shift_constant(tau: float, dt: float) -> int:
     """Xylo's ``dash = round(log2(tau / dt))`` (at least 1)."""
     if not tau > 0:
         raise ConfigError(f"a bit-shift decay needs tau > 0, got {tau}")
-    return max(1, int(round(math.log2(tau / dt))))
+    return max(1, round(math.log2(tau / dt)))
 
 
 def bitshift_decay(k: torch.Tensor, n: int) -> torch.Tensor:
@@ -160,7 +160,7 @@ def snap_mantissa_exponent(value: float, mant_bits: int) -> tuple[float, int, in
     best = (math.inf, 0.0, 0, 0)
     e0 = math.floor(math.log2(abs(value))) - mant_bits
     for e in range(e0 - 1, e0 + 3):
-        m = int(round(abs(value) / 2.0**e))
+        m = round(abs(value) / 2.0**e)
         if 1 <= m <= top:
             snapped = math.copysign(m * 2.0**e, value)
             err = abs(snapped - value)

@@ -17,26 +17,26 @@ R, OK = "rejected: ", "runs"
 # stores an unsigned eligibility (no ALIF); Xylo has 16 inputs and no plasticity; only the ideal
 # profile keeps history on chip.
 EXPECTED = {
-    "e-prop, tutorial card": dict(
-        brainscales2=R + "optimizer", ideal=OK,
-        loihi1=R + "learning_signal, output_error, post_state, pseudo_derivative, epoch, optimizer",
-        loihi2=R + "learning_signal, output_error, post_state, epoch, optimizer", spinnaker2=OK,
-        xylo=R + "size, plasticity"),
-    "e-prop, chip card": dict(brainscales2=OK, ideal=OK, loihi1=R + "pseudo_derivative", loihi2=OK, spinnaker2=OK,
-                              xylo=R + "size, plasticity"),
-    "without the sign split": dict(brainscales2=OK, ideal=OK, loihi1=R + "learning_signal, output_error, pseudo_derivative",
-                                   loihi2=R + "learning_signal, output_error", spinnaker2=OK, xylo=R + "size, plasticity"),
-    "with symmetric feedback": dict(brainscales2=OK, ideal=OK, loihi1=R + "pseudo_derivative, weights_transposed",
-                                    loihi2=R + "weights_transposed", spinnaker2=OK, xylo=R + "size, plasticity"),
-    "ALIF neurons": dict(brainscales2=R + "neuron, eligibility", ideal=OK, loihi1=R + "neuron, pseudo_derivative",
-                         loihi2=OK, spinnaker2=OK, xylo=R + "neuron, size, plasticity"),
-    "learning biases too": dict(brainscales2=OK, ideal=OK, loihi1=R + "pseudo_derivative", loihi2=OK + " (bias mapped)",
-                                spinnaker2=OK, xylo=R + "size, plasticity"),
-    "RFLO, chip card": dict(brainscales2=OK, ideal=OK, loihi1=R + "pseudo_derivative", loihi2=OK, spinnaker2=OK,
-                            xylo=R + "size, plasticity"),
-    "BPTT": dict(brainscales2=R + "history", ideal=OK, loihi1=R + "history", loihi2=R + "history",
-                 spinnaker2=R + "history", xylo=R + "size, plasticity"),
-    "BPTT, trained on the host": dict(brainscales2=OK, ideal=OK, loihi1=OK, loihi2=OK, spinnaker2=OK, xylo=R + "size"),
+    "e-prop, tutorial card": {
+        "brainscales2": R + "optimizer", "ideal": OK,
+        "loihi1": R + "learning_signal, output_error, post_state, pseudo_derivative, epoch, optimizer",
+        "loihi2": R + "learning_signal, output_error, post_state, epoch, optimizer", "spinnaker2": OK,
+        "xylo": R + "size, plasticity"},
+    "e-prop, chip card": {"brainscales2": OK, "ideal": OK, "loihi1": R + "pseudo_derivative", "loihi2": OK, "spinnaker2": OK,
+                              "xylo": R + "size, plasticity"},
+    "without the sign split": {"brainscales2": OK, "ideal": OK, "loihi1": R + "learning_signal, output_error, pseudo_derivative",
+                                   "loihi2": R + "learning_signal, output_error", "spinnaker2": OK, "xylo": R + "size, plasticity"},
+    "with symmetric feedback": {"brainscales2": OK, "ideal": OK, "loihi1": R + "pseudo_derivative, weights_transposed",
+                                    "loihi2": R + "weights_transposed", "spinnaker2": OK, "xylo": R + "size, plasticity"},
+    "ALIF neurons": {"brainscales2": R + "neuron, eligibility", "ideal": OK, "loihi1": R + "neuron, pseudo_derivative",
+                         "loihi2": OK, "spinnaker2": OK, "xylo": R + "neuron, size, plasticity"},
+    "learning biases too": {"brainscales2": OK, "ideal": OK, "loihi1": R + "pseudo_derivative", "loihi2": OK + " (bias mapped)",
+                                "spinnaker2": OK, "xylo": R + "size, plasticity"},
+    "RFLO, chip card": {"brainscales2": OK, "ideal": OK, "loihi1": R + "pseudo_derivative", "loihi2": OK, "spinnaker2": OK,
+                            "xylo": R + "size, plasticity"},
+    "BPTT": {"brainscales2": R + "history", "ideal": OK, "loihi1": R + "history", "loihi2": R + "history",
+                 "spinnaker2": R + "history", "xylo": R + "size, plasticity"},
+    "BPTT, trained on the host": {"brainscales2": OK, "ideal": OK, "loihi1": OK, "loihi2": OK, "spinnaker2": OK, "xylo": R + "size"},
 }
 
 
@@ -82,7 +82,7 @@ def test_bias_learning_maps_to_a_bias_synapse_on_loihi2_and_is_native_on_spinnak
 
 def test_no_on_chip_plasticity_points_to_offline_mode():
     report = _report("models/eprop_sine_chip.toml", "xylo")
-    plasticity = [f for f in report.rejections if f.topic == "plasticity"][0]
+    plasticity = next(f for f in report.rejections if f.topic == "plasticity")
     assert plasticity.error is HardwareProfileError and "--mode offline" in plasticity.message
 
 
