@@ -53,7 +53,6 @@ class _Run:
     learner: Learner
     generator: torch.Generator
     hardware: HardwareSetup | None = None
-    deployed: Parameters | None = None  #: offline mode: the quantised copy the forward pass uses
     curves: dict[str, list[float]] = field(default_factory=dict)
     iteration: int = 0
     last: SequenceResult | None = None  #: the last recorded iteration
