@@ -244,7 +244,7 @@ def chip_numerics(
     state = _state_grid(profile, neuron, dt)
     traces = _trace_grid(profile)
     weights = _weight_grid(profile, state, getattr(neuron, "drive_scale", lambda dt: 1.0)(dt))
-    bias = _bias_mode(profile, mode)
+    bias = _bias_mode(profile)
     plast = profile.plasticity
     rounding = rounding or (plast.rounding if plast.on_chip else "nearest")
     if mode == "on_chip" and weights is not None and rounding == "none":
@@ -290,7 +290,7 @@ def _weight_grid(profile: HardwareProfile, state: StateGrid | None, drive_scale:
     return WeightGrid(w.scale, w.bits, w.signed, base, w.shift, w.exp_range or (0, 0))
 
 
-def _bias_mode(profile: HardwareProfile, mode: str) -> str:
+def _bias_mode(profile: HardwareProfile) -> str:
     if profile.weights.format not in ("int", "analog"):
         return "float"
     if profile.plasticity.on_chip and profile.plasticity.bias_learning == "bias_synapse":

@@ -22,18 +22,21 @@ class HardwareSetup:
         return self.report.mode == "on_chip"
 
 
-def check_run(spec) -> Report:
-    """The setup check of a :class:`~neuromorph.config.RunSpec` with a ``[hardware]`` table."""
+def _load_and_check(spec) -> tuple[HardwareProfile, Report]:
     hw = spec.hardware
     profile = load_profile(hw.profile, dict(hw.override))
-    return assess(profile, hw.mode, spec.rule, spec.network, spec.optimizer, spec.task.n_steps)
+    return profile, assess(profile, hw.mode, spec.rule, spec.network, spec.optimizer, spec.task.n_steps)
+
+
+def check_run(spec) -> Report:
+    """The setup check of a :class:`~neuromorph.config.RunSpec` with a ``[hardware]`` table."""
+    return _load_and_check(spec)[1]
 
 
 def prepare(spec) -> HardwareSetup:
     """Load, check (raising :class:`LocalityError` or :class:`HardwareProfileError`) and resolve."""
     hw = spec.hardware
-    profile = load_profile(hw.profile, dict(hw.override))
-    report = assess(profile, hw.mode, spec.rule, spec.network, spec.optimizer, spec.task.n_steps)
+    profile, report = _load_and_check(spec)
     report.raise_if_rejected()
     numerics = chip_numerics(profile, spec.network.neuron, spec.network.dt, hw.mode, spec.train.seed, hw.rounding)
     return HardwareSetup(profile, report, numerics)
