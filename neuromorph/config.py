@@ -14,7 +14,6 @@ from __future__ import annotations
 import copy
 import dataclasses
 import enum
-import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +37,7 @@ from neuromorph.plasticity import (
     Target,
 )
 from neuromorph.tasks import TASKS, Task
+from neuromorph.tomlfile import read_toml
 
 
 class Precision(enum.Enum):
@@ -114,12 +114,7 @@ SECTIONS = ("task", "network", "rule", "optimizer", "train", "hardware")
 def load_card(path: str | Path, overrides: dict[str, Any] | None = None) -> RunSpec:
     """Read a model card; ``overrides`` maps dotted keys (``"train.iterations"``) to values."""
     path = Path(path)
-    try:
-        card = tomllib.loads(path.read_text())
-    except FileNotFoundError:
-        raise ConfigError(f"model card {path} does not exist") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: invalid TOML: {exc}") from None
+    card, _ = read_toml(path, "model card")
     return resolve(apply_overrides(card, overrides or {}, str(path)), str(path))
 
 

@@ -22,9 +22,12 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from neuromorph.dynamics import ALIFParameters, RateParameters
 from neuromorph.errors import HardwareProfileError, LocalityError
 from neuromorph.hardware.profile import HardwareProfile, load_profile, profile_names
+from neuromorph.hardware.quantize import snap_mantissa_exponent
 from neuromorph.plasticity.base import Read, Signal, Target, Temporal
 
 #: rule signal -> profile signal that provides it (None: only its scope matters)
@@ -115,8 +118,8 @@ def _deployment(report: Report, p: HardwareProfile, net) -> None:
                    f"({p.src('neuron.models')}); pick network.neuron.model from those, or another profile",
                    HardwareProfileError)
     if model == "rate" and p.state.format == "int":
-        report.add("rejected", "neuron", f"rate units need a float state; {p.id!r} has an integer membrane",
-                   HardwareProfileError)
+        report.add("rejected", "neuron", f"rate units need a float state; {p.id!r} has an integer membrane "
+                   "(rate networks run under profiles with float states: ideal, spinnaker2)", HardwareProfileError)
     for key, have, what in (("inputs_max", net.n_in, "inputs"), ("outputs_max", net.n_out, "outputs"),
                             ("neurons_total", net.n_rec, "recurrent neurons"),
                             ("fan_in_max", net.n_in + net.n_rec, "synapses per neuron (n_in + n_rec)")):
@@ -269,8 +272,6 @@ def _epoch(report: Report, p: HardwareProfile, rule, n_steps: int) -> None:
 
 
 def _optimizer(report: Report, p: HardwareProfile, optimizer) -> None:
-    from neuromorph.hardware.quantize import snap_mantissa_exponent
-
     name = optimizer.name.value
     if name not in p.plasticity.optimizers:
         report.add("rejected", "optimizer", f"{name!r} needs state the chip does not keep; profile {p.id!r} runs "
@@ -283,8 +284,6 @@ def _optimizer(report: Report, p: HardwareProfile, optimizer) -> None:
         report.add("quantised", "lr", f"{optimizer.lr:g} -> {m}*2^{e} = {lr:.6g} (relative error {rel:.2%}; "
                    f"{p.plasticity.lr_mant_bits}-bit mantissa, {p.src('plasticity.lr_format')})")
     elif kind == "float32":
-        import numpy as np
-
         lr = float(np.float32(optimizer.lr))
         rel = abs(lr - optimizer.lr) / optimizer.lr
         report.add("quantised", "lr", f"float32: {lr:.9g} (relative error {rel:.1e})")

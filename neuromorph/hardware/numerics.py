@@ -236,11 +236,6 @@ def chip_numerics(
         raise HardwareProfileError(f"hardware.mode must be one of {list(MODES)}, got {mode!r}")
     if profile.ideal:
         return None
-    if isinstance(neuron, RateParameters) and profile.state.format not in ("float64", "float32", "analog"):
-        raise HardwareProfileError(
-            f"profile {profile.id!r} has an integer membrane; rate networks run only under profiles with float "
-            "states (ideal, spinnaker2) — the linear-rate mode is a theory tool, not a chip model"
-        )
     state = _state_grid(profile, neuron, dt)
     traces = _trace_grid(profile)
     weights = _weight_grid(profile, state, getattr(neuron, "drive_scale", lambda dt: 1.0)(dt))

@@ -9,13 +9,13 @@ available, with its source, in :attr:`HardwareProfile.leaves`.
 from __future__ import annotations
 
 import math
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from neuromorph.errors import HardwareProfileError
 from neuromorph.hardware.schema import Leaf, validate
+from neuromorph.tomlfile import read_toml
 
 PROFILE_DIR = Path(__file__).resolve().parents[2] / "hardware_profiles"
 
@@ -163,12 +163,7 @@ def load_profile(name_or_path: str | Path, overrides: dict[str, Any] | None = No
         if not path.exists():
             raise HardwareProfileError(f"unknown hardware profile {str(name_or_path)!r}; shipped profiles: "
                                        f"{', '.join(profile_names())} (or give a path to a .toml file)")
-    try:
-        raw = tomllib.loads(path.read_text())
-    except FileNotFoundError:
-        raise HardwareProfileError(f"hardware profile {path} does not exist") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise HardwareProfileError(f"{path}: invalid TOML: {exc}") from None
+    raw, _ = read_toml(path, "hardware profile", HardwareProfileError)
     for dotted, value in (overrides or {}).items():
         _override(raw, dotted, value, path)
     return build(raw, path)

@@ -13,6 +13,9 @@ stability   stationary manifolds, stability matrices, convergence rates
 rank        rank-restriction diagnostics and an SGD simulator
 ordering    learning order of a mode-aligned teacher's modes in a non-aligned student
 figures_data  data behind the theory figures (manifold stability, rates against w*)
+
+The public names are re-exported below (``import name as name`` marks each re-export); each
+module's ``__all__`` lists its own.
 """
 
 from neuromorph.theory.figures_data import RULE_LABELS as RULE_LABELS
@@ -92,91 +95,3 @@ from neuromorph.theory.teacher import spectral_radius as spectral_radius
 from neuromorph.theory.teacher import validate_feedback as validate_feedback
 from neuromorph.theory.teacher import validate_rnn as validate_rnn
 from neuromorph.theory.teacher import validate_student_teacher as validate_student_teacher
-
-__all__ = [
-    # teacher
-    "AlignedBases",
-    "LinearRNN",
-    "ModeValues",
-    "RFLOFeedback",
-    "StudentTeacher",
-    "aligned_feedback",
-    "aligned_rnn",
-    "data_aligned_setup",
-    "decay_matrix",
-    "mode_aligned_setup",
-    "random_bases",
-    "random_linear_rnn",
-    "random_mode_values",
-    "random_orthogonal",
-    "rectangular_diag",
-    "spectral_radius",
-    "validate_feedback",
-    "validate_rnn",
-    "validate_student_teacher",
-    # modes
-    "ModeTrajectory",
-    "feedback_mode_values",
-    "mode_trajectory",
-    "mode_values",
-    "off_diagonal_leakage",
-    "rotated_matrices",
-    # ordering
-    "ModeOrder",
-    "active_modes",
-    "closed_form_mode_loss",
-    "effective_feedback_modes",
-    "half_loss_time",
-    "measured_half_times",
-    "mode_losses",
-    "mode_order",
-    "predicted_half_times",
-    "saddle_escape_scale",
-    # figures_data
-    "RULE_LABELS",
-    "manifold_points",
-    "rates_vs_w_star",
-    # population
-    "Activation",
-    "Gradients",
-    "Rule",
-    "algorithm_gradients",
-    "bptt_gradients",
-    "impulse_basis",
-    "population_gradients",
-    "rflo_gradients",
-    "run_network",
-    "stein",
-    "tbptt1_gradients",
-    # odes
-    "IntegratorOptions",
-    "ModeFeedback",
-    "bptt_field",
-    "integrate_mode_odes",
-    "max_relative_deviation",
-    "mode_field",
-    "population_gd",
-    "population_gd_modes",
-    "rflo_field",
-    "tbptt1_field",
-    # stability
-    "RULES_WITH_ZERO_MANIFOLD",
-    "convergence_rate",
-    "finite_difference_jacobian",
-    "fit_decay_rate",
-    "lambda_min",
-    "manifold_distance",
-    "optimum_point",
-    "stability_invariants",
-    "stability_matrix",
-    "zero_manifold_eigenvalues",
-    # rank
-    "RankDiagnostics",
-    "SGDRun",
-    "feedback_residual",
-    "linear_sequence_gradients",
-    "numerical_rank",
-    "rank_diagnostics",
-    "sgd_train",
-    "singular_values",
-]

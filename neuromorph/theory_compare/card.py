@@ -16,7 +16,6 @@ Unknown keys, wrong types and a bad teacher raise :class:`ConfigError` or
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,6 +25,7 @@ import numpy as np
 from neuromorph.config import build_section, check_keys, floats
 from neuromorph.errors import ConfigError, TheoryError
 from neuromorph.theory import ModeValues
+from neuromorph.tomlfile import read_toml
 
 SECTIONS = ("modes", "rflo", "population", "sgd", "rank", "order", "rates")
 
@@ -149,13 +149,7 @@ _CLASSES = {"modes": ModesSpec, "rflo": RFLOSpec, "population": PopulationSpec, 
 def load_compare_card(path: str | Path) -> CompareCard:
     """Read and validate a comparison card."""
     path = Path(path)
-    try:
-        text = path.read_text()
-        table = tomllib.loads(text)
-    except FileNotFoundError:
-        raise ConfigError(f"comparison card {path} does not exist") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: invalid TOML: {exc}") from None
+    table, text = read_toml(path, "comparison card")
     return parse_compare_card(table, str(path), text)
 
 

@@ -18,13 +18,14 @@ import torch
 
 from neuromorph.backends.torch.simulate import Lowered, NetworkState, check_inputs, differentiable_run
 from neuromorph.errors import ConfigError
+from neuromorph.hardware.numerics import ChipNumerics
 from neuromorph.network import Parameters
 from neuromorph.plasticity import BPTT, RFLO, EProp, Feedback, Mode, Target
 from neuromorph.plasticity.eprop_factored import SequenceFactors, factored_gradients
 from neuromorph.plasticity.eprop_online import online_gradients, online_init, online_step
 from neuromorph.plasticity.losses import loss_value, output_error
 from neuromorph.plasticity.rflo import fixed_decay, jacobian_decay, rflo_factored_gradients, rflo_online_step
-from neuromorph.plasticity.traces import PreTraces, pre_trace_step, zero_traces
+from neuromorph.plasticity.traces import PreTraces, TraceConstants, pre_trace_step, zero_traces
 from neuromorph.types import LossKind, TrialBatch
 
 ApplyFn = Callable[[dict[Target, torch.Tensor]], None]
@@ -54,7 +55,7 @@ def masked_mean(y: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
 _FACTORS = ("pre_in", "pre_rec", "pre_bias", "psi", "out_trace", "out_bias_trace")
 
 
-def chip_traces(chip, tr: PreTraces, c) -> PreTraces:
+def chip_traces(chip: ChipNumerics, tr: PreTraces, c: TraceConstants) -> PreTraces:
     """The traces on the chip's trace grid: hidden-layer traces step s_in/impulse, readout traces s_out/impulse."""
     return PreTraces(*(chip.project_trace(x, scale) for x, scale in zip(tr, (c.s_in, c.s_in, c.s_in, c.s_out, c.s_out))))
 
