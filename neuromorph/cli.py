@@ -1,6 +1,7 @@
 """Command line: ``neuromorph train CARD --out RUN.h5 [--profile NAME]``, ``neuromorph plot RUN.h5``,
 ``neuromorph profiles``, ``neuromorph check CARD --profile NAME`` and
-``neuromorph theory compare CARD --out THEORY.h5``.
+``neuromorph theory compare CARD --out THEORY.h5``,
+``neuromorph sweep SWEEP.toml --out DIR [--scheduler tcp://HOST:PORT]`` and ``neuromorph sweep-report DIR``.
 
 Any :class:`NeuromorphError` becomes one line on stderr and exit code 2, never
 a traceback. Ctrl-C exits 130; running the same command again resumes.
@@ -96,6 +97,26 @@ def _theory_compare(args: argparse.Namespace) -> int:
     return 0 if result.passed else 1
 
 
+def _sweep(args: argparse.Namespace) -> int:
+    from neuromorph.sweep import run_sweep
+
+    results = run_sweep(args.sweep, args.out, scheduler=args.scheduler, n_workers=args.workers, serial=args.serial,
+                        progress=not args.no_progress)
+    skipped = sum(1 for r in results.values() if r.get("skipped"))
+    print(f"{args.out}: {len(results)} runs ({skipped} already done), {len(results.failed)} failed")
+    for run_id in results.failed:
+        print(f"  failed {run_id}: {results[run_id].get('error')}", file=sys.stderr)
+    return 1 if results.failed else 0
+
+
+def _sweep_report(args: argparse.Namespace) -> int:
+    from neuromorph.sweep import sweep_report
+
+    for path in sweep_report(args.dir):
+        print(path)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="neuromorph", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -129,6 +150,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, required=True, help="output HDF5 file; figures go next to it")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bars")
     p.set_defaults(func=_theory_compare)
+    p = sub.add_parser("sweep", help="run a grid of training runs (gain x lr x seed x rule) on dask.distributed")
+    p.add_argument("sweep", type=Path, help="sweep file (TOML), e.g. sweeps/gain_smoke.toml")
+    p.add_argument("--out", type=Path, required=True, help="output directory: one HDF5 + JSON per run")
+    p.add_argument("--scheduler", help="address of a running dask scheduler (tcp://HOST:PORT); "
+                   "default: a LocalCluster on this machine")
+    p.add_argument("--workers", type=int, help="LocalCluster worker processes (default: CPU count)")
+    p.add_argument("--serial", action="store_true", help="run in this process, without dask")
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    p.set_defaults(func=_sweep)
+    p = sub.add_parser("sweep-report", help="figures of a sweep directory: loss per gain, Lyapunov exponents, flossing")
+    p.add_argument("dir", type=Path, help="a directory written by `neuromorph sweep`")
+    p.set_defaults(func=_sweep_report)
     return parser
 
 

@@ -1,0 +1,189 @@
+"""Sweep files: a grid of model-card overrides, read from TOML once.
+
+A sweep file has these tables (paths are relative to the sweep file)::
+
+    [sweep]      iterations (every run), batch_size (optional), threads (optional)
+    [cards]      task axis: short name -> base model card, e.g. romo = "../models/gain_romo_eprop.toml"
+    [grid]       gain = [...], lr = [...], seed = [...], rule = [...], flossing = [false, true]
+    [set]        optional card overrides for every run, e.g. "network.n_rec" = 32
+    [lyapunov]   k, warmup, batch_size, seed: the spectrum before and after training
+    [flossing]   iterations, lr, k, warmup, batch_size, rules: local pre-flossing (rules it applies to)
+
+Each grid point is one run: the base card with ``network.init.w_rec_gain = gain``,
+``optimizer.lr = lr``, ``train.seed = seed`` and the ``[rule]`` table of ``rule`` from
+:data:`RULES` (keeping the card's ``targets``).
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from neuromorph.analysis.flossing import FlossingSpec
+from neuromorph.config import RunSpec, apply_overrides, build_section, check_keys, resolve
+from neuromorph.errors import ConfigError
+from neuromorph.tomlfile import read_toml
+
+__all__ = ["RULES", "LyapunovSpec", "RunPoint", "SweepSpec", "load_sweep"]
+
+#: Rule names of a sweep -> the [rule] table. The two e-prop truncations of THEORY.md §4.1:
+#: ``eprop`` detaches only the recurrent input W_h f(h) (the leak path stays: trace decay alpha,
+#: seed 003's ``hidden.detach()`` e-prop); ``eprop_1step`` detaches the whole state every step
+#: (one-step truncation, trace decay 0, equal to BPTT with truncation 1).
+RULES: dict[str, dict[str, Any]] = {
+    "bptt": {"name": "bptt"},
+    "eprop": {"name": "rflo", "feedback": "symmetric", "decay": "leak"},
+    "eprop_1step": {"name": "rflo", "feedback": "symmetric", "decay": 0.0},
+    "rflo": {"name": "rflo", "feedback": "random", "decay": "leak"},
+}
+AXES = ("gain", "lr", "seed", "rule", "flossing")
+
+
+@dataclass(frozen=True)
+class LyapunovSpec:
+    """Spectrum of ``k`` exponents (default N) on ``batch_size`` trials drawn with ``seed``, ``warmup`` discarded."""
+
+    k: int | None = None
+    warmup: int = 10
+    batch_size: int = 32
+    seed: int = 12345
+
+    def __post_init__(self) -> None:
+        if (self.k is not None and self.k < 1) or self.warmup < 0 or self.batch_size < 1:
+            raise ConfigError(f"[lyapunov] needs k >= 1, warmup >= 0 and batch_size >= 1, got {self}")
+
+
+@dataclass(frozen=True)
+class RunPoint:
+    """One grid point."""
+
+    task: str
+    rule: str
+    gain: float
+    lr: float
+    seed: int
+    flossing: bool = False
+
+    @property
+    def id(self) -> str:
+        return f"{self.task}-{self.rule}-g{self.gain:g}-lr{self.lr:g}-s{self.seed}" + ("-floss" if self.flossing else "")
+
+
+@dataclass(frozen=True)
+class SweepSpec:
+    """A parsed sweep file."""
+
+    path: Path
+    cards: dict[str, dict]  #: task name -> raw base card
+    grid: dict[str, tuple]
+    iterations: int | None = None
+    overrides: dict[str, Any] = field(default_factory=dict)
+    lyapunov: LyapunovSpec = field(default_factory=LyapunovSpec)
+    flossing: FlossingSpec = field(default_factory=FlossingSpec)
+    flossing_rules: tuple[str, ...] = ("eprop",)
+
+    def points(self) -> list[RunPoint]:
+        """The grid in a fixed order (task, rule, gain, lr, seed, flossing); flossing only for ``flossing_rules``."""
+        out = []
+        for task, rule, gain, lr, seed, floss in itertools.product(
+            self.cards, self.grid["rule"], self.grid["gain"], self.grid["lr"], self.grid["seed"], self.grid["flossing"]
+        ):
+            if floss and rule not in self.flossing_rules:
+                continue
+            out.append(RunPoint(task, rule, float(gain), float(lr), int(seed), bool(floss)))
+        return out
+
+    def run_spec(self, point: RunPoint) -> RunSpec:
+        """The resolved model card of ``point``."""
+        card = self.cards[point.task]
+        rule = dict(RULES[point.rule])
+        if "targets" in card.get("rule", {}):
+            rule["targets"] = card["rule"]["targets"]
+        overrides = {
+            **self.overrides,
+            "network.init.w_rec_gain": point.gain,
+            "optimizer.lr": point.lr,
+            "train.seed": point.seed,
+            "rule": rule,
+        }
+        if self.iterations is not None:
+            overrides["train.iterations"] = self.iterations
+        where = f"{self.path} (run {point.id})"
+        return resolve(apply_overrides(card, overrides, where), where)
+
+
+def load_sweep(path: str | Path) -> SweepSpec:
+    """Read and check a sweep file; every run's card is resolved once here, so bad cards fail before any run."""
+    path = Path(path)
+    table, _ = read_toml(path, "sweep file")
+    where = str(path)
+    check_keys(table, ("sweep", "cards", "grid", "set", "lyapunov", "flossing"), where, "")
+    sweep = dict(table.get("sweep", {}))
+    check_keys(sweep, ("iterations", "batch_size", "threads"), where, "sweep")
+    overrides = dict(table.get("set", {}))
+    for key in ("batch_size", "threads"):
+        if key in sweep:
+            overrides[f"train.{key}"] = sweep[key]
+    iterations = sweep.get("iterations")
+    if iterations is not None and (not isinstance(iterations, int) or iterations < 1):
+        raise ConfigError(f"{where}: [sweep] iterations must be a positive integer, got {iterations!r}")
+    cards = _cards(table.get("cards"), path)
+    grid = _grid(table.get("grid"), where)
+    floss = dict(table.get("flossing", {}))
+    rules = floss.pop("rules", ["eprop"])
+    if not isinstance(rules, list) or any(r not in RULES for r in rules):
+        raise ConfigError(f"{where}: [flossing] rules must be a list of {sorted(RULES)}, got {rules!r}")
+    spec = SweepSpec(
+        path=path,
+        cards=cards,
+        grid=grid,
+        iterations=iterations,
+        overrides=overrides,
+        lyapunov=build_section(LyapunovSpec, table.get("lyapunov", {}), where, "lyapunov"),
+        flossing=build_section(FlossingSpec, floss, where, "flossing"),
+        flossing_rules=tuple(rules),
+    )
+    points = spec.points()
+    if not points:
+        raise ConfigError(f"{where}: the grid is empty")
+    for point in points:
+        run = spec.run_spec(point)
+        if not run.network.self_connections:
+            raise ConfigError(f"{where}: card {point.task!r} is not a rate network; the gain study needs model = 'rate'")
+    return spec
+
+
+def _cards(table: Any, path: Path) -> dict[str, dict]:
+    if not isinstance(table, dict) or not table:
+        raise ConfigError(f"{path}: [cards] must map task names to model cards, e.g. romo = \"../models/gain_romo_eprop.toml\"")
+    cards = {}
+    for name, rel in table.items():
+        if not isinstance(rel, str):
+            raise ConfigError(f"{path}: [cards] {name} must be a path to a model card, got {rel!r}")
+        card_path = (path.parent / rel).resolve()
+        cards[name], _ = read_toml(card_path, f"model card of [cards] {name}:")
+    return cards
+
+
+def _grid(table: Any, where: str) -> dict[str, tuple]:
+    if not isinstance(table, dict):
+        raise ConfigError(f"{where}: [grid] must be a table with {', '.join(AXES)}")
+    check_keys(table, AXES, where, "grid")
+    grid = {"gain": table.get("gain"), "lr": table.get("lr"), "seed": table.get("seed", [0]),
+            "rule": table.get("rule", ["eprop"]), "flossing": table.get("flossing", [False])}
+    for axis, values in grid.items():
+        if not isinstance(values, list) or not values:
+            raise ConfigError(f"{where}: [grid] {axis} must be a non-empty list, got {values!r}")
+    if any(not isinstance(v, (int, float)) or isinstance(v, bool) for v in grid["gain"] + grid["lr"]):
+        raise ConfigError(f"{where}: [grid] gain and lr must be lists of numbers")
+    if any(not v > 0 for v in grid["lr"]):
+        raise ConfigError(f"{where}: [grid] lr values must be > 0, got {grid['lr']}")
+    if any(not isinstance(v, int) or isinstance(v, bool) or v < 0 for v in grid["seed"]):
+        raise ConfigError(f"{where}: [grid] seed must be a list of integers >= 0, got {grid['seed']}")
+    if any(r not in RULES for r in grid["rule"]):
+        raise ConfigError(f"{where}: [grid] rule must be a list of {sorted(RULES)}, got {grid['rule']}")
+    if any(not isinstance(v, bool) for v in grid["flossing"]):
+        raise ConfigError(f"{where}: [grid] flossing must be a list of true/false, got {grid['flossing']}")
+    return {k: tuple(v) for k, v in grid.items()}
