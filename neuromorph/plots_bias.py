@@ -1,0 +1,131 @@
+"""Figures of bias-learning studies (``neuromorph bias``): accuracy against width, success against
+the recurrent gain, Jacobian spectra before and after learning, and Lorenz forecasts.
+
+Each function takes the summary tree of :mod:`neuromorph.bias.run` (as written to and read back
+from ``summary.h5``) and writes PNG files.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+LABELS = {"bias": "bias only", "full": "fully trained", "readout": "readout only"}
+COLORS = {"bias": "C0", "full": "C1", "readout": "C2"}
+
+
+def _save(fig: Figure, path: Path) -> Path:
+    fig.tight_layout()
+    FigureCanvasAgg(fig).print_png(str(path))
+    return path
+
+
+def _names(values) -> list[str]:
+    return [v.decode() if isinstance(v, bytes) else str(v) for v in values]
+
+
+def plot_multitask(tree: dict, out: Path) -> list[Path]:
+    """Accuracy against hidden width and against trained parameters; per-task bars at the largest width."""
+    acc, modes, widths = tree["accuracy"], _names(tree["modes"]), np.asarray(tree["widths"])
+    variants = _names(tree["variants"])
+    per_task = acc.mean(axis=3)  # (variant, mode, width)
+    fig = Figure(figsize=(14, 4))
+    ax1, ax2, ax3 = fig.subplots(1, 3)
+    for j, mode in enumerate(modes):
+        mean = per_task[:, j].mean(0)
+        ax1.plot(widths, mean, marker="o", color=COLORS[mode], label=LABELS[mode])
+        ax1.fill_between(widths, per_task[:, j].min(0), per_task[:, j].max(0), color=COLORS[mode], alpha=0.2)
+        ax2.plot(tree["trained_parameters"][j], mean, marker="o", color=COLORS[mode], label=LABELS[mode])
+    for ax in (ax1, ax2):
+        ax.set_xscale("log")
+        ax.axhline(0.1, color="0.6", ls=":", lw=1)
+        ax.set_ylabel("held-out accuracy")
+        ax.set_ylim(0, 1.02)
+        ax.legend()
+    ax1.set_xlabel("hidden width (band: min-max over tasks)")
+    ax1.set_title(f"{len(variants)} digit tasks, one random network")
+    ax2.set_xlabel("trained parameters per task")
+    ax2.set_title("accuracy per trained parameter")
+    x = np.arange(len(variants))
+    bar = 0.8 / len(modes)
+    for j, mode in enumerate(modes):
+        ax3.bar(x + (j - (len(modes) - 1) / 2) * bar, per_task[:, j, -1], bar, color=COLORS[mode], label=LABELS[mode])
+    ax3.set_xticks(x, variants, rotation=30)
+    ax3.set_ylim(0, 1.02)
+    ax3.set_title(f"per task, width {widths[-1]}")
+    return [_save(fig, out / "multitask_accuracy.png")]
+
+
+def plot_gain(tree: dict, out: Path) -> list[Path]:
+    """Free-running error against gain, example trajectories, and Jacobian spectra."""
+    err, modes, gains = tree["nmse"], _names(tree["modes"]), np.asarray(tree["gains"])
+    fig = Figure(figsize=(13, 4))
+    ax1, ax2, ax3 = fig.subplots(1, 3)
+    for j, mode in enumerate(modes):
+        ax1.plot(gains, np.median(err[j], axis=1), marker="o", color=COLORS[mode], label=LABELS[mode])
+        for k, g in enumerate(gains):
+            ax1.scatter(np.full(err.shape[2], g), err[j, k], color=COLORS[mode], s=10, alpha=0.5)
+    ax1.axhline(tree["success_nmse"], color="k", ls="--", lw=1, label="success threshold")
+    ax1.set_yscale("log")
+    ax1.set_xlabel("recurrent gain g")
+    ax1.set_ylabel(f"free-running NMSE ({tree['eval_steps']} steps)")
+    ax1.set_title("generation against gain")
+    ax1.legend()
+    examples = tree["examples"]
+    for ax, g in ((ax2, gains[0]), (ax3, gains[-1])):
+        key = f"bias_g{g:g}"
+        if key not in examples:
+            continue
+        y, target = examples[key]["y"], examples[key]["target"]
+        ax.plot(target[:, 0], target[:, 1], color="k", lw=2, label="target")
+        ax.plot(y[:, 0], y[:, 1], color=COLORS["bias"], lw=1, label="bias only")
+        ax.set_title(f"g = {g:g}: phase portrait of the readout")
+        ax.set_xlabel("y1")
+        ax.set_ylabel("y2")
+        ax.legend(loc="upper right")
+    paths = [_save(fig, out / "gain_success.png")]
+    spectra = tree["jacobian"]
+    if spectra:
+        keys = sorted(spectra, key=lambda k: float(k.split("_g")[1]))
+        fig = Figure(figsize=(4.2 * len(keys), 4))
+        axes = np.atleast_1d(fig.subplots(1, len(keys)))
+        circle = np.exp(1j * np.linspace(0, 2 * np.pi, 200))
+        for ax, key in zip(axes, keys):
+            s = spectra[key]
+            ax.scatter(s["before"].real, s["before"].imag, s=8, color="0.6", label="before (b = 0)")
+            ax.scatter(s["after"].real, s["after"].imag, s=8, color=COLORS["bias"], label="after bias learning")
+            ax.plot(circle.real, circle.imag, color="0.8", lw=1)
+            ax.axvline(1.0, color="k", ls="--", lw=1)
+            ax.set_aspect("equal")
+            ax.set_title(f"g = {key.split('_g')[1]}: eig W diag(phi'(u*))")
+            ax.set_xlabel("Re  (unstable fixed point right of the dashed line)")
+            ax.legend(loc="lower left", fontsize=8)
+        paths.append(_save(fig, out / "gain_jacobian.png"))
+    return paths
+
+
+def plot_lorenz(tree: dict, out: Path) -> list[Path]:
+    """Target, teacher-forced and closed-loop forecasts per mode."""
+    modes, traces, warmup = _names(tree["modes"]), tree["traces"], int(tree["warmup"])
+    fig = Figure(figsize=(12, 2.6 * len(modes)))
+    axes = np.atleast_1d(fig.subplots(len(modes), 1, sharex=True))
+    for ax, j, mode in zip(axes, range(len(modes)), modes):
+        r = traces[mode]
+        ax.plot(r["target"], color="k", lw=2, label=f"x(t + {int(tree['lag'])})")
+        ax.plot(r["teacher_forced"], color=COLORS[mode], lw=1,
+                label=f"teacher-forced (NMSE {np.median(tree['teacher_forced_nmse'][j]):.3f})")
+        ax.plot(r["closed_loop"], color="C3", lw=1, ls="--",
+                label=f"closed loop (NMSE {np.median(tree['closed_loop_nmse'][j]):.3f})")
+        ax.axvline(warmup, color="0.6", ls=":", lw=1)
+        ax.set_ylabel(LABELS[mode])
+        ax.legend(loc="upper right", fontsize=8)
+    axes[-1].set_xlabel("step (closed loop after the dotted line)")
+    return [_save(fig, out / "lorenz_forecast.png")]
+
+
+def plot_study(kind: str, tree: dict, out: str | Path) -> list[Path]:
+    """The figures of one study kind, written into ``out``."""
+    return {"multitask": plot_multitask, "gain": plot_gain, "lorenz": plot_lorenz}[kind](tree, Path(out))
