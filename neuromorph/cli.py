@@ -1,7 +1,8 @@
 """Command line: ``neuromorph train CARD --out RUN.h5 [--profile NAME]``, ``neuromorph plot RUN.h5``,
 ``neuromorph profiles``, ``neuromorph check CARD --profile NAME`` and
 ``neuromorph theory compare CARD --out THEORY.h5``,
-``neuromorph sweep SWEEP.toml --out DIR [--scheduler tcp://HOST:PORT]`` and ``neuromorph sweep-report DIR``.
+``neuromorph sweep SWEEP.toml --out DIR [--scheduler tcp://HOST:PORT]``, ``neuromorph sweep-report DIR``
+and ``neuromorph bias STUDY.toml --out DIR``.
 
 Any :class:`NeuromorphError` becomes one line on stderr and exit code 2, never
 a traceback. Ctrl-C exits 130; running the same command again resumes.
@@ -117,6 +118,17 @@ def _sweep_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _bias(args: argparse.Namespace) -> int:
+    from neuromorph.bias.run import run_study
+    from neuromorph.bias.study import load_study
+
+    result = run_study(load_study(args.card, _parse_set(args.set)), args.out, progress=not args.no_progress)
+    print(result.table)
+    for path in [result.path, *result.figures]:
+        print(f"wrote {path}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="neuromorph", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -143,6 +155,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("plot", help="write PNG figures next to a run file")
     p.add_argument("run", type=Path, help="a run file written by `neuromorph train`")
     p.set_defaults(func=_plot)
+    p = sub.add_parser("bias", help="a bias-learning study (multitask digits, gain sweep, Lorenz): runs, summary, figures")
+    p.add_argument("card", type=Path, help="study card with a [bias_study] table, e.g. models/bias_vdp.toml")
+    p.add_argument("--out", type=Path, required=True, help="output directory (runs/, summary.h5, PNG figures)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override any card key")
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    p.set_defaults(func=_bias)
     theory = sub.add_parser("theory", help="the analytic theory of local learning in linear RNNs")
     tsub = theory.add_subparsers(dest="theory_command", required=True)
     p = tsub.add_parser("compare", help="discrete learning beside the per-mode ODEs: table, HDF5 and figures")

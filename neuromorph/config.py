@@ -108,7 +108,8 @@ class RunSpec:
 
 NEURONS: dict[str, type] = {"lif": LIFParameters, "alif": ALIFParameters, "rate": RateParameters}
 RULES: dict[str, type] = {"eprop": EProp, "rflo": RFLO, "bptt": BPTT}
-SECTIONS = ("task", "network", "rule", "optimizer", "train", "hardware")
+SECTIONS = ("task", "network", "rule", "optimizer", "train", "hardware", "bias_study")
+#: ``[bias_study]`` is read by :mod:`neuromorph.bias.study` (``neuromorph bias``); a plain ``train`` ignores it.
 
 
 def load_card(path: str | Path, overrides: dict[str, Any] | None = None) -> RunSpec:

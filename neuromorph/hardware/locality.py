@@ -28,7 +28,7 @@ from neuromorph.dynamics import ALIFParameters, RateParameters
 from neuromorph.errors import HardwareProfileError, LocalityError
 from neuromorph.hardware.profile import HardwareProfile, load_profile, profile_names
 from neuromorph.hardware.quantize import snap_mantissa_exponent
-from neuromorph.plasticity.base import Read, Signal, Target, Temporal
+from neuromorph.plasticity.base import Read, Scope, Signal, Target, Temporal
 
 #: rule signal -> profile signal that provides it (None: only its scope matters)
 PROVIDED_BY: dict[Signal, str | None] = {
@@ -184,7 +184,7 @@ def _on_chip(report: Report, p: HardwareProfile, rule, net, optimizer, n_steps: 
 def _read(report: Report, p: HardwareProfile, rule, read: Read, net) -> None:
     loc, name, scope = p.locality, read.signal.value, read.scope.value
     if read.signal is Signal.ELIGIBILITY:
-        _eligibility(report, p, rule, net)
+        _eligibility(report, p, rule, net, per_neuron=read.scope is Scope.POST)
         return
     if scope not in loc.allowed_scopes:
         others = [n for n in profile_names() if n != p.id and _allows(n, scope)]
@@ -225,7 +225,8 @@ def _read(report: Report, p: HardwareProfile, rule, read: Read, net) -> None:
     report.add("ok", name, f"{where}{bits}{split}")
 
 
-def _eligibility(report: Report, p: HardwareProfile, rule, net) -> None:
+def _eligibility(report: Report, p: HardwareProfile, rule, net, per_neuron: bool = False) -> None:
+    """``per_neuron``: bias-only tuning, whose eligibility is one trace per neuron (pre = 1)."""
     store = p.plasticity.eligibility
     signed = isinstance(net.neuron, (ALIFParameters, RateParameters)) or getattr(rule, "decay", None) == "jacobian"
     why = "ALIF's -beta*epsilon term" if isinstance(net.neuron, ALIFParameters) else "signed rates or decays"
@@ -235,7 +236,8 @@ def _eligibility(report: Report, p: HardwareProfile, rule, net) -> None:
                    "neurons (their eligibility psi*P is non-negative) or a profile with a signed store (loihi2 tag)")
         return
     bits = store.get("bits", math.nan)
-    report.add("ok", "eligibility", f"per {store.get('per', 'synapse')}"
+    per = "neuron (bias only: pre = 1, one trace per neuron)" if per_neuron else store.get('per', 'synapse')
+    report.add("ok", "eligibility", f"per {per}"
                + (f" in {store['var']!r}" if "var" in store else "")
                + (f", {bits:g} bits" if isinstance(bits, (int, float)) and math.isfinite(bits) else "")
                + (" (signed)" if signed else " (non-negative for LIF)"))

@@ -100,24 +100,34 @@ def check_three_factor(rule: EProp | RFLO) -> None:
 def three_factor_reads(rule: EProp | RFLO, pre: Signal = Signal.PRE_TRACE) -> frozenset[Read]:
     r"""What e-prop and RFLO read on chip.
 
-    The presynaptic factor (e-prop's trace :math:`P_i`, RFLO's raw activity) at the presynaptic
-    neuron; the pseudo-derivative at the postsynaptic neuron; the per-synapse eligibility
-    :math:`\bar e_{ji}`; the learning signal :math:`L_j` and, for the readout's exact local
-    update, its own output error :math:`\delta_k`, both signed unless ``split_signed`` delivers
-    each as a positive and a negative part (nengo-loihi's PES split). Symmetric feedback also
-    reads :math:`W^{\mathrm{out}\top}` across the core; the rate regulariser reads the neuron's
-    own firing rate.
+    Hidden targets read the presynaptic factor (e-prop's trace :math:`P_i`, RFLO's raw activity)
+    at the presynaptic neuron, the pseudo-derivative at the postsynaptic neuron, the eligibility
+    :math:`\bar e_{ji}` and the learning signal :math:`L_j`; the readout's exact local update reads
+    its own output error :math:`\delta_k`. Both signals are signed unless ``split_signed``
+    delivers each as a positive and a negative part (nengo-loihi's PES split). Symmetric feedback
+    also reads :math:`W^{\mathrm{out}\top}` across the core; the rate regulariser reads the
+    neuron's own firing rate.
+
+    Bias-only tuning (hidden target ``bias`` alone) has :math:`\mathrm{pre} \equiv 1`: it reads no
+    presynaptic signal and keeps one eligibility trace per *neuron*, not per synapse
+    (THEORY.md §5.3), the cheapest three-factor rule a chip can run.
     """
     signed, count = (False, 2) if rule.split_signed else (True, 1)
-    reads = {
-        Read(pre, Scope.PRE),
-        Read(Signal.PSEUDO_DERIVATIVE, Scope.POST),
-        Read(Signal.ELIGIBILITY, Scope.SYNAPSE),
-        Read(Signal.LEARNING_SIGNAL, Scope.POST, signed, count),
-        Read(Signal.OUTPUT_ERROR, Scope.POST, signed, count),
-    }
-    if rule.feedback is Feedback.SYMMETRIC:
-        reads.add(Read(Signal.WEIGHTS_TRANSPOSED, Scope.CORE))
-    if rule.regularization.strength > 0:
-        reads.add(Read(Signal.POST_STATE, Scope.POST))
+    synaptic = bool(rule.targets & {Target.W_IN, Target.W_REC})
+    hidden = synaptic or Target.BIAS in rule.targets
+    reads = set()
+    if hidden:
+        reads |= {
+            Read(Signal.PSEUDO_DERIVATIVE, Scope.POST),
+            Read(Signal.ELIGIBILITY, Scope.SYNAPSE if synaptic else Scope.POST),
+            Read(Signal.LEARNING_SIGNAL, Scope.POST, signed, count),
+        }
+        if synaptic:
+            reads.add(Read(pre, Scope.PRE))
+        if rule.feedback is Feedback.SYMMETRIC:
+            reads.add(Read(Signal.WEIGHTS_TRANSPOSED, Scope.CORE))
+        if rule.regularization.strength > 0:
+            reads.add(Read(Signal.POST_STATE, Scope.POST))
+    if rule.targets & {Target.W_OUT, Target.B_OUT}:
+        reads.add(Read(Signal.OUTPUT_ERROR, Scope.POST, signed, count))
     return frozenset(reads)

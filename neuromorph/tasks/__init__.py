@@ -9,6 +9,8 @@ from __future__ import annotations
 from neuromorph.tasks.base import LossKind as LossKind
 from neuromorph.tasks.base import Task as Task
 from neuromorph.tasks.base import TrialBatch as TrialBatch
+from neuromorph.tasks.digits import DigitsTask as DigitsTask
+from neuromorph.tasks.dynamical import TrajectoryTask as TrajectoryTask
 from neuromorph.tasks.evidence import EvidenceAccumulationTask as EvidenceAccumulationTask
 from neuromorph.tasks.linear_teacher import LinearTeacherTask as LinearTeacherTask
 from neuromorph.tasks.neurogym_tasks import NeurogymTask as NeurogymTask
@@ -20,12 +22,15 @@ TASKS: dict[str, type] = {
     "sine": SinePatternTask,
     "evidence": EvidenceAccumulationTask,
     "linear_teacher": LinearTeacherTask,
+    "digits": DigitsTask,
+    "trajectory": TrajectoryTask,
     "romo": RomoTask,
     "neurogym": NeurogymTask,
 }
 
 __all__ = [
     "TASKS",
+    "DigitsTask",
     "EvidenceAccumulationTask",
     "LinearTeacherTask",
     "LossKind",
@@ -33,5 +38,6 @@ __all__ = [
     "RomoTask",
     "SinePatternTask",
     "Task",
+    "TrajectoryTask",
     "TrialBatch",
 ]
