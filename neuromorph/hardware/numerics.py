@@ -186,7 +186,13 @@ class ChipNumerics:
         """Pick each matrix's exponent (or gain) from its current values; the grid is then fixed on chip."""
         steps, exps = {}, {}
         for name in self.weight_targets():
-            steps[name], exps[name] = self.weights.step_for(getattr(params, name), free=name == "w_out")
+            value = getattr(params, name)
+            if name == "bias" and not float(value.detach().abs().max()) > 0:
+                # a fresh bias synapse (all zero: nothing to fit) is an input synapse from an always-on
+                # neuron, so it shares the input matrix's exponent instead of the smallest one
+                steps[name], exps[name] = steps["w_in"], exps["w_in"]
+                continue
+            steps[name], exps[name] = self.weights.step_for(value, free=name == "w_out")
         if self.bias == "state":
             steps["bias"], exps["bias"] = self.state.step, 0
         self.grids = Grids(steps, exps)
