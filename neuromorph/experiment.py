@@ -23,7 +23,7 @@ from neuromorph.backends.torch import SequenceResult, lower, train_sequence
 from neuromorph.config import RunSpec, card_to_toml, resolved_card
 from neuromorph.errors import ConfigError, NeuromorphError, NonFiniteError
 from neuromorph.hardware.setup import HardwareSetup, prepare
-from neuromorph.network import Parameters, check_parameters, init_parameters
+from neuromorph.network import Parameters, check_parameters, complete, init_parameters
 from neuromorph.plasticity import Feedback, Learner, Target
 from neuromorph.plasticity.losses import accuracy
 from neuromorph.storage import RunRecord, package_versions, read_run, write_run
@@ -110,7 +110,7 @@ def _start(
     """Draw (or take) the parameters; under an on-chip profile, put them on the chip's grids."""
     generator = torch.Generator().manual_seed(spec.train.seed)
     drawn, drawn_feedback = init_parameters(spec.network, spec.init, generator, dtype)
-    params = drawn if params is None else Parameters(*(torch.as_tensor(p, dtype=dtype) for p in params))
+    params = drawn if params is None else complete(Parameters(*params), spec.network, dtype)
     feedback = drawn_feedback if feedback is None else torch.as_tensor(feedback, dtype=dtype)
     check_parameters(spec.network, params, feedback)
     chip = hardware.numerics if hardware is not None else None

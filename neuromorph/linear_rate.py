@@ -40,7 +40,7 @@ def as_parameters(net: LinearRNN, dtype: torch.dtype = torch.float64) -> Paramet
     n, _, o = net.dims
     t = lambda a: torch.as_tensor(np.asarray(a, dtype=float), dtype=dtype).clone()
     return Parameters(w_in=t(net.B), w_rec=t(net.W), w_out=t(net.A), bias=torch.zeros(n, dtype=dtype),
-                      b_out=torch.zeros(o, dtype=dtype))
+                      b_out=torch.zeros(o, dtype=dtype), threshold=torch.zeros(n, dtype=dtype))
 
 
 def as_linear_rnn(params: Parameters) -> LinearRNN:

@@ -74,6 +74,9 @@ class Parameters(NamedTuple):
     w_out: torch.Tensor  #: (n_out, n_rec)
     bias: torch.Tensor  #: (n_rec,)
     b_out: torch.Tensor  #: (n_out,)
+    #: (n_rec,) offset :math:`\theta_j` of a spiking neuron's threshold, :math:`v_\mathrm{th} + \theta_j`;
+    #: ``None`` (as when built from the five weights alone) means zero. Rate units have no threshold.
+    threshold: torch.Tensor | None = None
 
 
 def parameter_shapes(spec: NetworkSpec) -> dict[str, tuple[int, ...]]:
@@ -84,6 +87,7 @@ def parameter_shapes(spec: NetworkSpec) -> dict[str, tuple[int, ...]]:
         "w_out": (spec.n_out, spec.n_rec),
         "bias": (spec.n_rec,),
         "b_out": (spec.n_out,),
+        "threshold": (spec.n_rec,),
         "feedback": (spec.n_rec, spec.n_out),
     }
 
@@ -120,6 +124,7 @@ def init_parameters(
         w_out=normal((spec.n_out, spec.n_rec), init.w_out_gain, spec.n_rec),
         bias=torch.zeros(spec.n_rec, dtype=dtype),
         b_out=torch.zeros(spec.n_out, dtype=dtype),
+        threshold=torch.zeros(spec.n_rec, dtype=dtype),
     )
     feedback = normal((spec.n_rec, spec.n_out), init.feedback_gain, spec.n_rec)
     return params, feedback
@@ -137,6 +142,14 @@ def check_parameters(spec: NetworkSpec, params: Parameters, feedback: torch.Tens
     """Validate shapes and finiteness of user-given parameters (and feedback)."""
     shapes = parameter_shapes(spec)
     for name, value in params._asdict().items():
-        check_array(name, value, shapes[name])
+        if value is not None:
+            check_array(name, value, shapes[name])
     if feedback is not None:
         check_array("feedback", feedback, shapes["feedback"])
+
+
+def complete(params: Parameters, spec: NetworkSpec, dtype: torch.dtype) -> Parameters:
+    """``params`` as tensors of ``dtype``, with a missing threshold offset filled in as zeros."""
+    if params.threshold is None:
+        params = params._replace(threshold=torch.zeros(spec.n_rec))
+    return Parameters(*(torch.as_tensor(p, dtype=dtype) for p in params))

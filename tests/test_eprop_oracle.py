@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from neuromorph.backends.torch import lower, train_sequence
+from neuromorph.network import Parameters
 from neuromorph.plasticity import BPTT, EProp, Feedback, Mode, Target
 from neuromorph.plasticity.losses import RateRegularization
 from neuromorph.tasks.base import LossKind
@@ -111,7 +112,7 @@ def test_eprop_from_a_given_initial_state_equals_autograd(adaptive):
         assert max_rel_err(captured[target], want[target]) < 1e-10, target
 
 
-ALL_TARGETS_ORDER = [Target(name) for name in ("w_in", "w_rec", "w_out", "bias", "b_out")]
+ALL_TARGETS_ORDER = [Target(name) for name in Parameters._fields]
 
 
 @pytest.mark.parametrize("kind", list(LossKind))

@@ -31,8 +31,11 @@ def assert_batches_equal(a: TrialBatch, b: TrialBatch) -> None:
 
 
 def test_registry_and_protocol() -> None:
+    from neuromorph.tasks import DigitsTask, NeurogymTask, RomoTask, TrajectoryTask
+
     assert TASKS == {"sine": SinePatternTask, "evidence": EvidenceAccumulationTask,
-                     "linear_teacher": LinearTeacherTask}
+                     "linear_teacher": LinearTeacherTask, "digits": DigitsTask, "trajectory": TrajectoryTask,
+                     "romo": RomoTask, "neurogym": NeurogymTask}
     for cls in TASKS.values():
         assert isinstance(cls(), Task)
 

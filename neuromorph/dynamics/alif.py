@@ -3,7 +3,7 @@ r"""Adaptive LIF (ALIF) neuron of Bellec et al. (2020), same conventions as :mod
 .. math::
 
     a_t &= \rho\, a_{t-1} + z_{t-1}, \qquad \rho = e^{-\Delta t/\tau_a} \\
-    A_t &= v_\mathrm{th} + \beta a_t \\
+    A_t &= v_\mathrm{th} + \theta + \beta a_t \\
     v_t &= \alpha v_{t-1} + s\, I_t - v_\mathrm{th} z_{t-1} \\
     z_t &= H(v_t - A_t)\,[r_{t-1}=0], \qquad \psi_t = \psi(v_t - A_t)\,[r_{t-1}=0]
 
@@ -79,14 +79,15 @@ def alif_initial_state(batch: int, n: int, dtype: torch.dtype = torch.float32) -
 
 def alif_step(
     p: ALIFParameters, state: ALIFState, drive: torch.Tensor, dt: float, beta: torch.Tensor,
-    membrane: Membrane | None = None,
+    membrane: Membrane | None = None, theta: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor, ALIFState]:
     """Advance one step. ``beta`` is :meth:`ALIFParameters.beta_tensor`. Returns ``(z, psi, state)``.
 
     ``membrane`` replaces the floating-point membrane update (a hardware profile's arithmetic);
-    the adaptation variable stays in floating point.
+    the adaptation variable stays in floating point. ``theta`` (n,) offsets the threshold
+    (learnable like a bias; the reset still subtracts ``v_th``).
     """
     a = p.rho(dt) * state.a + state.z
     v = (membrane or exact_membrane(p, dt))(state.v, state.z.detach(), drive)
-    threshold = p.v_th + beta * a
+    threshold = p.v_th + beta * a + (0.0 if theta is None else theta)
     return _fire(p, v, threshold, state.r, dt, lambda z, r: ALIFState(v, z, r, a))

@@ -8,12 +8,13 @@ state at :math:`t` (THEORY.md §5.1):
     v_t &= \alpha v_{t-1} + s\, I_t - v_\mathrm{th} z_{t-1},
         \qquad \alpha = e^{-\Delta t/\tau_m},\quad
         I_t = W^\mathrm{in} x_t + W^\mathrm{rec} z_{t-1} + b \\
-    z_t &= H(v_t - v_\mathrm{th}) \cdot [r_{t-1} = 0],
-        \qquad \psi_t = \psi(v_t) \cdot [r_{t-1} = 0] \\
+    z_t &= H(v_t - v_\mathrm{th} - \theta) \cdot [r_{t-1} = 0],
+        \qquad \psi_t = \psi(v_t - \theta) \cdot [r_{t-1} = 0] \\
     r_t &= n_\mathrm{ref} \text{ if } z_t = 1 \text{ else } \max(r_{t-1} - 1, 0)
 
 ``s`` is 1 (the paper's form) or :math:`1-\alpha` (the published tutorial code,
-``input_scaling=True``). The reset subtracts :math:`v_\mathrm{th}` one step after
+``input_scaling=True``). :math:`\theta` is an optional per-neuron threshold offset (a learnable
+parameter, ``Parameters.threshold``); it moves the spike condition only, not the reset. The reset subtracts :math:`v_\mathrm{th}` one step after
 the spike, undecayed, and is never differentiated (as in norse's ``lif_step`` and
 in e-prop), so BPTT and e-prop differ only through the recurrent spikes.
 
@@ -111,14 +112,17 @@ def lif_initial_state(batch: int, n: int, dtype: torch.dtype = torch.float32) ->
 
 
 def lif_step(
-    p: LIFParameters, state: LIFState, drive: torch.Tensor, dt: float, membrane: Membrane | None = None
+    p: LIFParameters, state: LIFState, drive: torch.Tensor, dt: float, membrane: Membrane | None = None,
+    theta: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor, LIFState]:
     """Advance one step. Returns ``(z_t, psi_t, state_t)``; see the module docstring.
 
-    ``membrane`` replaces the floating-point update (a hardware profile's integer arithmetic).
+    ``membrane`` replaces the floating-point update (a hardware profile's integer arithmetic);
+    ``theta`` (n,) offsets the threshold.
     """
     v = (membrane or exact_membrane(p, dt))(state.v, state.z.detach(), drive)
-    return _fire(p, v, torch.as_tensor(p.v_th, dtype=v.dtype), state.r, dt, lambda z, r: LIFState(v, z, r))
+    threshold = torch.as_tensor(p.v_th, dtype=v.dtype) if theta is None else p.v_th + theta
+    return _fire(p, v, threshold, state.r, dt, lambda z, r: LIFState(v, z, r))
 
 
 def _fire(p: LIFParameters, v, threshold, r_prev, dt, make_state):

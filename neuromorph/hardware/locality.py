@@ -35,6 +35,7 @@ PROVIDED_BY: dict[Signal, str | None] = {
     Signal.PRE_SPIKE: "pre_spike",
     Signal.PRE_TRACE: "pre_trace",
     Signal.POST_STATE: "post_state",
+    Signal.POST_TRACE: "post_trace",
     Signal.PSEUDO_DERIVATIVE: "pseudo_derivative",
     Signal.LEARNING_SIGNAL: "third_factor",
     Signal.OUTPUT_ERROR: "third_factor",
@@ -49,6 +50,10 @@ _FIXES = {
                               "spinnaker2, brainscales2)",
     Signal.POST_STATE: "set rule.regularization.strength = 0, or pick a profile whose learning can read the "
                        "neuron's state",
+    Signal.BROADCAST_SIGNAL: 'set rule.delivery = "post" (send the phase signal into every neuron as a per-neuron '
+                             'third factor, e.g. graded spikes into each post neuron; add rule.split_signed = true '
+                             'where that factor is unsigned), or pick a profile whose rules may read scope \'chip\' '
+                             '(brainscales2, ideal)',
 }
 LEVELS = ("ok", "quantised", "mapped", "warning", "rejected")
 
@@ -258,6 +263,13 @@ def _targets(report: Report, p: HardwareProfile, rule) -> None:
             report.add("rejected", "bias", f"profile {p.id!r} cannot learn biases on chip "
                        f"(bias_learning = {pl.bias_learning!r}); fix: drop 'bias' from rule.targets",
                        HardwareProfileError)
+    if Target.THRESHOLD in rule.targets:
+        if "neuron_params" in pl.targets:
+            report.add("ok", "threshold", f"learned as a neuron parameter ({p.src('plasticity.targets')})")
+        else:
+            report.add("rejected", "threshold", f"profile {p.id!r} learns only {list(pl.targets)} on chip, not neuron "
+                       f"parameters ({p.src('plasticity.targets')}); fix: learn 'bias' instead of 'threshold' "
+                       "(one trace per neuron too)", HardwareProfileError)
 
 
 def _epoch(report: Report, p: HardwareProfile, rule, n_steps: int) -> None:

@@ -26,6 +26,7 @@ class Signal(enum.Enum):
     PRE_SPIKE = "pre_spike"
     PRE_TRACE = "pre_trace"
     POST_STATE = "post_state"
+    POST_TRACE = "post_trace"  #: a low-pass of the postsynaptic spikes (filtered rate)
     PSEUDO_DERIVATIVE = "pseudo_derivative"
     LEARNING_SIGNAL = "learning_signal"  #: per-neuron third factor, B·error
     BROADCAST_SIGNAL = "broadcast_signal"  #: one value for all neurons (reward, phase)
@@ -61,9 +62,12 @@ class Target(enum.Enum):
     W_OUT = "w_out"
     BIAS = "bias"
     B_OUT = "b_out"
+    THRESHOLD = "threshold"  #: per-neuron offset of a spiking neuron's firing threshold
 
 
-HIDDEN_TARGETS = (Target.W_IN, Target.W_REC, Target.BIAS)
+HIDDEN_TARGETS = (Target.W_IN, Target.W_REC, Target.BIAS, Target.THRESHOLD)
+#: Targets with one value per neuron: their outer-product gradients carry a trailing dimension of 1.
+PER_NEURON = (Target.BIAS, Target.B_OUT, Target.THRESHOLD)
 READOUT_TARGETS = (Target.W_OUT, Target.B_OUT)
 DEFAULT_TARGETS = frozenset({Target.W_IN, Target.W_REC, Target.W_OUT})
 

@@ -110,11 +110,12 @@ def three_factor_reads(rule: EProp | RFLO, pre: Signal = Signal.PRE_TRACE) -> fr
 
     Bias-only tuning (hidden target ``bias`` alone) has :math:`\mathrm{pre} \equiv 1`: it reads no
     presynaptic signal and keeps one eligibility trace per *neuron*, not per synapse
-    (THEORY.md §5.3), the cheapest three-factor rule a chip can run.
+    (THEORY.md §5.3), the cheapest three-factor rule a chip can run. So does learning the
+    threshold offset (pre :math:`\equiv -1`, without the leak).
     """
     signed, count = (False, 2) if rule.split_signed else (True, 1)
     synaptic = bool(rule.targets & {Target.W_IN, Target.W_REC})
-    hidden = synaptic or Target.BIAS in rule.targets
+    hidden = synaptic or bool(rule.targets & {Target.BIAS, Target.THRESHOLD})
     reads = set()
     if hidden:
         reads |= {

@@ -32,7 +32,7 @@ from typing import NamedTuple
 
 import torch
 
-from neuromorph.plasticity.base import Target
+from neuromorph.plasticity.base import HIDDEN_TARGETS, PER_NEURON, Target
 from neuromorph.plasticity.losses import RateRegularization
 from neuromorph.plasticity.traces import TraceConstants, reverse_scan
 
@@ -70,7 +70,7 @@ def factored_gradients(
     f: SequenceFactors, c: TraceConstants, reg: RateRegularization, dt: float, targets: frozenset[Target]
 ) -> dict[Target, torch.Tensor]:
     """Gradients (to be *subtracted*, scaled by the learning rate) for each target."""
-    post = post_coefficient(f, c, reg, dt) if targets & {Target.W_IN, Target.W_REC, Target.BIAS} else None
+    post = post_coefficient(f, c, reg, dt) if targets & set(HIDDEN_TARGETS) else None
     return outer_products(post, f, targets)
 
 
@@ -78,12 +78,14 @@ def outer_products(
     post: torch.Tensor | None, f: SequenceFactors, targets: frozenset[Target]
 ) -> dict[Target, torch.Tensor]:
     r""":math:`g = \sum_{t,b} \mathrm{post}^{t\top} \mathrm{pre}^t` for the hidden targets
-    (``post`` (T, B, n_rec) against ``f.pre_*``), and the readout's
+    (``post`` (T, B, n_rec) against ``f.pre_*``; the threshold offset's pre is the constant
+    :math:`-1`, since :math:`\partial z/\partial\theta = -\psi` with no leak), and the readout's
     :math:`\sum_{t,b} \delta^{t\top} Z^{\kappa,t}`."""
     grads: dict[Target, torch.Tensor] = {}
     if post is not None:
         post = post.flatten(0, 1)
-        pres = {Target.W_IN: f.pre_in, Target.W_REC: f.pre_rec, Target.BIAS: f.pre_bias}
+        pres = {Target.W_IN: f.pre_in, Target.W_REC: f.pre_rec, Target.BIAS: f.pre_bias,
+                Target.THRESHOLD: -torch.ones_like(f.pre_bias)}
         for target, pre in pres.items():
             if target in targets:
                 grads[target] = post.T @ pre.flatten(0, 1)
@@ -92,8 +94,7 @@ def outer_products(
         grads[Target.W_OUT] = delta.T @ f.out_trace.flatten(0, 1)
     if Target.B_OUT in targets:
         grads[Target.B_OUT] = delta.T @ f.out_bias_trace.flatten(0, 1)
-    if Target.BIAS in grads:
-        grads[Target.BIAS] = grads[Target.BIAS].squeeze(1)
-    if Target.B_OUT in grads:
-        grads[Target.B_OUT] = grads[Target.B_OUT].squeeze(1)
+    for target in PER_NEURON:
+        if target in grads:
+            grads[target] = grads[target].squeeze(1)
     return grads

@@ -26,7 +26,7 @@ from typing import NamedTuple
 
 import torch
 
-from neuromorph.plasticity.base import HIDDEN_TARGETS, Target
+from neuromorph.plasticity.base import HIDDEN_TARGETS, PER_NEURON, Target
 from neuromorph.plasticity.losses import RateRegularization
 from neuromorph.plasticity.traces import PreTraces, TraceConstants
 
@@ -44,6 +44,9 @@ class OnlineState(NamedTuple):
 
 
 def _pre(tr: PreTraces, target: Target) -> torch.Tensor:
+    """The presynaptic factor of ``target``; the threshold offset's is the constant -1 (no leak)."""
+    if target is Target.THRESHOLD:
+        return -torch.ones_like(tr.bias)
     return {Target.W_IN: tr.inp, Target.W_REC: tr.rec, Target.BIAS: tr.bias}[target]
 
 
@@ -123,7 +126,7 @@ def online_gradients(
         r = reg.coefficient(s.spike_count, n_samples, dt)
         for target, summed in s.acc_e.items():
             grads[target] = grads[target] + r.unsqueeze(1) * summed
-    for target in (Target.BIAS, Target.B_OUT):
+    for target in PER_NEURON:
         if target in grads:
             grads[target] = grads[target].squeeze(1)
     cleared = s._replace(

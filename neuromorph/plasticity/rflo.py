@@ -82,6 +82,9 @@ class RFLO:
 
     def __post_init__(self) -> None:
         check_three_factor(self)
+        if Target.THRESHOLD in self.targets:
+            raise ConfigError("rflo's trace decays with the neuron, which a threshold does not: learn 'threshold' "
+                              "with rule.name = \"eprop\" (or bptt), or learn 'bias' with rflo")
         if isinstance(self.decay, str) and self.decay not in DECAY_NAMES:
             raise ConfigError(
                 f"rule.decay must be a number, a list of numbers or one of {DECAY_NAMES}, got {self.decay!r}"

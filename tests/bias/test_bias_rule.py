@@ -17,6 +17,7 @@ from neuromorph import experiment
 from neuromorph.backends.torch import differentiable_run, lower, train_sequence
 from neuromorph.config import load_card
 from neuromorph.dynamics import Activation, RateParameters, ReadoutParameters
+from neuromorph.errors import ConfigError
 from neuromorph.network import InitSpec, NetworkSpec, init_parameters
 from neuromorph.plasticity import BPTT, RFLO, EProp, Feedback, Mode, Scope, Signal, Target
 from neuromorph.plasticity.losses import RateRegularization, loss_value
@@ -120,3 +121,44 @@ def test_training_with_bias_only_leaves_every_weight_untouched():
         assert torch.equal(getattr(result.params, name), getattr(start, name)), name
     assert not torch.equal(result.params.bias, start.bias)
     assert result.curves["loss"][-1] < result.curves["loss"][0]
+
+
+THRESHOLD = frozenset({Target.THRESHOLD})
+
+
+@pytest.mark.parametrize("adaptive", [False, True], ids=["LIF", "ALIF"])
+@pytest.mark.parametrize("mode", list(Mode))
+def test_threshold_as_alternative_target_equals_autograd(adaptive, mode):
+    """The threshold offset: pre = -1 with no leak, the post term psi (plus ALIF's adaptation path)."""
+    spec = small_spec(adaptive, t_ref=2e-3)
+    params, feedback, batch = random_problem(spec, LossKind.REGRESSION, seed=11)  # every neuron near threshold
+    params = params._replace(threshold=0.05 * torch.randn(spec.n_rec, generator=torch.Generator().manual_seed(1),
+                                                          dtype=torch.float64))
+    got = rule_gradients(spec, params, feedback, batch, LossKind.REGRESSION,
+                         EProp(Feedback.SYMMETRIC, mode, targets=THRESHOLD))
+    want = oracle_gradients(spec, params, batch, LossKind.REGRESSION, NO_REG, stop_recurrent=True)
+    assert set(got) == {Target.THRESHOLD} and (want[Target.THRESHOLD] != 0).sum() >= spec.n_rec // 2
+    assert max_rel_err(got[Target.THRESHOLD], want[Target.THRESHOLD]) < 1e-10
+    # a threshold is not a bias: the bias's pre is the leaky trace of 1, the threshold's is -1
+    assert max_rel_err(-got[Target.THRESHOLD], want[Target.BIAS]) > 1e-2
+
+
+def test_threshold_needs_a_spiking_neuron_and_a_rule_without_a_leaky_trace():
+    spec, params, feedback, batch = rate_problem()
+    with pytest.raises(ConfigError, match="rate units have no threshold"):
+        rule_gradients(spec, params, feedback, batch, LossKind.REGRESSION, BPTT(targets=THRESHOLD))
+    with pytest.raises(ConfigError, match="learn 'threshold' with rule.name = \"eprop\""):
+        RFLO(targets=THRESHOLD)
+
+
+def test_threshold_learning_on_chips_needs_neuron_parameter_plasticity():
+    from neuromorph.hardware.setup import check_run
+
+    card = {"rule.targets": ["threshold"], "network.n_rec": 12, "task.n_in": 10}
+    spinnaker = {f.topic: f.level for f in check_run(load_card(
+        "models/eprop_sine_chip.toml", {**card, "hardware.profile": "spinnaker2"})).findings}
+    assert spinnaker["threshold"] == "ok"
+    loihi = next(f for f in check_run(load_card("models/eprop_sine_chip.toml",
+                                                 {**card, "hardware.profile": "loihi2"})).findings
+                 if f.topic == "threshold")
+    assert loihi.level == "rejected" and "learn 'bias' instead" in loihi.message

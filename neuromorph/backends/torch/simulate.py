@@ -33,9 +33,10 @@ from neuromorph.network import NetworkSpec, Parameters
 from neuromorph.plasticity.traces import TraceConstants, trace_constants
 
 _NEURONS: dict[type, tuple[Callable, Callable]] = {
-    LIFParameters: (lif_initial_state, lambda p, s, drive, dt, beta, membrane: lif_step(p, s, drive, dt, membrane)),
+    LIFParameters: (lif_initial_state,
+                    lambda p, s, drive, dt, beta, membrane, theta: lif_step(p, s, drive, dt, membrane, theta)),
     ALIFParameters: (alif_initial_state, alif_step),
-    RateParameters: (rate_initial_state, lambda p, s, drive, dt, beta, membrane: rate_step(p, s, drive, dt)),
+    RateParameters: (rate_initial_state, lambda p, s, drive, dt, beta, membrane, theta: rate_step(p, s, drive, dt)),
 }
 
 
@@ -76,7 +77,8 @@ class Lowered:
         z_prev = state.neuron.z.detach() if stop_recurrent else state.neuron.z
         drive = x_t @ params.w_in.T + z_prev @ params.w_rec.T + params.bias
         _, neuron_step = _NEURONS[type(spec.neuron)]
-        z, psi, neuron = neuron_step(spec.neuron, state.neuron, drive, spec.dt, self.consts.beta, self.membrane)
+        z, psi, neuron = neuron_step(spec.neuron, state.neuron, drive, spec.dt, self.consts.beta, self.membrane,
+                                     params.threshold)
         y = readout_step(spec.readout, state.y, z @ params.w_out.T + params.b_out, spec.dt)
         return z, psi, NetworkState(neuron, y)
 

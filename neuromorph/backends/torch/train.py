@@ -198,5 +198,10 @@ def train_sequence(
     state of every step; without it, online e-prop runs in memory independent of T.
     """
     check_inputs(low.spec, batch.inputs)
+    if Target.THRESHOLD in rule.targets:
+        if not low.spec.spiking:
+            raise ConfigError("rate units have no threshold: drop 'threshold' from rule.targets (learn 'bias')")
+        if params.threshold is None:
+            raise ConfigError("rule.targets has 'threshold' but params.threshold is None; pass zeros of shape (n_rec,)")
     state = low.initial_state(batch.batch_size) if initial_state is None else initial_state
     return _RULES[type(rule)](low, params, feedback, rule, kind, batch, apply, state, record)

@@ -1,0 +1,36 @@
+"""Slow reproductions of the bias-learning paper's qualitative claims (``make test-slow``).
+
+Williams et al. (ICLR 2025; THEORY.md §2.3): (1) a random network whose biases alone learn
+classifies better the wider it is; (4) bias-only Van der Pol generation fails for g < 1 and works
+for larger g. Seeds and thresholds are stated here; the measured numbers are in docs/bias.md.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from neuromorph.bias.run import run_study
+from neuromorph.bias.study import load_study
+
+pytestmark = pytest.mark.slow
+
+
+def test_bias_only_accuracy_rises_with_width(tmp_path):
+    """Seed 0, two digit tasks, widths 16-1024, 400 Adam steps (measured 0.11, 0.38, 0.54, 0.82)."""
+    overrides = {"bias_study.variants": ["original", "permuted"], "bias_study.modes": ["bias"],
+                 "bias_study.widths": [16, 64, 256, 1024], "bias_study.seeds": [0]}
+    tree = run_study(load_study("models/bias_multitask.toml", overrides), tmp_path, progress=False).tree
+    accuracy = tree["accuracy"][:, 0, :, 0].mean(0)  # mean over the two tasks, per width
+    assert np.all(np.diff(accuracy) > 0), accuracy
+    assert accuracy[0] < 0.3 and accuracy[-1] > 0.7, accuracy
+
+
+def test_bias_only_van_der_pol_fails_at_low_gain_and_succeeds_at_high_gain(tmp_path):
+    """Seed 0, N = 200 tanh units, 500 Adam steps on the biases; free-running NMSE over 600 steps
+    (twice the training horizon): a failure stays near 1 (no oscillation), a success is below 0.1."""
+    overrides = {"bias_study.gains": [0.5, 1.5, 2.0], "bias_study.modes": ["bias"], "bias_study.seeds": [0]}
+    tree = run_study(load_study("models/bias_vdp.toml", overrides), tmp_path, progress=False).tree
+    nmse = tree["nmse"][0, :, 0]
+    assert nmse[0] > 0.5, nmse
+    assert np.all(nmse[1:] < 0.1), nmse
