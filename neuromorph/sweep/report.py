@@ -94,7 +94,7 @@ def _loss_panel(ax, summary, task, rule, floss, colors, smooth, style="-", label
         mean, sd = _smooth(s["loss_mean"], smooth), _smooth(s["loss_sd"], smooth)
         it = np.arange(1, len(mean) + 1)
         ax.plot(it, mean, style, color=color, label=f"g = {gain:g}{label_suffix} (lr {s['lr']:g})")
-        ax.fill_between(it, np.maximum(mean - sd, 1e-12), mean + sd, color=color, alpha=0.15, lw=0)
+        ax.fill_between(it, np.maximum(mean - sd, mean / 5), mean + sd, color=color, alpha=0.15, lw=0)
     ax.set_yscale("log")
     ax.set_xlabel("iteration")
 
@@ -117,7 +117,7 @@ def sweep_report(out_dir: str | Path) -> list[Path]:
             _loss_panel(ax, summary, task, rule, False, colors, smooth)
             ax.set_title(f"{task}: {RULE_LABELS[rule]}")
             ax.legend(fontsize=7)
-        axes[0].set_ylabel(f"loss (mean ± sd over seeds, smoothed over {smooth} it)")
+        axes[0].set_ylabel(f"loss: mean ± sd over seeds (band ≥ mean/5), smoothed over {smooth} it", fontsize=8)
         fig.tight_layout()
         written.append(_save(fig, out_dir / f"gain_loss_{task}.png"))
     fig = Figure(figsize=(4.5 * len(tasks), 3.8))
@@ -151,7 +151,7 @@ def sweep_report(out_dir: str | Path) -> list[Path]:
             _loss_panel(ax, summary, task, "eprop", True, colors, smooth, style="--", label_suffix=" + flossing")
             ax.set_title(f"{task}: e-prop, with (dashed) and without pre-flossing")
             ax.legend(fontsize=6)
-        axes[0].set_ylabel("loss (mean ± sd over seeds)")
+        axes[0].set_ylabel("loss: mean ± sd over seeds (band ≥ mean/5)", fontsize=8)
         fig.tight_layout()
         written.append(_save(fig, out_dir / "gain_flossing.png"))
     table = {

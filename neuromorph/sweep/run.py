@@ -64,7 +64,7 @@ def _spectrum(sweep: SweepSpec, spec, params) -> list[float]:
 
 
 def _as64(params):
-    return type(params)(*(p.detach().to(torch.float64) for p in params))
+    return type(params)(*(None if p is None else p.detach().to(torch.float64) for p in params))
 
 
 def run_point(sweep_path: str, out_dir: str, point: RunPoint) -> dict:
@@ -165,6 +165,7 @@ def _run_dask(path, out_dir, points, scheduler, n_workers, retries, collect) -> 
     except ImportError:
         raise ConfigError('sweeps need the \'sweep\' extra (dask.distributed): pip install -c constraints.txt -e ".[sweep]"'
                           ' (or pass --serial)') from None
+    logging.getLogger("distributed").setLevel(logging.WARNING)  # the scheduler's INFO lines would bury the bar
     cluster = None
     if scheduler is None:
         cluster = LocalCluster(n_workers=n_workers or os.cpu_count() or 1, threads_per_worker=1, processes=True,
