@@ -63,11 +63,13 @@ def rate_preactivations(spec: NetworkSpec, params: Parameters, inputs: torch.Ten
 
 
 def rate_jacobians(spec: NetworkSpec, w_rec: torch.Tensor, u_prev: torch.Tensor) -> torch.Tensor:
-    r""":math:`J_t = \alpha I + (1-\alpha) W^\mathrm{rec} \mathrm{diag}\,\phi'(u_{t-1})` for ``u_prev`` (..., N) → (..., N, N).
+    r"""Jacobians :math:`J_t = \alpha I + (1-\alpha) W^\mathrm{rec} \mathrm{diag}\,\phi'(u_{t-1})`.
 
-    :math:`\phi'` is detached (a step function for ReLU), so the only gradient path into
-    :math:`J_t` is the explicit ``w_rec`` and, unless ``u_prev`` is detached, nothing else for
-    ReLU (its :math:`\phi''` vanishes) and :math:`\phi''` terms for tanh.
+    ``u_prev`` has shape (..., N); the result (..., N, N).
+
+    For ReLU :math:`\phi'` is a step function (no gradient), so the only gradient path into
+    :math:`J_t` is the explicit ``w_rec``; for tanh an attached ``u_prev`` adds the
+    :math:`\phi''` terms (detach it for the local, e-prop-like gradient).
     """
     neuron = _rate_spec(spec)
     a = neuron.leak(spec.dt)

@@ -163,8 +163,8 @@ def _run_dask(path, out_dir, points, scheduler, n_workers, retries, collect) -> 
     try:
         from distributed import Client, LocalCluster, as_completed
     except ImportError:
-        raise ConfigError('sweeps need the \'sweep\' extra (dask.distributed): pip install -c constraints.txt -e ".[sweep]"'
-                          ' (or pass --serial)') from None
+        raise ConfigError("sweeps need the 'sweep' extra (dask.distributed): "
+                          'pip install -c constraints.txt -e ".[sweep]" (or pass --serial)') from None
     logging.getLogger("distributed").setLevel(logging.WARNING)  # the scheduler's INFO lines would bury the bar
     cluster = None
     if scheduler is None:

@@ -68,7 +68,8 @@ class RunPoint:
 
     @property
     def id(self) -> str:
-        return f"{self.task}-{self.rule}-g{self.gain:g}-lr{self.lr:g}-s{self.seed}" + ("-floss" if self.flossing else "")
+        floss = "-floss" if self.flossing else ""
+        return f"{self.task}-{self.rule}-g{self.gain:g}-lr{self.lr:g}-s{self.seed}{floss}"
 
 
 @dataclass(frozen=True)
@@ -151,13 +152,14 @@ def load_sweep(path: str | Path) -> SweepSpec:
     for point in points:
         run = spec.run_spec(point)
         if not run.network.self_connections:
-            raise ConfigError(f"{where}: card {point.task!r} is not a rate network; the gain study needs model = 'rate'")
+            raise ConfigError(f"{where}: card {point.task!r} is not a rate network; set network.neuron.model = 'rate'")
     return spec
 
 
 def _cards(table: Any, path: Path) -> dict[str, dict]:
     if not isinstance(table, dict) or not table:
-        raise ConfigError(f"{path}: [cards] must map task names to model cards, e.g. romo = \"../models/gain_romo_eprop.toml\"")
+        raise ConfigError(f"{path}: [cards] must map task names to model cards, "
+                          'e.g. romo = "../models/gain_romo_eprop.toml"')
     cards = {}
     for name, rel in table.items():
         if not isinstance(rel, str):

@@ -97,7 +97,7 @@ class RomoTask:
             if not is_real(getattr(self, name)):
                 raise _fail(name, getattr(self, name), "expected a finite number")
         if not 0 <= self.min_diff < self.amp_max - self.amp_min:
-            raise _fail("min_diff", self.min_diff, f"expected 0 <= min_diff < amp_max - amp_min")
+            raise _fail("min_diff", self.min_diff, "expected 0 <= min_diff < amp_max - amp_min")
         for name in ("fixate", "test"):
             if not isinstance(getattr(self, name), bool):
                 raise _fail(name, getattr(self, name), "expected true or false")

@@ -81,11 +81,12 @@ def test_sweep_survives_a_killed_worker_and_equals_a_serial_run(tmp_path):
                     return
                 deadline = time.time() + 10
                 while time.time() < deadline:
-                    busy = [w for w, keys in client.processing().items() if keys]
+                    busy = {w: len(keys) for w, keys in client.processing().items() if keys}
                     if busy:
-                        pid = client.run(os.getpid, workers=busy[:1])[busy[0]]
+                        worker = next(iter(busy))
+                        pid = client.run(os.getpid, workers=[worker])[worker]
                         os.kill(pid, signal.SIGKILL)
-                        killed.update(worker=busy[0], pid=pid, remaining=len(client.processing()[busy[0]]))
+                        killed.update(worker=worker, pid=pid, remaining=busy[worker])
                         return
                     time.sleep(0.05)
 
@@ -152,3 +153,13 @@ def test_cli_sweep_and_report(tmp_path, capsys):
     assert "6 runs (6 already done)" in capsys.readouterr().out
     assert main(["sweep-report", str(tmp_path / "o")]) == 0
     assert (tmp_path / "o" / "gain_lyapunov.png").exists()
+
+
+def test_missing_dask_is_one_clear_error(tmp_path, monkeypatch):
+    import sys
+
+    from neuromorph.errors import ConfigError
+
+    monkeypatch.setitem(sys.modules, "distributed", None)
+    with pytest.raises(ConfigError, match=r"'sweep' extra .*--serial"):
+        run_sweep(_sweep_file(tmp_path, iterations=1), tmp_path / "o", progress=False)

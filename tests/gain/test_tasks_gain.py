@@ -85,3 +85,15 @@ def test_neurogym_rejects_unknown_env_and_cards_resolve():
         spec = load_card(f"models/gain_{name}_eprop.toml")
         assert (spec.network.n_in, spec.network.n_out, spec.network.n_rec) == (n_in, n_out, 64)
         assert spec.network.neuron.alpha(spec.network.dt) == pytest.approx(0.5)
+
+
+def test_missing_neurogym_is_one_clear_error(monkeypatch):
+    import sys
+
+    from neuromorph.tasks.neurogym_tasks import make_env
+
+    make_env.cache_clear()
+    monkeypatch.setitem(sys.modules, "neurogym", None)  # import neurogym now raises ImportError
+    with pytest.raises(ConfigError, match=r"'tasks' extra \(neurogym is missing\)"):
+        NeurogymTask(env="dms").n_in
+    make_env.cache_clear()
