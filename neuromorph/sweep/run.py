@@ -78,7 +78,7 @@ def run_point(sweep_path: str, out_dir: str, point: RunPoint) -> dict:
     record = {"id": point.id, "point": point.__dict__, "h5": f"runs/{point.id}.h5", "status": "running"}
     start = time.perf_counter()
     try:
-        sweep = load_sweep(sweep_path)
+        sweep = load_sweep(sweep_path, check=False)  # checked once by run_sweep
         spec = sweep.run_spec(point)
         torch.set_num_threads(spec.train.threads)
         dtype = spec.train.precision.dtype
