@@ -28,6 +28,8 @@ import importlib.metadata
 import os
 import platform
 import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,7 +38,8 @@ import numpy as np
 
 from neuromorph.errors import ConfigError, StorageError
 
-__all__ = ["FORMAT", "FORMAT_VERSION", "RunRecord", "package_versions", "read_run", "write_run"]
+__all__ = ["FORMAT", "FORMAT_VERSION", "RunRecord", "atomic_hdf5", "open_results", "package_versions", "read_run",
+           "write_run"]
 
 FORMAT = "neuromorph-run"
 FORMAT_VERSION = 1
@@ -333,3 +336,55 @@ def read_run(path: str | os.PathLike[str], *, with_checkpoint: bool = False) -> 
         raise StorageError(
             f"{path} is not a readable HDF5 run file (corrupt or truncated?): {exc}"
         ) from exc
+
+
+# -- other results files (studies, comparisons) -------------------------------------------------
+
+
+@contextmanager
+def atomic_hdf5(path: str | os.PathLike[str], fmt: str, version: int, **attrs: object) -> Iterator[h5py.File]:
+    """A new results file at ``path`` (format ``fmt``), written atomically like :func:`write_run`.
+
+    Yields an open :class:`h5py.File` whose root already carries ``format``, ``format_version``,
+    ``created`` and ``attrs``, and a ``/versions`` group; on leaving the block the file is flushed,
+    fsynced and renamed over ``path``. On an exception nothing at ``path`` changes.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+    try:
+        with h5py.File(tmp, "w") as f:
+            f.attrs.update(format=fmt, format_version=version, **attrs,
+                           created=_dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"))
+            f.create_group("versions").attrs.update(package_versions())
+            yield f
+            f.flush()
+            os.fsync(f.id.get_vfd_handle())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+@contextmanager
+def open_results(path: str | os.PathLike[str], fmt: str, version: int, what: str) -> Iterator[h5py.File]:
+    """Open a results file of format ``fmt`` (at most ``version``) for reading.
+
+    A missing, unreadable, foreign (another ``format``), newer or truncated file raises
+    :class:`StorageError` with a message that names ``what`` was expected.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise StorageError(f"{path} does not exist")
+    try:
+        with h5py.File(path, "r") as f:
+            found = _scalar(f.attrs.get("format"))
+            if found != fmt:
+                raise StorageError(f"{path} is not {what} (format {found!r}, expected {fmt!r})")
+            if int(f.attrs.get("format_version", -1)) > version:
+                raise StorageError(f"{path} has format version {f.attrs.get('format_version')}, newer than this "
+                                   f"neuromorph reads ({version}); upgrade neuromorph")
+            yield f
+    except OSError as exc:
+        raise StorageError(f"{path} is not a readable HDF5 file: {exc}") from None
+    except KeyError as exc:
+        raise StorageError(f"{path} is missing {exc}; the file is truncated or foreign") from None

@@ -13,16 +13,13 @@ is written to a temporary name in the destination directory and renamed over the
 
 from __future__ import annotations
 
-import datetime as _dt
 import os
-import secrets
 from pathlib import Path
 
 import h5py
 import numpy as np
 
-from neuromorph.errors import StorageError
-from neuromorph.storage import package_versions
+from neuromorph.storage import atomic_hdf5, open_results
 
 FORMAT = "neuromorph-bias-study"
 FORMAT_VERSION = 1
@@ -41,22 +38,9 @@ def _write(group: h5py.Group, tree: dict) -> None:
 
 def write_study(path: str | os.PathLike[str], kind: str, card_toml: str, tree: dict) -> Path:
     """Write ``tree`` ({name: array | scalar | subtree}) as a study summary, atomically."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-    try:
-        with h5py.File(tmp, "w") as f:
-            f.attrs.update(format=FORMAT, format_version=FORMAT_VERSION, kind=kind, card=card_toml,
-                           created=_dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"))
-            f.create_group("versions").attrs.update(package_versions())
-            _write(f, tree)
-            f.flush()
-            os.fsync(f.id.get_vfd_handle())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    return path
+    with atomic_hdf5(path, FORMAT, FORMAT_VERSION, kind=kind, card=card_toml) as f:
+        _write(f, tree)
+    return Path(path)
 
 
 def _read(group: h5py.Group) -> dict:
@@ -72,17 +56,5 @@ def _read(group: h5py.Group) -> dict:
 
 def read_study(path: str | os.PathLike[str]) -> dict:
     """Read a summary back as a nested dict; a foreign or corrupt file raises :class:`StorageError`."""
-    path = Path(path)
-    if not path.exists():
-        raise StorageError(f"{path}: no such file")
-    try:
-        with h5py.File(path, "r") as f:
-            if f.attrs.get("format") != FORMAT:
-                raise StorageError(f"{path} is not a bias-study summary (format {f.attrs.get('format')!r}, "
-                                   f"expected {FORMAT!r})")
-            if int(f.attrs["format_version"]) > FORMAT_VERSION:
-                raise StorageError(f"{path} has format version {f.attrs['format_version']}, newer than this "
-                                   f"neuromorph reads ({FORMAT_VERSION}); upgrade neuromorph")
-            return {k: v for k, v in _read(f).items() if k != "versions"}
-    except OSError as exc:
-        raise StorageError(f"{path} is not a readable HDF5 file ({exc})") from None
+    with open_results(path, FORMAT, FORMAT_VERSION, "a bias-study summary") as f:
+        return {k: v for k, v in _read(f).items() if k != "versions"}

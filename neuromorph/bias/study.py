@@ -30,12 +30,11 @@ its local-rule version.
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from neuromorph.config import RunSpec, apply_overrides, build_section, check_keys, resolve
+from neuromorph.config import RunSpec, apply_overrides, build_section, resolve
 from neuromorph.errors import ConfigError
 from neuromorph.plasticity import Target
 from neuromorph.tasks import DigitsTask, TrajectoryTask
@@ -166,12 +165,3 @@ def _check_task(spec: StudySpec, base: RunSpec, path: Path) -> None:
         raise ConfigError(f"{path}: [bias_study] warmup = {spec.warmup} must be >= task.lag = {task.lag} "
                           "(closed loop feeds back forecasts made lag steps earlier)")
 
-
-def mode_label(mode: str) -> str:
-    """Legend text of a mode."""
-    return {"bias": "bias only", "full": "fully trained", "readout": "readout only"}[mode]
-
-
-def replace_train(spec: RunSpec, **changes: Any) -> RunSpec:
-    """``spec`` with ``train`` fields replaced (e.g. ``iterations`` for a quick test)."""
-    return dataclasses.replace(spec, train=dataclasses.replace(spec.train, **changes))

@@ -16,17 +16,14 @@ the target (:func:`os.replace`), so a reader never sees a partial file.
 
 from __future__ import annotations
 
-import datetime as _dt
 import os
-import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
 import h5py
 import numpy as np
 
-from neuromorph.errors import StorageError
-from neuromorph.storage import package_versions
+from neuromorph.storage import atomic_hdf5, open_results
 
 FORMAT = "neuromorph-theory-compare"
 FORMAT_VERSION = 1
@@ -47,28 +44,15 @@ class TableRow:
 def write_compare(path: str | os.PathLike[str], card_toml: str, rows: list[TableRow], groups: dict[str, dict],
                   elapsed_s: float) -> Path:
     """Write the table and the nested ``groups`` ({group: {name: array or {attr: value}}}) atomically."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-    try:
-        with h5py.File(tmp, "w") as f:
-            f.attrs.update(format=FORMAT, format_version=FORMAT_VERSION, card=card_toml, elapsed_s=elapsed_s,
-                           created=_dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"))
-            f.create_group("versions").attrs.update(package_versions())
-            table = f.create_group("table")
-            table["rule"] = np.array([r.rule for r in rows], dtype=h5py.string_dtype())
-            table["kind"] = np.array([r.kind for r in rows], dtype=h5py.string_dtype())
-            for col in ("lr", "deviation", "ratio", "bound"):
-                table[col] = np.array([getattr(r, col) for r in rows], dtype=float)
-            for name, content in groups.items():
-                _write_group(f.require_group(name), content)
-            f.flush()
-            os.fsync(f.id.get_vfd_handle())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    return path
+    with atomic_hdf5(path, FORMAT, FORMAT_VERSION, card=card_toml, elapsed_s=elapsed_s) as f:
+        table = f.create_group("table")
+        table["rule"] = np.array([r.rule for r in rows], dtype=h5py.string_dtype())
+        table["kind"] = np.array([r.kind for r in rows], dtype=h5py.string_dtype())
+        for col in ("lr", "deviation", "ratio", "bound"):
+            table[col] = np.array([getattr(r, col) for r in rows], dtype=float)
+        for name, content in groups.items():
+            _write_group(f.require_group(name), content)
+    return Path(path)
 
 
 def _write_group(group: h5py.Group, content: dict) -> None:
@@ -89,23 +73,9 @@ def read_table(path: str | os.PathLike[str]) -> list[TableRow]:
     StorageError
         The file is missing, not HDF5, or not a ``neuromorph-theory-compare`` file.
     """
-    path = Path(path)
-    if not path.exists():
-        raise StorageError(f"{path} does not exist")
-    try:
-        with h5py.File(path, "r") as f:
-            if f.attrs.get("format") != FORMAT:
-                raise StorageError(f"{path} is not a theory comparison (format {f.attrs.get('format')!r}, "
-                                   f"expected {FORMAT!r})")
-            if int(f.attrs.get("format_version", -1)) != FORMAT_VERSION:
-                raise StorageError(f"{path} has format version {f.attrs.get('format_version')}, "
-                                   f"this neuromorph reads {FORMAT_VERSION}")
-            t = f["table"]
-            cols = {k: t[k][()] for k in ("rule", "kind", "lr", "deviation", "ratio", "bound")}
-    except OSError as exc:
-        raise StorageError(f"{path} is not a readable HDF5 file: {exc}") from None
-    except KeyError as exc:
-        raise StorageError(f"{path} is missing {exc}; the file is truncated or foreign") from None
+    with open_results(path, FORMAT, FORMAT_VERSION, "a theory comparison") as f:
+        t = f["table"]
+        cols = {k: t[k][()] for k in ("rule", "kind", "lr", "deviation", "ratio", "bound")}
     return [TableRow(r.decode() if isinstance(r, bytes) else r, k.decode() if isinstance(k, bytes) else k,
                      float(lr), float(d), float(q), float(b))
             for r, k, lr, d, q, b in zip(*(cols[c] for c in ("rule", "kind", "lr", "deviation", "ratio", "bound")))]

@@ -78,7 +78,7 @@ def test_rate_bias_only_equals_autograd_through_the_detach(mode, activation):
 
 def test_bias_truncation_differs_from_the_exact_gradient_with_recurrence():
     """Negative control: the detach drops W_rec's paths, so bias e-prop is not BPTT when W_rec != 0."""
-    spec, params, feedback, batch = rate_problem()
+    spec, params, _, batch = rate_problem()
     exact = rate_autograd(spec, params, batch, stop_recurrent=False)
     assert max_rel_err(rate_autograd(spec, params, batch, stop_recurrent=True), exact) > 1e-3
 

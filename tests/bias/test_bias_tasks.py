@@ -16,7 +16,7 @@ def test_digits_variants_are_the_stated_transforms_of_one_split():
     base_train, base_test = DigitsTask()._split()
     assert len(base_train[1]) + len(base_test[1]) == 1797 and len(base_test[1]) == round(0.3 * 1797)
     images = base_test[0].reshape(-1, 8, 8)
-    (x, y) = DigitsTask(variant="rotated")._split()[1]
+    x = DigitsTask(variant="rotated")._split()[1][0]
     np.testing.assert_array_equal(x.reshape(-1, 8, 8), np.rot90(images, 1, axes=(1, 2)))
     np.testing.assert_array_equal(DigitsTask(variant="inverted")._split()[1][0], 1 - base_test[0])
     np.testing.assert_array_equal(DigitsTask(variant="flipped")._split()[1][0].reshape(-1, 8, 8), images[:, :, ::-1])
