@@ -46,13 +46,15 @@ def _grid(study: Study, out: Path, points: list[dict], progress: bool) -> Iterat
 
 
 def trained_parameters(spec: RunSpec, mode: str) -> int:
-    """How many numbers a mode learns in ``spec``'s network (the x axis of the paper's Fig. 1A)."""
-    shapes = {"w_in": spec.network.n_rec * spec.network.n_in, "w_rec": spec.network.n_rec ** 2,
-              "bias": spec.network.n_rec, "w_out": spec.network.n_out * spec.network.n_rec,
-              "b_out": spec.network.n_out}
-    if spec.network.self_connections is False:
-        shapes["w_rec"] -= spec.network.n_rec
-    return sum(shapes[t.value] for t in MODES[mode])
+    r"""How many numbers a mode learns in ``spec``'s network (the x axis of the paper's Fig. 1A).
+
+    A one-step trial never reads the recurrent weights (they act on the previous step's rates), so
+    there the network is feed-forward and :math:`W^\mathrm{rec}` is not counted.
+    """
+    n, n_in, n_out = spec.network.n_rec, spec.network.n_in, spec.network.n_out
+    recurrent = 0 if spec.task.n_steps == 1 else n * n - (0 if spec.network.self_connections else n)
+    sizes = {"w_in": n * n_in, "w_rec": recurrent, "bias": n, "w_out": n_out * n, "b_out": n_out}
+    return sum(sizes[t.value] for t in MODES[mode])
 
 
 def run_multitask(study: Study, out: Path, progress: bool) -> tuple[dict, str]:

@@ -27,7 +27,7 @@ def test_bias_only_accuracy_rises_with_width(tmp_path):
 
 
 def test_bias_only_van_der_pol_fails_at_low_gain_and_succeeds_at_high_gain(tmp_path):
-    """Seed 0, N = 200 tanh units, 500 Adam steps on the biases; free-running NMSE over 600 steps
+    """Seed 0, N = 200 tanh units, 1500 Adam steps on the biases; free-running NMSE over 600 steps
     (twice the training horizon): a failure stays near 1 (no oscillation), a success is below 0.1."""
     overrides = {"bias_study.gains": [0.5, 1.5, 2.0], "bias_study.modes": ["bias"], "bias_study.seeds": [0]}
     tree = run_study(load_study("models/bias_vdp.toml", overrides), tmp_path, progress=False).tree

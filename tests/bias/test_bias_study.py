@@ -72,6 +72,8 @@ def test_trained_parameter_counts_follow_the_modes():
     n, n_in, n_out = spec.network.n_rec, spec.network.n_in, spec.network.n_out
     assert trained_parameters(spec, "bias") == n
     assert trained_parameters(spec, "full") == n * n_in + n * n + n + n_out * n + n_out  # rate units: self-connections
+    ffn = load_study("models/bias_multitask.toml").base  # one step: the recurrent weights are never read
+    assert trained_parameters(ffn, "full") == 64 * 256 + 256 + 10 * 256 + 10
 
 
 @pytest.mark.parametrize(("overrides", "message"), [
