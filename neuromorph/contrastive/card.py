@@ -1,0 +1,179 @@
+"""The contrastive model card: TOML in, a frozen :class:`ContrastiveCard` out.
+
+Tables (keys optional unless marked):
+
+``[task]``     ``name`` ("xor" or "digits", required), ``test_fraction`` (digits), ``split_seed``
+``[network]``  ``model`` ("ep", "chl", "spiking"), ``n_hidden``, ``beta``, ``dt``, ``tau``, ``init_scale``,
+               ``clamp_margin`` (CHL), ``tau_rate``/``tau_mem``/``v_th``/``rate_scale`` (spiking)
+``[phases]``   ``steps`` per presentation (classical: half free, half nudged; periodic local: the same
+               phases, applied online), ``random`` ("telegraph", "renewal" or "paired"), ``mean_plus``/``mean_minus``
+               (telegraph, steps), ``lo``/``hi`` (renewal and paired, steps), ``reset``
+``[train]``    ``epochs``, ``batch_size``, ``lr``, ``seeds``, ``eval_steps``, ``schemes``, ``tolerance``,
+               ``lr_decay``, ``baseline_steps``
+``[rule]``     ``delivery`` ("broadcast" or "post"), ``split_signed``
+
+Unknown keys, wrong types and bad values raise :class:`ConfigError` naming the file and the key.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from neuromorph.config import build_section, check_keys
+from neuromorph.contrastive.data import TASKS
+from neuromorph.contrastive.models import MODELS, NetSpec
+from neuromorph.contrastive.phases import Paired, Periodic, Renewal, Telegraph
+from neuromorph.dynamics.lif import LIFParameters
+from neuromorph.errors import ConfigError
+from neuromorph.plasticity.contrastive import Contrastive
+from neuromorph.tomlfile import read_toml
+
+SECTIONS = ("task", "network", "phases", "train", "rule")
+SCHEMES = ("classical", "periodic", "random")
+RANDOM = ("telegraph", "renewal", "paired")
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    name: str = ""
+    test_fraction: float = 0.25
+    split_seed: int = 0
+
+
+@dataclass(frozen=True)
+class NetworkSection:
+    model: str = "ep"
+    n_hidden: int = 8
+    beta: float = 0.5
+    dt: float = 0.5
+    tau: float = 1.0
+    init_scale: float = 1.0
+    clamp_margin: float = 0.05
+    tau_rate: float = 20e-3
+    tau_mem: float = 10e-3
+    v_th: float = 0.5
+    rate_scale: float = 1.0
+
+
+@dataclass(frozen=True)
+class PhasesSpec:
+    steps: int = 40
+    random: str = "telegraph"
+    mean_plus: float = 20.0
+    mean_minus: float = 20.0
+    lo: int = 10
+    hi: int = 30
+    reset: bool = True  #: start every presentation from rest (False: carry the state over)
+
+
+@dataclass(frozen=True)
+class TrainSpec:
+    epochs: int = 100
+    batch_size: int = 4
+    lr: float = 0.1
+    seeds: tuple[int, ...] = (0, 1, 2)
+    eval_steps: int = 40
+    schemes: tuple[str, ...] = SCHEMES
+    lr_decay: bool = False  #: decay every scheme's rate linearly to zero over the epochs (η → 0, the theorem's limit)
+    baseline_steps: float = 0.0  #: per-synapse slow trace of g subtracted from g (0: off); see train.py
+    tolerance: float = 0.05  #: the claim: |acc(local) - acc(classical)| <= tolerance (mean over seeds)
+
+
+@dataclass(frozen=True)
+class RuleSection:
+    delivery: str = "broadcast"
+    split_signed: bool = False
+
+
+@dataclass(frozen=True)
+class ContrastiveCard:
+    task: TaskSpec
+    network: NetworkSection = field(default_factory=NetworkSection)
+    phases: PhasesSpec = field(default_factory=PhasesSpec)
+    train: TrainSpec = field(default_factory=TrainSpec)
+    rule: RuleSection = field(default_factory=RuleSection)
+    source: str = ""
+    path: str = "<card>"
+
+    def net_spec(self, n_in: int, n_out: int) -> NetSpec:
+        n = self.network
+        lif = LIFParameters(tau_mem=n.tau_mem, v_th=n.v_th, input_scaling=True)
+        return NetSpec(n_in, n.n_hidden, n_out, n.model, n.beta, n.dt, n.tau, n.clamp_margin, n.tau_rate, lif,
+                       n.rate_scale)
+
+    def periodic(self) -> Periodic:
+        half = self.phases.steps // 2
+        return Periodic(plus=half, minus=half, offset=0, first="minus")
+
+    def random_process(self) -> Telegraph | Renewal | Paired:
+        p = self.phases
+        if p.random == "telegraph":
+            return Telegraph(p.mean_plus, p.mean_minus)
+        return Renewal(p.lo, p.hi) if p.random == "renewal" else Paired(p.lo, p.hi)
+
+    def rule_decl(self) -> Contrastive:
+        return Contrastive(self.rule.delivery, self.rule.split_signed, spiking=self.network.model == "spiking")
+
+
+_CLASSES = {"task": TaskSpec, "network": NetworkSection, "phases": PhasesSpec, "train": TrainSpec,
+            "rule": RuleSection}
+
+
+def _tuple(value, label):
+    if not isinstance(value, list):
+        raise ConfigError(f"{label} must be a list, got {value!r}")
+    return tuple(value)
+
+
+def load_contrastive_card(path: str | Path) -> ContrastiveCard:
+    """Read and validate a contrastive model card."""
+    path = Path(path)
+    table, text = read_toml(path, "contrastive model card")
+    return parse_contrastive_card(table, str(path), text)
+
+
+def parse_contrastive_card(table: dict, where: str = "<card>", source: str = "") -> ContrastiveCard:
+    """Build a :class:`ContrastiveCard` from a parsed TOML table and validate it."""
+    check_keys(table, SECTIONS, where, "")
+    if "task" not in table or "name" not in table["task"]:
+        raise ConfigError(f"{where}: [task] name is required (one of {TASKS})")
+    parts = {name: build_section(cls, table.get(name, {}), where, name,
+                                 {"seeds": _tuple, "schemes": _tuple} if name == "train" else None)
+             for name, cls in _CLASSES.items()}
+    card = ContrastiveCard(**parts, source=source, path=where)
+    _validate(card, where)
+    return card
+
+
+def _validate(card: ContrastiveCard, where: str) -> None:
+    def bad(key: str, value, want: str) -> ConfigError:
+        return ConfigError(f"{where}: {key} = {value!r}: {want}")
+
+    if card.task.name not in TASKS:
+        raise bad("[task] name", card.task.name, f"must be one of {TASKS}")
+    if card.network.model not in MODELS:
+        raise bad("[network] model", card.network.model, f"must be one of {MODELS}")
+    p, t = card.phases, card.train
+    if p.steps < 2 or p.steps % 2:
+        raise bad("[phases] steps", p.steps, "must be an even number >= 2 (half free, half nudged)")
+    if p.random not in RANDOM:
+        raise bad("[phases] random", p.random, f"must be one of {RANDOM}")
+    bad_schemes = [s for s in t.schemes if s not in SCHEMES]
+    if bad_schemes or not t.schemes:
+        raise bad("[train] schemes", list(t.schemes), f"must be a non-empty list from {SCHEMES}")
+    if not t.seeds or not all(isinstance(s, int) and not isinstance(s, bool) for s in t.seeds):
+        raise bad("[train] seeds", list(t.seeds), "must be a non-empty list of integers")
+    for key in ("epochs", "batch_size", "eval_steps"):
+        if getattr(t, key) < 1:
+            raise bad(f"[train] {key}", getattr(t, key), "must be >= 1")
+    if t.baseline_steps != 0 and not t.baseline_steps >= 1:
+        raise bad("[train] baseline_steps", t.baseline_steps, "must be 0 (off) or a time constant >= 1 step")
+    if not t.lr > 0:
+        raise bad("[train] lr", t.lr, "must be > 0")
+    if not 0 <= t.tolerance <= 1:
+        raise bad("[train] tolerance", t.tolerance, "must lie in [0, 1] (an accuracy difference)")
+    try:  # the dataclasses' own checks, re-raised with the file name
+        card.net_spec(1, 1), card.periodic(), card.random_process(), card.rule_decl()
+    except ConfigError as exc:
+        raise ConfigError(f"{where}: {exc}") from None

@@ -1,0 +1,151 @@
+r"""``neuromorph contrastive``: train a card three ways, measure κ, check a profile.
+
+:func:`run_contrastive` trains every (scheme, seed) of a :class:`ContrastiveCard`, prints a table of
+final accuracies, writes one HDF5 file and the figures next to it; the run *passes* when every
+temporally local scheme's mean final test accuracy is within the card's ``tolerance`` of the
+classical one. :func:`run_kappa` measures the transient shrinkage κ against
+:math:`1/(1 + \tau(1/T_+ + 1/T_-))` (THEORY.md §6 check 20) for THEORY.md's cases.
+torch runs on one thread: these are per-step loops on small networks.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from neuromorph.contrastive.card import ContrastiveCard
+from neuromorph.contrastive.data import load_task
+from neuromorph.contrastive.kappa import THEORY_CASES, KappaCase, KappaResult, measure_kappa
+from neuromorph.contrastive.store import write_contrastive
+from neuromorph.contrastive.train import Curve, train_scheme
+
+#: check 20's tolerance on |κ_measured - κ_predicted|
+KAPPA_TOLERANCE = 0.01
+
+
+@dataclass(frozen=True)
+class SchemeSummary:
+    scheme: str
+    mean: float
+    std: float
+    finals: tuple[float, ...]
+
+
+@dataclass(frozen=True)
+class ContrastiveResult:
+    card: ContrastiveCard
+    curves: list[Curve]
+    summary: list[SchemeSummary]
+    out: Path
+    figures: list[Path]
+    elapsed_s: float
+
+    @property
+    def classical(self) -> SchemeSummary | None:
+        return next((s for s in self.summary if s.scheme == "classical"), None)
+
+    @property
+    def passed(self) -> bool:
+        """Every local scheme within ``tolerance`` of classical (mean final test accuracy over seeds)."""
+        ref = self.classical
+        return ref is None or all(abs(s.mean - ref.mean) <= self.card.train.tolerance for s in self.summary)
+
+
+def run_contrastive(card: ContrastiveCard, out: str | Path, *, progress: bool = True,
+                    figures: bool = True) -> ContrastiveResult:
+    """Train, store and plot; see the module docstring."""
+    torch.set_num_threads(1)
+    start = time.perf_counter()
+    data = load_task(card.task.name, card.task.test_fraction, np.random.default_rng(card.task.split_seed))
+    runs = [(scheme, seed) for scheme in card.train.schemes for seed in card.train.seeds]
+    curves = [train_scheme(card, data, scheme, seed, record_raster=(seed == card.train.seeds[0]))
+              for scheme, seed in tqdm(runs, desc=f"contrastive {card.task.name}", disable=not progress)]
+    summary = []
+    for scheme in card.train.schemes:
+        finals = tuple(c.final_test for c in curves if c.scheme == scheme)
+        summary.append(SchemeSummary(scheme, float(np.mean(finals)), float(np.std(finals)), finals))
+    elapsed = time.perf_counter() - start
+    out = Path(out)
+    groups: dict[str, dict] = {"curves": {}, "params": {}, "raster": {}, "summary": {
+        "scheme": [s.scheme for s in summary], "mean_final_test": [s.mean for s in summary],
+        "std_final_test": [s.std for s in summary], "n_seeds": [len(s.finals) for s in summary],
+        "attrs": {"tolerance": card.train.tolerance}}}
+    for c in curves:
+        groups["curves"].setdefault(c.scheme, {})[f"seed_{c.seed}"] = {
+            "train_acc": c.train_acc, "test_acc": c.test_acc, "attrs": {"final_test": c.final_test}}
+        groups["params"].setdefault(c.scheme, {})[f"seed_{c.seed}"] = dict(c.params)
+        if c.raster is not None:
+            groups["raster"][c.scheme] = c.raster
+    write_contrastive(out, "train", card.source, groups, elapsed)
+    paths: list[Path] = []
+    if figures:
+        from neuromorph.contrastive import plots
+
+        paths = plots.training_figures(curves, card, out)
+    return ContrastiveResult(card, curves, summary, out, paths, elapsed)
+
+
+def format_table(result: ContrastiveResult) -> str:
+    ref = result.classical
+    c = result.card
+    lines = [f"{c.task.name} ({c.network.model}), seeds {list(c.train.seeds)}, {c.train.epochs} epochs",
+             f"  {'scheme':<10} {'final test acc':>16}  {'vs classical':>12}  per seed"]
+    for s in result.summary:
+        diff = "" if ref is None or s.scheme == "classical" else f"{s.mean - ref.mean:+.3f}"
+        seeds = " ".join(f"{a:.3f}" for a in s.finals)
+        lines.append(f"  {s.scheme:<10} {s.mean:>9.3f} ± {s.std:.3f}  {diff:>12}  {seeds}")
+    verdict = "within" if result.passed else "NOT within"
+    lines.append(f"  => temporally local schemes {verdict} {result.card.train.tolerance:g} of classical")
+    return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class KappaRun:
+    results: list[KappaResult]
+    out: Path
+    figures: list[Path]
+    elapsed_s: float
+
+    @property
+    def passed(self) -> bool:
+        return all(abs(r.error) < KAPPA_TOLERANCE and r.cosine > 0.99 for r in self.results)
+
+
+def run_kappa(out: str | Path, *, cases: tuple[KappaCase, ...] = THEORY_CASES, runs: int = 1000,
+              t_run: float = 100.0, dt: float = 0.01, seed: int = 0, progress: bool = True,
+              figures: bool = True) -> KappaRun:
+    """Measure κ for ``cases`` (``runs`` × ``t_run`` time units each), store and plot."""
+    start = time.perf_counter()
+    results = [measure_kappa(c, np.random.default_rng([seed, i]), runs=runs, t_run=t_run, dt=dt)
+               for i, c in enumerate(tqdm(cases, desc="kappa", disable=not progress))]
+    elapsed = time.perf_counter() - start
+    out = Path(out)
+    col = lambda f: [f(r) for r in results]
+    groups = {"kappa": {
+        "label": col(lambda r: r.case.label), "process": col(lambda r: r.case.process),
+        "tau": col(lambda r: r.case.tau), "mean_plus": col(lambda r: r.case.mean_plus),
+        "mean_minus": col(lambda r: r.case.mean_minus), "measured": col(lambda r: r.measured),
+        "stderr": col(lambda r: r.stderr), "predicted": col(lambda r: r.predicted), "cosine": col(lambda r: r.cosine),
+        "attrs": {"runs": runs, "t_run": t_run, "dt": dt, "seed": seed, "tolerance": KAPPA_TOLERANCE}}}
+    write_contrastive(out, "kappa", "", groups, elapsed)
+    paths: list[Path] = []
+    if figures:
+        from neuromorph.contrastive import plots
+
+        paths = [plots.kappa_figure(results, out.with_suffix(".png"))]
+    return KappaRun(results, out, paths, elapsed)
+
+
+def format_kappa(run: KappaRun) -> str:
+    lines = [f"  {'case':<36} {'measured':>9} {'± s.e.':>7} {'predicted':>9} {'error':>8} {'cosine':>7}"]
+    for r in run.results:
+        lines.append(f"  {r.case.label:<36} {r.measured:>9.4f} {r.stderr:>7.4f} {r.predicted:>9.4f} "
+                     f"{r.error:>+8.4f} {r.cosine:>7.4f}")
+    verdict = "all" if run.passed else "NOT all"
+    lines.append(f"  => {verdict} within |Δκ| < {KAPPA_TOLERANCE} and cosine > 0.99")
+    return "\n".join(lines)

@@ -1,0 +1,87 @@
+"""Training the three schemes, the HDF5 file and the figures (small, fast runs)."""
+
+import numpy as np
+import pytest
+import torch
+
+from neuromorph.cli import main
+from neuromorph.contrastive import models
+from neuromorph.contrastive.card import parse_contrastive_card
+from neuromorph.contrastive.data import load_task
+from neuromorph.contrastive.kappa import KappaCase
+from neuromorph.contrastive.run import run_contrastive, run_kappa
+from neuromorph.contrastive.store import read_contrastive
+from neuromorph.contrastive.train import train_scheme
+from neuromorph.errors import StorageError
+
+
+def _tiny(model="ep", epochs=3, **train):
+    return parse_contrastive_card({"task": {"name": "xor"}, "network": {"model": model, "n_hidden": 4},
+                                   "phases": {"steps": 10, "mean_plus": 3, "mean_minus": 3},
+                                   "train": {"epochs": epochs, "seeds": [0, 1], **train}}, "tiny.toml")
+
+
+def test_hdf5_holds_curves_params_raster_and_summary(tmp_path):
+    out = tmp_path / "cl.h5"
+    result = run_contrastive(_tiny(), out, progress=False)
+    f = read_contrastive(out)
+    assert f["attrs"]["format"] == "neuromorph-contrastive" and f["attrs"]["kind"] == "train"
+    assert list(f["summary"]["scheme"]) == ["classical", "periodic", "random"]
+    for scheme in ("classical", "periodic", "random"):
+        for seed in (0, 1):
+            acc = f["curves"][scheme][f"seed_{seed}"]["test_acc"]
+            assert acc.shape == (4,) and np.all((0 <= acc) & (acc <= 1))
+            assert set(f["params"][scheme][f"seed_{seed}"]) - {"attrs"} == {"w1", "w2", "b1", "b2"}
+    assert f["raster"]["random"]["phase"].shape == (10,)  # first epoch of seed 0: 1 batch x 10 steps
+    assert not (np.all(f["raster"]["random"]["phase"]) or not np.any(f["raster"]["random"]["phase"]))
+    assert all(p.exists() for p in result.figures) and len(result.figures) == 3
+    mean = {s.scheme: s.mean for s in result.summary}
+    assert f["summary"]["mean_final_test"] == pytest.approx([mean["classical"], mean["periodic"], mean["random"]])
+
+
+def test_reading_a_foreign_file_is_a_storage_error(tmp_path):
+    bad = tmp_path / "x.h5"
+    bad.write_text("not hdf5")
+    with pytest.raises(StorageError):
+        read_contrastive(bad)
+
+
+def test_schemes_differ_only_in_how_the_update_is_applied():
+    """Same seed: same initial weights; the local rule changes them at every step, classical once per batch."""
+    card, data = _tiny(epochs=1), load_task("xor", 0.25, np.random.default_rng(0))
+    finals = {s: train_scheme(card, data, s, 0).params for s in ("classical", "periodic", "random")}
+    init = models.init_params(card.net_spec(2, 2), torch.Generator().manual_seed(0))
+    for params in finals.values():
+        assert not np.allclose(params["w1"], init["w1"].numpy())
+    assert not np.allclose(finals["periodic"]["w1"], finals["random"]["w1"])
+
+
+def test_periodic_local_equals_classical_in_the_instant_relaxation_limit():
+    """With fixed weights during a presentation (tiny lr) and equilibrium in each phase, the periodic
+    local update summed over a presentation equals the classical one up to the transients."""
+    card = parse_contrastive_card({"task": {"name": "xor"}, "network": {"n_hidden": 4, "dt": 1.0},
+                                   "phases": {"steps": 400}, "train": {"epochs": 1, "lr": 1e-6, "seeds": [0]}})
+    data = load_task("xor", 0.25, np.random.default_rng(0))
+    init = models.init_params(card.net_spec(2, 2), torch.Generator().manual_seed(0))
+    delta = {s: train_scheme(card, data, s, 0, dtype=torch.float64).params["w2"] - init["w2"].double().numpy()
+             for s in ("classical", "periodic")}
+    rel = np.linalg.norm(delta["periodic"] - delta["classical"]) / np.linalg.norm(delta["classical"])
+    assert rel < 0.05  # transients: a few steps out of 200 per phase
+
+
+def test_kappa_run_writes_its_table(tmp_path, capsys):
+    run = run_kappa(tmp_path / "k.h5", cases=(KappaCase(1.0, 5.0, 5.0),), runs=200, t_run=20.0, progress=False)
+    f = read_contrastive(tmp_path / "k.h5")
+    assert f["attrs"]["kind"] == "kappa"
+    assert f["kappa"]["predicted"][0] == pytest.approx(1 / 1.4)
+    assert f["kappa"]["measured"][0] == pytest.approx(run.results[0].measured)
+    assert run.figures[0].exists()
+
+
+def test_cli_train_prints_the_table(tmp_path, capsys):
+    card = tmp_path / "c.toml"
+    card.write_text('[task]\nname = "xor"\n[network]\nn_hidden = 4\n[phases]\nsteps = 10\n'
+                    '[train]\nepochs = 2\nseeds = [0]\ntolerance = 1.0\n')
+    assert main(["contrastive", "train", str(card), "--out", str(tmp_path / "c.h5"), "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert "classical" in out and "random" in out and "within 1" in out
