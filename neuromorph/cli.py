@@ -129,6 +129,39 @@ def _bias(args: argparse.Namespace) -> int:
     return 0
 
 
+def _contrastive_train(args: argparse.Namespace) -> int:
+    from neuromorph.contrastive.card import load_contrastive_card
+    from neuromorph.contrastive.run import format_table, run_contrastive
+
+    result = run_contrastive(load_contrastive_card(args.card), args.out, progress=not args.no_progress)
+    print(format_table(result))
+    for path in [result.out, *result.figures]:
+        print(f"wrote {path}")
+    return 0 if result.passed else 1
+
+
+def _contrastive_kappa(args: argparse.Namespace) -> int:
+    from neuromorph.contrastive.run import format_kappa, run_kappa
+
+    run = run_kappa(args.out, runs=args.runs, t_run=args.t_run, seed=args.seed, progress=not args.no_progress)
+    print(format_kappa(run))
+    for path in [run.out, *run.figures]:
+        print(f"wrote {path}")
+    return 0 if run.passed else 1
+
+
+def _contrastive_check(args: argparse.Namespace) -> int:
+    from neuromorph.contrastive.card import load_contrastive_card
+    from neuromorph.contrastive.check import check_profile
+
+    report = check_profile(load_contrastive_card(args.card), args.profile, classical=args.classical)
+    print(report.format())
+    if not report.ok:
+        print(f"neuromorph: error: {report.rejections[0].message}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="neuromorph", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -180,6 +213,25 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("sweep-report", help="figures of a sweep directory: loss per gain, Lyapunov exponents, flossing")
     p.add_argument("dir", type=Path, help="a directory written by `neuromorph sweep`")
     p.set_defaults(func=_sweep_report)
+    cl = sub.add_parser("contrastive", help="temporally local contrastive learning (EP, CHL, spiking; flexible phases)")
+    csub = cl.add_subparsers(dest="contrastive_command", required=True)
+    p = csub.add_parser("train", help="train a card classically and temporally locally (periodic and random phases)")
+    p.add_argument("card", type=Path, help="contrastive model card (TOML), e.g. models/cl_xor.toml")
+    p.add_argument("--out", type=Path, required=True, help="output HDF5 file; figures go next to it")
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    p.set_defaults(func=_contrastive_train)
+    p = csub.add_parser("kappa", help="the transient shrinkage kappa, measured vs predicted (THEORY.md check 20)")
+    p.add_argument("--out", type=Path, required=True, help="output HDF5 file; the figure goes next to it")
+    p.add_argument("--runs", type=int, default=1000, help="independent runs per case (default 1000)")
+    p.add_argument("--t-run", type=float, default=100.0, help="simulated time per run (default 100)")
+    p.add_argument("--seed", type=int, default=0, help="seed (default 0)")
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    p.set_defaults(func=_contrastive_kappa)
+    p = csub.add_parser("check", help="can the card's rule learn on a chip? (exit 1 on a rejection)")
+    p.add_argument("card", type=Path, help="contrastive model card (TOML)")
+    p.add_argument("--profile", required=True, help="profile id or .toml path (see `neuromorph profiles`)")
+    p.add_argument("--classical", action="store_true", help="check the two-phase reference (stored states)")
+    p.set_defaults(func=_contrastive_check)
     return parser
 
 
