@@ -122,7 +122,8 @@ def _bias(args: argparse.Namespace) -> int:
     from neuromorph.bias.run import run_study
     from neuromorph.bias.study import load_study
 
-    result = run_study(load_study(args.card, _parse_set(args.set)), args.out, progress=not args.no_progress)
+    study = load_study(args.card, _parse_set(args.set))
+    result = run_study(study, args.out, progress=not args.no_progress, force=args.force)
     print(result.table)
     for path in [result.path, *result.figures]:
         print(f"wrote {path}")
@@ -192,6 +193,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("card", type=Path, help="study card with a [bias_study] table, e.g. models/bias_vdp.toml")
     p.add_argument("--out", type=Path, required=True, help="output directory (runs/, summary.h5, PNG figures)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override any card key")
+    p.add_argument("--force", action="store_true", help="retrain runs whose files hold another card")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.set_defaults(func=_bias)
     theory = sub.add_parser("theory", help="the analytic theory of local learning in linear RNNs")

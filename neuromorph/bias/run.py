@@ -8,6 +8,7 @@ read back, an interrupted one continues from its checkpoint. The summary ``DIR/s
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ from neuromorph.bias.evaluate import closed_loop, fixed_point_eigenvalues, free_
 from neuromorph.bias.store import write_study
 from neuromorph.bias.study import MODES, Study
 from neuromorph.config import RunSpec
+from neuromorph.errors import NonFiniteError
 from neuromorph.experiment import TrainResult, train
 from neuromorph.network import init_parameters
 
@@ -35,14 +37,25 @@ class StudyResult:
     table: str
 
 
-def _grid(study: Study, out: Path, points: list[dict], progress: bool) -> Iterator[tuple[dict, RunSpec, TrainResult]]:
-    """Train every grid point (mode, seed and network overrides) into ``out/runs``; yield the results."""
+def _grid(study: Study, out: Path, points: list[dict], progress: bool, force: bool = False,
+          ) -> Iterator[tuple[dict, RunSpec, TrainResult]]:
+    """Train every grid point (mode, seed and network overrides) into ``out/runs``; yield the results.
+
+    A run that diverges (:class:`NonFiniteError`) is left in its file with ``status = "failed"``,
+    reported in one line, and skipped: its entries in the summary stay NaN. ``force`` retrains
+    runs whose file holds another card (e.g. after editing the study card).
+    """
     bar = tqdm(points, desc=f"bias {study.spec.kind}", unit="run", disable=not progress)
     for point in bar:
         name = "_".join(f"{k}{v}" if k != "mode" else str(v) for k, v in point.items())
         bar.set_postfix_str(name)
         spec = study.run_spec(**point)
-        yield point, spec, train(spec, out=out / "runs" / f"{name}.h5", progress=False)
+        try:
+            result = train(spec, out=out / "runs" / f"{name}.h5", progress=False, force=force)
+        except NonFiniteError as exc:
+            tqdm.write(f"neuromorph: run {name} failed and is left out of the summary: {exc}", file=sys.stderr)
+            continue
+        yield point, spec, result
 
 
 def trained_parameters(spec: RunSpec, mode: str) -> int:
@@ -57,14 +70,14 @@ def trained_parameters(spec: RunSpec, mode: str) -> int:
     return sum(sizes[t.value] for t in MODES[mode])
 
 
-def run_multitask(study: Study, out: Path, progress: bool) -> tuple[dict, str]:
+def run_multitask(study: Study, out: Path, progress: bool, force: bool) -> tuple[dict, str]:
     """Test accuracy for every (variant, mode, width, seed): one random network, one bias vector per task."""
     s = study.spec
     acc = np.full((len(s.variants), len(s.modes), len(s.widths), len(s.seeds)), np.nan)
     n_params = np.zeros((len(s.modes), len(s.widths)), dtype=np.int64)
     points = [dict(variant=v, mode=m, n_rec=w, seed=seed) for v in s.variants for m in s.modes for w in s.widths
               for seed in s.seeds]
-    for point, spec, result in _grid(study, out, points, progress):
+    for point, spec, result in _grid(study, out, points, progress, force):
         i, j, k = s.variants.index(point["variant"]), s.modes.index(point["mode"]), s.widths.index(point["n_rec"])
         acc[i, j, k, s.seeds.index(point["seed"])] = held_out_accuracy(spec.network, result.params, spec.task)
         n_params[j, k] = trained_parameters(spec, point["mode"])
@@ -76,13 +89,13 @@ def run_multitask(study: Study, out: Path, progress: bool) -> tuple[dict, str]:
     return tree, "held-out accuracy, mean over variants and seeds\n" + "\n".join(rows)
 
 
-def run_gain(study: Study, out: Path, progress: bool) -> tuple[dict, str]:
+def run_gain(study: Study, out: Path, progress: bool, force: bool) -> tuple[dict, str]:
     """Free-running error against the recurrent gain; Jacobian spectra before and after learning."""
     s = study.spec
     err = np.full((len(s.modes), len(s.gains), len(s.seeds)), np.nan)
     examples, spectra = {}, {}
     points = [dict(mode=m, w_rec_gain=g, seed=seed) for m in s.modes for g in s.gains for seed in s.seeds]
-    for point, spec, result in _grid(study, out, points, progress):
+    for point, spec, result in _grid(study, out, points, progress, force):
         j, k = s.modes.index(point["mode"]), s.gains.index(point["w_rec_gain"])
         y, target, u = free_run(spec.network, result.params, spec.task, s.eval_steps)
         washout = spec.task.washout
@@ -114,14 +127,14 @@ def _spectra(spec: RunSpec, result: TrainResult, u_mean: np.ndarray) -> dict:
     return {"before": before, "after": after, "after_converged": converged}
 
 
-def run_lorenz(study: Study, out: Path, progress: bool) -> tuple[dict, str]:
+def run_lorenz(study: Study, out: Path, progress: bool, force: bool) -> tuple[dict, str]:
     """Teacher-forced and closed-loop forecasting error on a fresh trajectory."""
     s = study.spec
     forced = np.full((len(s.modes), len(s.seeds)), np.nan)
     closed = np.full_like(forced, np.nan)
     traces = {}
     points = [dict(mode=m, seed=seed) for m in s.modes for seed in s.seeds]
-    for point, spec, result in _grid(study, out, points, progress):
+    for point, spec, result in _grid(study, out, points, progress, force):
         j, i = s.modes.index(point["mode"]), s.seeds.index(point["seed"])
         r = closed_loop(spec.network, result.params, spec.task, s.warmup, s.warmup + s.closed_loop_steps, s.test_seed)
         after = slice(s.warmup, None)
@@ -137,19 +150,23 @@ def run_lorenz(study: Study, out: Path, progress: bool) -> tuple[dict, str]:
         "\n".join(rows)
 
 
-_KINDS: dict[str, Callable[[Study, Path, bool], tuple[dict, str]]] = {
+_KINDS: dict[str, Callable[[Study, Path, bool, bool], tuple[dict, str]]] = {
     "multitask": run_multitask, "gain": run_gain, "lorenz": run_lorenz,
 }
 
 
-def run_study(study: Study, out: str | Path, progress: bool = True) -> StudyResult:
-    """Run ``study`` into directory ``out``: per-run files, ``summary.h5`` and figures."""
+def run_study(study: Study, out: str | Path, progress: bool = True, force: bool = False) -> StudyResult:
+    """Run ``study`` into directory ``out``: per-run files, ``summary.h5`` and figures.
+
+    Finished runs are read back and interrupted ones resume; ``force`` retrains runs whose files
+    were written from another card.
+    """
     from neuromorph import plots_bias
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
-    tree, table = _KINDS[study.spec.kind](study, out, progress)
+    tree, table = _KINDS[study.spec.kind](study, out, progress, force)
     tree["elapsed_s"] = time.perf_counter() - start
     path = write_study(out / "summary.h5", study.spec.kind, study.text, tree)
     figures = plots_bias.plot_study(study.spec.kind, tree, out)

@@ -107,3 +107,24 @@ def test_neuromorph_train_runs_the_base_network_of_a_study_card(tmp_path, capsys
     assert main(["train", "models/bias_vdp.toml", "--out", str(out), "--no-progress", "--iterations", "2",
                  "--set", "network.n_rec=10"]) == 0
     assert out.exists() and "2 iterations" in capsys.readouterr().out
+
+
+def test_a_diverging_run_is_recorded_as_failed_and_the_study_goes_on(tmp_path, capsys):
+    overrides = {**TINY_GAIN, "bias_study.gains": [0.5], "bias_study.lr": {"bias": 1e30}, "optimizer.name": "sgd",
+                 "network.neuron.activation": "linear"}  # a linear network with a huge rate overflows to inf
+    result = run_study(load_study("models/bias_vdp.toml", overrides), tmp_path, progress=False)
+    from neuromorph.storage import read_run
+
+    assert read_run(tmp_path / "runs" / "bias_w_rec_gain0.5_seed0.h5").status == "failed"
+    assert np.isnan(result.tree["nmse"][0, 0, 0]) and np.isfinite(result.tree["nmse"][1, 0, 0])
+    assert "bias_w_rec_gain0.5_seed0 failed" in capsys.readouterr().err
+
+
+def test_an_edited_card_needs_force_to_retrain_its_runs(tmp_path, capsys):
+    args = ["bias", "models/bias_vdp.toml", "--out", str(tmp_path), "--no-progress", "--set", "bias_study.gains=[0.5]",
+            "--set", "bias_study.modes=[\"bias\"]", "--set", "network.n_rec=8", "--set", "task.n_steps=30",
+            "--set", "bias_study.eval_steps=40"]
+    assert main([*args, "--set", "train.iterations=2"]) == 0
+    assert main([*args, "--set", "train.iterations=3"]) == 2
+    assert "different model card" in capsys.readouterr().err
+    assert main([*args, "--set", "train.iterations=3", "--force"]) == 0
