@@ -6,7 +6,7 @@ Tables (keys optional unless marked):
 ``[network]``  ``model`` ("ep", "chl", "spiking"), ``n_hidden``, ``beta``, ``dt``, ``tau``, ``init_scale``,
                ``clamp_margin`` (CHL), ``tau_rate``/``tau_mem``/``v_th``/``rate_scale`` (spiking)
 ``[phases]``   ``steps`` per presentation (classical: half free, half nudged; periodic local: the same
-               phases, applied online), ``random`` ("telegraph", "renewal" or "paired"), ``mean_plus``/``mean_minus``
+               phases, applied online), ``random`` ("telegraph", "renewal", "paired" or "iid": a new phase every step), ``mean_plus``/``mean_minus``
                (telegraph, steps), ``lo``/``hi`` (renewal and paired, steps), ``reset``
 ``[train]``    ``epochs``, ``batch_size``, ``lr``, ``seeds``, ``eval_steps``, ``schemes``, ``tolerance``,
                ``lr_decay``, ``baseline_steps``
@@ -23,7 +23,7 @@ from pathlib import Path
 from neuromorph.config import build_section, check_keys
 from neuromorph.contrastive.data import TASKS
 from neuromorph.contrastive.models import MODELS, NetSpec
-from neuromorph.contrastive.phases import Paired, Periodic, Renewal, Telegraph
+from neuromorph.contrastive.phases import IID, Paired, Periodic, Renewal, Telegraph
 from neuromorph.dynamics.lif import LIFParameters
 from neuromorph.errors import ConfigError
 from neuromorph.plasticity.contrastive import Contrastive
@@ -31,7 +31,7 @@ from neuromorph.tomlfile import read_toml
 
 SECTIONS = ("task", "network", "phases", "train", "rule")
 SCHEMES = ("classical", "periodic", "random")
-RANDOM = ("telegraph", "renewal", "paired")
+RANDOM = ("telegraph", "renewal", "paired", "iid")
 
 
 @dataclass(frozen=True)
@@ -106,10 +106,12 @@ class ContrastiveCard:
         half = self.phases.steps // 2
         return Periodic(plus=half, minus=half, offset=0, first="minus")
 
-    def random_process(self) -> Telegraph | Renewal | Paired:
+    def random_process(self) -> Telegraph | Renewal | Paired | IID:
         p = self.phases
         if p.random == "telegraph":
             return Telegraph(p.mean_plus, p.mean_minus)
+        if p.random == "iid":
+            return IID(0.5)
         return Renewal(p.lo, p.hi) if p.random == "renewal" else Paired(p.lo, p.hi)
 
     def rule_decl(self) -> Contrastive:

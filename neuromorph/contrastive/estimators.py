@@ -42,9 +42,9 @@ def iid_estimate(sample_plus: Sampler, sample_minus: Sampler, p: float, n: int, 
     while done < n:
         k = min(chunk, n - done)
         plus = gen.random(k) < p
-        g = np.empty_like(sample_plus(np.array([1]), gen)[:1].repeat(k, 0))
-        g[plus] = sample_plus(np.flatnonzero(plus), gen)
-        g[~plus] = sample_minus(np.flatnonzero(~plus), gen)
+        g_plus, g_minus = sample_plus(np.flatnonzero(plus), gen), sample_minus(np.flatnonzero(~plus), gen)
+        g = np.empty((k, max(g_plus.shape[1], g_minus.shape[1])))
+        g[plus], g[~plus] = g_plus, g_minus
         sg = np.where(plus, s_plus, s_minus)[:, None] * g
         total, total_sq = total + sg.sum(0), total_sq + (sg ** 2).sum(0)
         done += k

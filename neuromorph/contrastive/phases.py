@@ -123,7 +123,9 @@ class Renewal:
         lengths = gen.integers(self.lo, self.hi + 1, size=count)
         kinds = gen.random(count) < self.p_choose
         seq = np.repeat(kinds, lengths)
-        start = int(gen.integers(lengths[0]))  # start inside the first phase: no phase boundary at t = 0
+        # start at a uniform point of the first phase (approximately stationary: the exact law of the
+        # phase covering t = 0 is length-biased)
+        start = int(gen.integers(lengths[0]))
         return seq[start:start + n]
 
 

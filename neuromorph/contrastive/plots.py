@@ -4,8 +4,8 @@ Same conventions as :mod:`neuromorph.plots_theory`: matplotlib's object-oriented
 canvas (no pyplot), one function per figure, each writes ``path`` and returns it.
 
 * :func:`learning_curves` — test accuracy per epoch of the three schemes (mean and seeds);
-* :func:`raster` — the first epoch of a temporally local run: phase, broadcast signal s(t), an output
-  rate and four weights against time (Williams et al. 2023, Fig. 1);
+* :func:`raster` — the first epoch of a temporally local run: phase, broadcast signal s(t), the output
+  rates and the change of four weights against time (Williams et al. 2023, Fig. 1);
 * :func:`kappa_figure` — measured vs predicted κ.
 """
 
@@ -54,8 +54,8 @@ def raster(curve, title: str, path: Path, max_steps: int = 400) -> Path:
     axes[1].set(ylabel="s(t)")
     axes[2].plot(t, r["rate_out"][:n])
     axes[2].set(ylabel="output rates")
-    axes[3].plot(t, r["weight"][:n])
-    axes[3].set(ylabel="weights $W_2$[0, :4]", xlabel="step")
+    axes[3].plot(t, r["weight"][:n] - r["weight"][0])
+    axes[3].set(ylabel=r"$\Delta W_2$[0, :4]", xlabel="step")
     return _save(fig, path)
 
 

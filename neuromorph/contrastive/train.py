@@ -59,7 +59,7 @@ def accuracy(net: models.NetSpec, params: dict, x: torch.Tensor, y: torch.Tensor
 
 
 def _phases(card: ContrastiveCard, scheme: str, n_steps: int, gen: np.random.Generator) -> tuple[np.ndarray, float]:
-    """The phase sequence over the whole run and its occupancy p+ (None for classical)."""
+    """The phase sequence over the whole run and its occupancy p+ (classical uses the periodic one)."""
     process = card.periodic() if scheme != "random" else card.random_process()
     return process.sample(n_steps, gen), process.p_plus
 
