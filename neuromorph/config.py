@@ -137,6 +137,8 @@ def resolve(card: dict, where: str = "<card>") -> RunSpec:
     """Turn a card (nested dict) into a :class:`RunSpec`."""
     if "modes" in card and not set(card) & set(SECTIONS):
         raise ConfigError(f"{where} is a theory comparison card; run `neuromorph theory compare {where} --out FILE.h5`")
+    if "phases" in card:
+        raise ConfigError(f"{where} is a contrastive card; run `neuromorph contrastive train {where} --out FILE.h5`")
     _check_keys(card, SECTIONS, where, "")
     task = _task(dict(card.get("task", {})), where)
     net = dict(card.get("network", {}))

@@ -15,13 +15,19 @@ from neuromorph.network import Parameters
 from neuromorph.plasticity import EProp, Feedback, Mode, Target
 
 ROOT = Path(__file__).resolve().parents[1]
-COMPARISON_CARDS = {"linear_teacher"}  # read by `neuromorph theory compare`, not by `train`
+COMPARISON_CARDS = {"linear_teacher",  # read by `neuromorph theory compare`, not by `train`
+                    "cl_xor", "cl_digits"}  # read by `neuromorph contrastive train`
 CARDS = sorted(c for c in (ROOT / "models").glob("*.toml") if c.stem not in COMPARISON_CARDS)
 
 
 def test_a_comparison_card_given_to_train_names_the_right_command():
     with pytest.raises(ConfigError, match="neuromorph theory compare"):
         load_card(ROOT / "models" / "linear_teacher.toml")
+
+
+def test_a_contrastive_card_given_to_train_names_the_right_command():
+    with pytest.raises(ConfigError, match="neuromorph contrastive train"):
+        load_card(ROOT / "models" / "cl_xor.toml")
 
 
 @pytest.mark.parametrize("card", CARDS, ids=[c.stem for c in CARDS])
