@@ -86,7 +86,18 @@ def _colors(gains: list[float]):
     return {g: cmap(i / max(1, len(gains) - 1)) for i, g in enumerate(gains)}
 
 
+def _clip_top(ax, curves: list[np.ndarray]) -> None:
+    """Cap the y axis at 30x the median of the curves' medians, so one diverged run does not flatten the rest."""
+    if not curves:
+        return
+    cap = 30 * float(np.median([np.median(c) for c in curves]))
+    if max(float(np.max(c)) for c in curves) > cap:
+        ax.set_ylim(top=cap)
+        ax.text(0.99, 0.01, "y axis clipped", transform=ax.transAxes, ha="right", va="bottom", fontsize=7)
+
+
 def _loss_panel(ax, summary, task, rule, floss, colors, smooth, style="-", label_suffix=""):
+    plotted = []
     for gain, color in colors.items():
         s = summary.get((task, rule, gain, floss))
         if s is None:
@@ -94,9 +105,11 @@ def _loss_panel(ax, summary, task, rule, floss, colors, smooth, style="-", label
         mean, sd = _smooth(s["loss_mean"], smooth), _smooth(s["loss_sd"], smooth)
         it = np.arange(1, len(mean) + 1)
         ax.plot(it, mean, style, color=color, label=f"g = {gain:g}{label_suffix} (lr {s['lr']:g})")
+        plotted.append(mean)
         ax.fill_between(it, np.maximum(mean - sd, mean / 5), mean + sd, color=color, alpha=0.15, lw=0)
     ax.set_yscale("log")
     ax.set_xlabel("iteration")
+    return plotted
 
 
 def sweep_report(out_dir: str | Path) -> list[Path]:
@@ -114,7 +127,7 @@ def sweep_report(out_dir: str | Path) -> list[Path]:
         fig = Figure(figsize=(5 * len(rules), 4))
         axes = fig.subplots(1, len(rules), sharey=True, squeeze=False)[0]
         for ax, rule in zip(axes, rules):
-            _loss_panel(ax, summary, task, rule, False, colors, smooth)
+            _clip_top(ax, _loss_panel(ax, summary, task, rule, False, colors, smooth))
             ax.set_title(f"{task}: {RULE_LABELS[rule]}")
             ax.legend(fontsize=7)
         axes[0].set_ylabel(f"loss: mean ± sd over seeds (band ≥ mean/5), smoothed over {smooth} it", fontsize=8)
@@ -147,8 +160,10 @@ def sweep_report(out_dir: str | Path) -> list[Path]:
         fig = Figure(figsize=(5 * len(flossed), 4))
         axes = fig.subplots(1, len(flossed), squeeze=False)[0]
         for ax, task in zip(axes, flossed):
-            _loss_panel(ax, summary, task, "eprop", False, colors, smooth)
-            _loss_panel(ax, summary, task, "eprop", True, colors, smooth, style="--", label_suffix=" + flossing")
+            plotted = _loss_panel(ax, summary, task, "eprop", False, colors, smooth)
+            plotted += _loss_panel(ax, summary, task, "eprop", True, colors, smooth, style="--",
+                                   label_suffix=" + flossing")
+            _clip_top(ax, plotted)
             ax.set_title(f"{task}: e-prop, with (dashed) and without pre-flossing")
             ax.legend(fontsize=6)
         axes[0].set_ylabel("loss: mean ± sd over seeds (band ≥ mean/5)", fontsize=8)
