@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from neuromorph.config import RunSpec, apply_overrides, build_section, resolve
+from neuromorph.config import RunSpec, apply_overrides, build_section, card_to_toml, resolve
 from neuromorph.errors import ConfigError
 from neuromorph.plasticity import Target
 from neuromorph.tasks import DigitsTask, TrajectoryTask
@@ -89,7 +89,7 @@ class StudySpec:
 
 @dataclass(frozen=True)
 class Study:
-    """A resolved study: the base run, the table, and the card as read (stored with the results)."""
+    """A resolved study: the base run, the table, and the card with its overrides (stored with the results)."""
 
     base: RunSpec
     spec: StudySpec
@@ -104,17 +104,14 @@ class Study:
         lr = dict(self.spec.lr).get(mode)
         if lr is not None:
             overrides["optimizer.lr"] = lr
-        if "n_rec" in network:
-            overrides["network.n_rec"] = network["n_rec"]
-        if "w_rec_gain" in network:
-            overrides["network.init.w_rec_gain"] = network["w_rec_gain"]
-        if "variant" in network:
-            overrides["task.variant"] = network["variant"]
+        overrides |= {_GRID_KEYS[name]: value for name, value in network.items()}
         card = apply_overrides(self.card, overrides, self.where)
         card.pop("bias_study", None)
         return resolve(card, self.where)
 
 
+#: Grid coordinates of a run -> the card keys they set.
+_GRID_KEYS = {"n_rec": "network.n_rec", "w_rec_gain": "network.init.w_rec_gain", "variant": "task.variant"}
 _VECTORS = {"modes": str, "seeds": int, "variants": str, "widths": int, "gains": float}
 
 
@@ -138,7 +135,7 @@ def _lr(value: Any, label: str) -> tuple[tuple[str, float], ...]:
 def load_study(path: str | Path, overrides: dict[str, Any] | None = None) -> Study:
     """Read a study card; ``overrides`` map dotted keys (``"bias_study.seeds"``) to values."""
     path = Path(path)
-    card, text = read_toml(path, "study card")
+    card, _ = read_toml(path, "study card")
     card = apply_overrides(card, overrides or {}, str(path))
     table = card.get("bias_study")
     if table is None:
@@ -148,7 +145,7 @@ def load_study(path: str | Path, overrides: dict[str, Any] | None = None) -> Stu
     base_card = {k: v for k, v in card.items() if k != "bias_study"}
     base = resolve(base_card, str(path))
     _check_task(spec, base, path)
-    return Study(base, spec, card, text, str(path))
+    return Study(base, spec, card, card_to_toml(card), str(path))
 
 
 def _check_task(spec: StudySpec, base: RunSpec, path: Path) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import tomllib
+
 import h5py
 import numpy as np
 import pytest
@@ -26,6 +28,7 @@ def test_multitask_cli_writes_runs_summary_and_figure(tmp_path, capsys):
     assert len(list((out / "runs").glob("*.h5"))) == 2 * 2 * 2
     tree = read_study(out / "summary.h5")
     assert tree["kind"] == "multitask" and tree["accuracy"].shape == (2, 2, 2, 1)
+    assert tomllib.loads(tree["card"])["bias_study"]["widths"] == [8, 32]  # the card as run, overrides included
     assert np.all((0 <= tree["accuracy"]) & (tree["accuracy"] <= 1))
     assert list(tree["trained_parameters"][0]) == [8, 32]  # bias only: one number per hidden neuron
     assert list(tree["trained_parameters"][1]) == [8 * 10 + 10, 32 * 10 + 10]  # readout: W_out and b_out
