@@ -41,3 +41,8 @@ class LocalityError(NeuromorphError, ValueError):
 
     The message names the signal, its scope, the scopes the profile allows, and the fix.
     """
+
+
+class ExportError(NeuromorphError, ValueError):
+    """A network, run or rule cannot be written to (or read from) an export format: NIR, a chip
+    image, a chip learning-rule string. The message says what the format cannot express and why."""

@@ -1,0 +1,10 @@
+"""Export of trained networks to chip toolchains: NIR graphs (recurrent LIF built by hand) and back.
+
+Layer rule (DESIGN.md): export imports dynamics, plasticity, hardware and nir, never a backend's
+training code. See ``docs/export.md`` for the conventions a consumer must use.
+"""
+
+from neuromorph.export.nir_graph import to_nir, write_nir
+from neuromorph.export.nir_import import from_nir, read_nir
+
+__all__ = ["from_nir", "read_nir", "to_nir", "write_nir"]
