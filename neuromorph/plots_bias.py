@@ -64,16 +64,19 @@ def plot_gain(tree: dict, out: Path) -> list[Path]:
     err, modes, gains = tree["nmse"], _names(tree["modes"]), np.asarray(tree["gains"])
     fig = Figure(figsize=(13, 4))
     ax1, ax2, ax3 = fig.subplots(1, 3)
+    beyond = tree["nmse_beyond"]
     for j, mode in enumerate(modes):
         ax1.plot(gains, np.median(err[j], axis=1), marker="o", color=COLORS[mode], label=LABELS[mode])
+        ax1.plot(gains, np.median(beyond[j], axis=1), marker="x", ls=":", color=COLORS[mode],
+                 label=f"{LABELS[mode]}, beyond the horizon")
         for k, g in enumerate(gains):
             ax1.scatter(np.full(err.shape[2], g), err[j, k], color=COLORS[mode], s=10, alpha=0.5)
     ax1.axhline(tree["success_nmse"], color="k", ls="--", lw=1, label="success threshold")
     ax1.set_yscale("log")
     ax1.set_xlabel("recurrent gain g")
-    ax1.set_ylabel(f"free-running NMSE ({tree['eval_steps']} steps)")
+    ax1.set_ylabel(f"free-running NMSE (trained horizon: {tree['train_steps']} steps)")
     ax1.set_title("generation against gain")
-    ax1.legend()
+    ax1.legend(fontsize=7)
     examples = tree["examples"]
     for ax, g in ((ax2, gains[0]), (ax3, gains[-1])):
         key = f"bias_g{g:g}"

@@ -49,7 +49,7 @@ def test_a_rerun_reads_finished_runs_back_instead_of_training(tmp_path):
 def test_gain_study_records_errors_examples_and_jacobian_spectra(tmp_path):
     result = run_study(load_study("models/bias_vdp.toml", TINY_GAIN), tmp_path, progress=False)
     tree = read_study(result.path)
-    assert tree["nmse"].shape == (2, 2, 1) and tree["success"].dtype == bool
+    assert tree["nmse"].shape == tree["nmse_beyond"].shape == (2, 2, 1) and tree["success"].dtype == bool
     assert np.array_equal(tree["success"], tree["nmse"] < tree["success_nmse"])
     spectrum = tree["jacobian"]["bias_g0.5"]
     assert spectrum["before"].shape == (16,) and np.iscomplexobj(spectrum["after"])
