@@ -1,5 +1,6 @@
 """Command line: ``neuromorph train CARD --out RUN.h5 [--profile NAME]``, ``neuromorph plot RUN.h5``,
-``neuromorph profiles``, ``neuromorph check CARD --profile NAME`` and
+``neuromorph profiles``, ``neuromorph check CARD --profile NAME``,
+``neuromorph export RUN.h5 --nir NET.nir [--chip-image IMAGE.h5]`` and
 ``neuromorph theory compare CARD --out THEORY.h5``,
 ``neuromorph sweep SWEEP.toml --out DIR [--scheduler tcp://HOST:PORT]``, ``neuromorph sweep-report DIR``
 and ``neuromorph bias STUDY.toml --out DIR``.
@@ -85,6 +86,42 @@ def _plot(args: argparse.Namespace) -> int:
 
     for path in plot_run(args.run):
         print(path)
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    import io
+
+    import torch
+
+    from neuromorph.config import resolve
+    from neuromorph.errors import ExportError
+    from neuromorph.network import Parameters
+    from neuromorph.storage import read_run
+
+    if args.nir is None and args.chip_image is None:
+        raise ConfigError("export needs --nir NET.nir and/or --chip-image IMAGE.h5")
+    record = read_run(args.run, with_checkpoint=args.chip_image is not None)
+    spec = resolve(tomllib.loads(record.config_toml), str(args.run))
+    params = Parameters(**{k: torch.from_numpy(record.params[k]) for k in Parameters._fields if k in record.params})
+    if args.nir is not None:
+        from neuromorph.export import to_nir, write_nir
+
+        print(write_nir(args.nir, to_nir(spec.network, params)))
+    if args.chip_image is not None:
+        from neuromorph.export.chip_image import chip_image, write_chip_image
+        from neuromorph.hardware.setup import prepare
+
+        if spec.hardware is None:
+            raise ExportError(f"{args.run} was trained without a hardware profile; a chip image needs one "
+                              "(neuromorph train CARD --profile loihi2 --out RUN.h5)")
+        chip = prepare(spec).numerics
+        if chip is not None and record.checkpoint is not None:  # the grids the run used (fixed on chip)
+            state = torch.load(io.BytesIO(record.checkpoint), weights_only=True)
+            if "chip_steps" in state:
+                chip.grids = type(chip.grids)(dict(state["chip_steps"]), dict(state["chip_exponents"]))
+        image = chip_image(spec.network, params, chip, spec.hardware.profile)
+        print(write_chip_image(args.chip_image, image, source=str(args.run)))
     return 0
 
 
@@ -189,6 +226,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("plot", help="write PNG figures next to a run file")
     p.add_argument("run", type=Path, help="a run file written by `neuromorph train`")
     p.set_defaults(func=_plot)
+    p = sub.add_parser("export", help="write a trained run as a NIR graph and/or a quantised chip image (HDF5)")
+    p.add_argument("run", type=Path, help="a run file written by `neuromorph train`")
+    p.add_argument("--nir", type=Path, metavar="NET.nir", help="write the network as a NIR graph (LIF networks)")
+    p.add_argument("--chip-image", type=Path, metavar="IMAGE.h5",
+                   help="write integer weights, exponents and formats (runs trained with --profile)")
+    p.set_defaults(func=_export)
     p = sub.add_parser("bias", help="a bias-learning study (multitask digits, gain sweep, Lorenz): runs, summary, figures")
     p.add_argument("card", type=Path, help="study card with a [bias_study] table, e.g. models/bias_vdp.toml")
     p.add_argument("--out", type=Path, required=True, help="output directory (runs/, summary.h5, PNG figures)")
