@@ -38,8 +38,8 @@ DT, TAU, V_TH = 1e-3, 0.02, 0.6
 def feed_forward(seed=0):
     g = torch.Generator().manual_seed(seed)
     spec = NetworkSpec(3, 5, 2, LIFParameters(tau_mem=TAU, v_th=V_TH), ReadoutParameters(0.02), DT)
-    p, _ = init_parameters(spec, InitSpec(0.8, 0.0, 1.0), g, F64)
-    p = p._replace(bias=0.05 * torch.rand(5, generator=g, dtype=F64))
+    p, _ = init_parameters(spec, InitSpec(0.3, 0.0, 1.0), g, F64)
+    p = p._replace(bias=0.02 * torch.rand(5, generator=g, dtype=F64))
     x = (torch.rand(150, 1, 3, generator=g, dtype=F64) < 0.3).to(F64)
     return spec, p, x
 
