@@ -107,7 +107,13 @@ def _export(args: argparse.Namespace) -> int:
     if args.nir is not None:
         from neuromorph.export import to_nir, write_nir
 
-        print(write_nir(args.nir, to_nir(spec.network, params)))
+        extra = {"source": str(args.run)}
+        if "profile" in record.attrs:  # the graph is the float model; the chip's numerics are in --chip-image
+            extra.update(trained_under_profile=record.attrs["profile"],
+                         hardware_mode=record.attrs.get("hardware_mode", ""),
+                         hardware_note="weights are the run's (on the profile's grid in on_chip mode); the membrane "
+                                       "equations are neuromorph's float LIF, not the profile's integer arithmetic")
+        print(write_nir(args.nir, to_nir(spec.network, params, extra)))
     if args.chip_image is not None:
         from neuromorph.export.chip_image import chip_image, write_chip_image
         from neuromorph.hardware.setup import prepare

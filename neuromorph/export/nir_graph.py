@@ -79,12 +79,13 @@ def _check_model(spec: NetworkSpec) -> LIFParameters:
     return neuron
 
 
-def to_nir(spec: NetworkSpec, params: Parameters) -> nir.NIRGraph:
+def to_nir(spec: NetworkSpec, params: Parameters, extra_metadata: dict | None = None) -> nir.NIRGraph:
     """The NIR graph of an LIF network (see the module docstring for the parameter mapping).
 
     Nodes: ``input → w_in (Affine, bias b) → lif (LIF) → w_out (Affine, b_out) → readout (LI) →
     output``, plus ``lif → w_rec (Linear) → lif`` when :math:`W^\\mathrm{rec} \\ne 0`.
-    Arrays keep the dtype of ``params``.
+    Arrays keep the dtype of ``params``. ``extra_metadata`` (flat: str, int, float) is added to the
+    graph metadata, e.g. the hardware profile a run was trained under.
 
     Raises
     ------
@@ -136,6 +137,7 @@ def to_nir(spec: NetworkSpec, params: Parameters) -> nir.NIRGraph:
         "discretisation": "exact_zoh: x_t = exp(-dt/tau) x_{t-1} + (1 - exp(-dt/tau)) r I_t, drive held over the step",
         "recurrent_delay_steps": 1, "tau_out": float(readout.tau_out),
         "convention": "neuromorph.dynamics.lif (Bellec et al. 2020); see docs/export.md",
+        **(extra_metadata or {}),
     }
     return nir.NIRGraph(nodes=nodes, edges=edges, metadata=metadata)
 

@@ -7,7 +7,7 @@ import pytest
 
 from neuromorph.cli import main
 from neuromorph.errors import StorageError
-from neuromorph.export import from_nir
+from neuromorph.export import from_nir, read_nir
 from neuromorph.export.chip_image import read_chip_image
 from neuromorph.storage import read_run
 
@@ -41,6 +41,13 @@ def test_nir_of_a_run_round_trips(runs, tmp_path):
     assert spec.neuron.input_scaling and spec.readout.output_scaling  # as in the card
     for name in ("w_in", "w_rec", "w_out", "bias", "b_out"):
         np.testing.assert_array_equal(getattr(params, name).numpy(), record.params[name])
+
+
+def test_nir_of_a_profile_run_names_the_profile(runs, tmp_path):
+    assert main(["export", str(runs["on_chip"]), "--nir", str(tmp_path / "c.nir")]) == 0
+    meta = read_nir(tmp_path / "c.nir").metadata
+    assert meta["trained_under_profile"] == "loihi2" and meta["hardware_mode"] == "on_chip"
+    assert "integer arithmetic" in meta["hardware_note"]
 
 
 def test_chip_image_integers_reproduce_on_chip_weights_exactly(runs, tmp_path):
