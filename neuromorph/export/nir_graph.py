@@ -101,7 +101,7 @@ def to_nir(spec: NetworkSpec, params: Parameters, extra_metadata: dict | None = 
     n, dt = spec.n_rec, spec.dt
     alpha, s = neuron.alpha(dt), neuron.drive_scale(dt)
     theta = _array(params.threshold)
-    full = lambda value: np.full(n, value, dtype=np.float64)  # noqa: E731  (constants: float64 always)
+    full = lambda value: np.full(n, value, dtype=np.float64)
     lif_meta = {
         "neuromorph_model": "lif", "discretisation": "exact_zoh", "reset": "subtract_next_step",
         "v_th": float(neuron.v_th), "threshold_offset": theta, "t_ref": float(neuron.t_ref),

@@ -125,8 +125,8 @@ def from_nir(graph: nir.NIRGraph | str | os.PathLike[str], dt: float | None = No
     lif = _one("LIF node", [k for k, v in nodes.items() if isinstance(v, nir.LIF)])
     inp = _one("Input node", [k for k, v in nodes.items() if isinstance(v, nir.Input)])
     out = _one("Output node", [k for k, v in nodes.items() if isinstance(v, nir.Output)])
-    succ = lambda a: [d for s, d in edges if s == a]  # noqa: E731
-    pred = lambda b: [s for s, d in edges if d == b]  # noqa: E731
+    succ = lambda a: [d for s, d in edges if s == a]
+    pred = lambda b: [s for s, d in edges if d == b]
     w_in = _one("Affine from the input", [d for d in succ(inp) if isinstance(nodes[d], nir.Affine)])
     if succ(w_in) != [lif]:
         raise ExportError(f"NIR node {w_in} must feed only the LIF node {lif}")
@@ -146,7 +146,7 @@ def from_nir(graph: nir.NIRGraph | str | os.PathLike[str], dt: float | None = No
         raise ExportError(f"NIR {w_in} weight has {win.shape[1]} columns for {n_in} inputs")
     neuron, theta = _lif(nodes[lif], dt, n_rec, reset_by_subtraction)
     spec = NetworkSpec(n_in=n_in, n_rec=n_rec, n_out=n_out, neuron=neuron, readout=_readout(readout_node, dt), dt=dt)
-    t = lambda a: torch.from_numpy(np.array(a, copy=True))  # noqa: E731
+    t = lambda a: torch.from_numpy(np.array(a, copy=True))
     zeros = np.zeros((n_rec, n_rec), dtype=win.dtype)
     if rec is not None and isinstance(nodes[rec], nir.Affine) and np.any(np.asarray(nodes[rec].bias) != 0):
         raise ExportError(f"NIR recurrent node {rec} has a bias; put biases on the input Affine")

@@ -7,8 +7,7 @@ import math
 import pytest
 
 from neuromorph.errors import ExportError
-from neuromorph.export.loihi_rule import (LoihiRule, Product, eprop_rules, mantissa_exponent, parse_rule,
-                                          rule_string)
+from neuromorph.export.loihi_rule import LoihiRule, Product, eprop_rules, mantissa_exponent, parse_rule, rule_string
 from neuromorph.hardware.profile import load_profile
 
 L2 = load_profile("loihi2")

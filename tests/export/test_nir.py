@@ -18,7 +18,10 @@ from neuromorph.network import InitSpec, NetworkSpec, init_parameters
 F64 = torch.float64
 
 
-def network(recurrent: bool, seed: int = 0, readout=ReadoutParameters(tau_out=0.02), **neuron):
+LEAKY = ReadoutParameters(tau_out=0.02)
+
+
+def network(recurrent: bool, seed: int = 0, readout=LEAKY, **neuron):
     """A small random LIF network in float64 with biases and threshold offsets."""
     g = torch.Generator().manual_seed(seed)
     lif = LIFParameters(**{"tau_mem": 0.02, "v_th": 0.6, "t_ref": 0.002, **neuron})
@@ -32,9 +35,9 @@ def network(recurrent: bool, seed: int = 0, readout=ReadoutParameters(tau_out=0.
 
 
 CASES = [
-    dict(recurrent=False), dict(recurrent=True), dict(recurrent=True, input_scaling=True, t_ref=0.0),
-    dict(recurrent=True, readout=ReadoutParameters(tau_out=0.0)),
-    dict(recurrent=True, readout=ReadoutParameters(tau_out=0.01, output_scaling=True)),
+    {"recurrent": False}, {"recurrent": True}, {"recurrent": True, "input_scaling": True, "t_ref": 0.0},
+    {"recurrent": True, "readout": ReadoutParameters(tau_out=0.0)},
+    {"recurrent": True, "readout": ReadoutParameters(tau_out=0.01, output_scaling=True)},
 ]
 
 
@@ -54,7 +57,7 @@ def test_round_trip_identical_parameters_and_outputs(tmp_path, case):
 def test_float32_parameters_keep_their_dtype(tmp_path):
     spec, p, _ = network(recurrent=True)
     p32 = type(p)(*(t.float() for t in p))
-    spec2, p2 = from_nir(write_nir(tmp_path / "n.nir", to_nir(spec, p32)))
+    _, p2 = from_nir(write_nir(tmp_path / "n.nir", to_nir(spec, p32)))
     assert all(b.dtype == torch.float32 and torch.equal(a, b) for a, b in zip(p32, p2))
 
 
