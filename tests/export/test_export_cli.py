@@ -101,6 +101,12 @@ def test_refusals(runs, tmp_path, capsys):
         read_chip_image(runs["plain"])
 
 
+def test_ideal_profile_has_no_chip_image(tmp_path, capsys):
+    run = train(tmp_path, "ideal", "--profile", "ideal", "--set", "train.iterations=1", "--set", "train.checkpoint_every=1")
+    one_line_error(capsys, ["export", str(run), "--chip-image", str(tmp_path / "i.h5")], "quantises nothing")
+    assert not (tmp_path / "i.h5").exists()
+
+
 def test_alif_run_is_refused_for_nir(tmp_path, capsys):
     run = train(tmp_path, "alif", "--set", "network.neuron.model=\"alif\"", "--set", "train.iterations=1",
                 "--set", "train.checkpoint_every=1")
