@@ -7,9 +7,9 @@ Tables (keys optional unless marked):
                ``clamp_margin`` (CHL), ``tau_rate``/``tau_mem``/``v_th``/``rate_scale`` (spiking)
 ``[phases]``   ``steps`` per presentation (classical: half free, half nudged; periodic local: the same
                phases, applied online), ``random`` ("telegraph", "renewal", "paired" or "iid": a new phase every step), ``mean_plus``/``mean_minus``
-               (telegraph, steps), ``lo``/``hi`` (renewal and paired, steps), ``reset``
+               (telegraph, steps), ``lo``/``hi`` (renewal and paired, steps), ``reset``, ``burn_in``
 ``[train]``    ``epochs``, ``batch_size``, ``lr``, ``seeds``, ``eval_steps``, ``schemes``, ``tolerance``,
-               ``lr_decay``, ``baseline_steps``
+               ``lr_decay``, ``baseline_steps``, ``kappa_lr``
 ``[rule]``     ``delivery`` ("broadcast" or "post"), ``split_signed``
 
 Unknown keys, wrong types and bad values raise :class:`ConfigError` naming the file and the key.
@@ -65,6 +65,7 @@ class PhasesSpec:
     lo: int = 10
     hi: int = 30
     reset: bool = True  #: start every presentation from rest (False: carry the state over)
+    burn_in: int = 0  #: free steps after each input switch with the plasticity off (s_t = 0), every scheme
 
 
 @dataclass(frozen=True)
@@ -76,7 +77,8 @@ class TrainSpec:
     eval_steps: int = 40
     schemes: tuple[str, ...] = SCHEMES
     lr_decay: bool = False  #: decay every scheme's rate linearly to zero over the epochs (η → 0, the theorem's limit)
-    baseline_steps: float = 0.0  #: per-synapse slow trace of g subtracted from g (0: off); see train.py
+    baseline_steps: float = 0.0  #: random phases only: per-synapse slow trace of g subtracted from g (0: off); see train.py
+    kappa_lr: bool = False  #: local schemes: divide the per-step rate by the predicted κ (train.local_kappa)
     tolerance: float = 0.05  #: the claim: |acc(local) - acc(classical)| <= tolerance (mean over seeds)
 
 
@@ -159,6 +161,8 @@ def _validate(card: ContrastiveCard, where: str) -> None:
     p, t = card.phases, card.train
     if p.steps < 2 or p.steps % 2:
         raise bad("[phases] steps", p.steps, "must be an even number >= 2 (half free, half nudged)")
+    if not isinstance(p.burn_in, int) or isinstance(p.burn_in, bool) or p.burn_in < 0:
+        raise bad("[phases] burn_in", p.burn_in, "must be an integer >= 0 (steps)")
     if p.random not in RANDOM:
         raise bad("[phases] random", p.random, f"must be one of {RANDOM}")
     bad_schemes = [s for s in t.schemes if s not in SCHEMES]

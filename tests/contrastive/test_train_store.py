@@ -12,7 +12,7 @@ from neuromorph.contrastive.kappa import KappaCase
 from neuromorph.contrastive.run import run_contrastive, run_kappa
 from neuromorph.contrastive.store import read_contrastive
 from neuromorph.contrastive.train import train_scheme
-from neuromorph.errors import StorageError
+from neuromorph.errors import ConfigError, StorageError
 
 
 def _tiny(model="ep", epochs=3, **train):
@@ -85,3 +85,38 @@ def test_cli_train_prints_the_table(tmp_path, capsys):
     assert main(["contrastive", "train", str(card), "--out", str(tmp_path / "c.h5"), "--no-progress"]) == 0
     out = capsys.readouterr().out
     assert "classical" in out and "random" in out and "within 1" in out
+
+
+def test_kappa_lr_divides_the_local_rate_by_the_predicted_kappa():
+    """THEORY.md §3.2: periodic phases of T steps, relaxation tau/dt steps; telegraph means T±."""
+    from neuromorph.contrastive.train import local_kappa
+
+    card = _tiny(kappa_lr=True)  # steps 10 (periodic T = 5), telegraph means 3 and 3, tau/dt = 2 steps
+    assert local_kappa(card, "classical") == 1.0
+    assert local_kappa(card, "periodic") == pytest.approx(1 - 2 * np.tanh(5 / 4) / (5 / 2))
+    assert local_kappa(card, "random") == pytest.approx(1 / (1 + 2 * (1 / 3 + 1 / 3)))
+    # the first local update is 1/kappa times the uncorrected one (same seed, same phases, one batch)
+    card1 = _tiny(epochs=1, lr=1e-4)
+    data = load_task("xor", 0.25, np.random.default_rng(0))
+    init = models.init_params(card.net_spec(2, 2), torch.Generator().manual_seed(0), dtype=torch.float64)["w2"].numpy()
+    on = train_scheme(_tiny(epochs=1, lr=1e-4, kappa_lr=True), data, "random", 0, dtype=torch.float64)
+    off = train_scheme(card1, data, "random", 0, dtype=torch.float64)
+    ratio = np.linalg.norm(on.params["w2"] - init) / np.linalg.norm(off.params["w2"] - init)
+    assert ratio == pytest.approx(1 / local_kappa(card, "random"), rel=1e-3)
+    renewal = parse_contrastive_card({"task": {"name": "xor"}, "phases": {"random": "renewal"},
+                                      "train": {"kappa_lr": True, "epochs": 1, "seeds": [0]}}, "r.toml")
+    with pytest.raises(ConfigError, match="kappa_lr"):
+        train_scheme(renewal, data, "random", 0)
+
+
+def test_burn_in_is_validated_and_leaves_the_weights_alone_while_the_network_settles():
+    with pytest.raises(ConfigError, match="burn_in"):
+        parse_contrastive_card({"task": {"name": "xor"}, "phases": {"burn_in": -1}}, "b.toml")
+    data = load_task("xor", 0.25, np.random.default_rng(0))
+    card = parse_contrastive_card({"task": {"name": "xor"}, "network": {"n_hidden": 4},
+                                   "phases": {"steps": 10, "burn_in": 5},
+                                   "train": {"epochs": 1, "seeds": [0]}}, "b.toml")
+    trained = train_scheme(card, data, "periodic", 0, record_raster=True)
+    assert trained.raster["phase"].shape == (10,)  # 10 plastic steps per batch; the 5 burn-in steps are not
+    init = models.init_params(card.net_spec(2, 2), torch.Generator().manual_seed(0))
+    assert not np.allclose(trained.params["w1"], init["w1"].numpy())
