@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from neuromorph.backends.torch import differentiable_run, lower
+from neuromorph.backends.torch import differentiable_run, lower, train_sequence
 from neuromorph.dynamics import ALIFParameters, LIFParameters, ReadoutParameters
 from neuromorph.network import InitSpec, NetworkSpec, Parameters, init_parameters
 from neuromorph.plasticity import Target
@@ -56,6 +56,13 @@ def oracle_gradients(
     loss = loss_value(kind, y, batch.targets, batch.mask) + reg.value(z, spec.dt)
     grads = torch.autograd.grad(loss, list(leaves))
     return {Target(name): g for name, g in zip(Parameters._fields, grads)}
+
+
+def rule_gradients(spec: NetworkSpec, params: Parameters, feedback, batch: TrialBatch, kind: LossKind, rule):
+    """The updates ``rule`` hands to its optimizer for one batch, in float64, keyed by target."""
+    captured: dict[Target, torch.Tensor] = {}
+    train_sequence(lower(spec, torch.float64), params, feedback, rule, kind, batch, captured.update)
+    return captured
 
 
 def max_rel_err(a: torch.Tensor, b: torch.Tensor) -> float:

@@ -13,15 +13,9 @@ from neuromorph.network import Parameters
 from neuromorph.plasticity import BPTT, EProp, Feedback, Mode, Target
 from neuromorph.plasticity.losses import RateRegularization
 from neuromorph.tasks.base import LossKind
-from tests.helpers import ALL_TARGETS, max_rel_err, oracle_gradients, random_problem, small_spec
+from tests.helpers import ALL_TARGETS, max_rel_err, oracle_gradients, random_problem, rule_gradients, small_spec
 
 REG = RateRegularization(strength=0.5, target_hz=20.0)
-
-
-def eprop_gradients(spec, params, feedback, batch, kind, rule):
-    captured = {}
-    train_sequence(lower(spec, torch.float64), params, feedback, rule, kind, batch, captured.update)
-    return captured
 
 
 @pytest.mark.parametrize("adaptive", [False, True], ids=["LIF", "ALIF"])
@@ -32,7 +26,7 @@ def test_eprop_equals_autograd_with_stop_gradient(adaptive, mode, kind, scaled):
     spec = small_spec(adaptive, scaled=scaled, t_ref=2e-3)
     params, feedback, batch = random_problem(spec, kind)
     rule = EProp(feedback=Feedback.SYMMETRIC, mode=mode, targets=ALL_TARGETS, regularization=REG)
-    got = eprop_gradients(spec, params, feedback, batch, kind, rule)
+    got = rule_gradients(spec, params, feedback, batch, kind, rule)
     want = oracle_gradients(spec, params, batch, kind, REG, stop_recurrent=True)
     for target in ALL_TARGETS:
         assert want[target].abs().max() > 0, f"oracle gradient of {target} vanished; the test would be vacuous"
@@ -46,7 +40,7 @@ def test_eprop_equals_bptt_without_recurrence(adaptive):
     params = params._replace(w_rec=torch.zeros_like(params.w_rec))
     targets = frozenset({Target.W_IN, Target.W_OUT, Target.BIAS, Target.B_OUT})
     rule = EProp(feedback=Feedback.SYMMETRIC, targets=targets, regularization=REG)
-    got = eprop_gradients(spec, params, feedback, batch, LossKind.REGRESSION, rule)
+    got = rule_gradients(spec, params, feedback, batch, LossKind.REGRESSION, rule)
     want = oracle_gradients(spec, params, batch, LossKind.REGRESSION, REG, stop_recurrent=False)
     for target in targets:
         assert max_rel_err(got[target], want[target]) < 1e-10, target
@@ -67,7 +61,7 @@ def test_online_equals_factored_with_random_feedback(adaptive, feedback_kind):
     spec = small_spec(adaptive, t_ref=2e-3)
     params, feedback, batch = random_problem(spec, LossKind.CLASSIFICATION, seed=5)
     grads = {
-        mode: eprop_gradients(spec, params, feedback, batch, LossKind.CLASSIFICATION,
+        mode: rule_gradients(spec, params, feedback, batch, LossKind.CLASSIFICATION,
                               EProp(feedback=feedback_kind, mode=mode, targets=ALL_TARGETS, regularization=REG))
         for mode in Mode
     }

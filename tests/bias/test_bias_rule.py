@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from neuromorph import experiment
-from neuromorph.backends.torch import differentiable_run, lower, train_sequence
+from neuromorph.backends.torch import differentiable_run, lower
 from neuromorph.config import load_card
 from neuromorph.dynamics import Activation, RateParameters, ReadoutParameters
 from neuromorph.errors import ConfigError
@@ -22,16 +22,10 @@ from neuromorph.network import InitSpec, NetworkSpec, init_parameters
 from neuromorph.plasticity import BPTT, RFLO, EProp, Feedback, Mode, Scope, Signal, Target
 from neuromorph.plasticity.losses import RateRegularization, loss_value
 from neuromorph.tasks.base import LossKind, TrialBatch
-from tests.helpers import max_rel_err, oracle_gradients, random_problem, small_spec
+from tests.helpers import max_rel_err, oracle_gradients, random_problem, rule_gradients, small_spec
 
 BIAS = frozenset({Target.BIAS})
 NO_REG = RateRegularization()
-
-
-def rule_gradients(spec, params, feedback, batch, kind, rule):
-    captured = {}
-    train_sequence(lower(spec, torch.float64), params, feedback, rule, kind, batch, captured.update)
-    return captured
 
 
 @pytest.mark.parametrize("adaptive", [False, True], ids=["LIF", "ALIF"])
