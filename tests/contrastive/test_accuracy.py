@@ -1,9 +1,9 @@
 """Temporally local contrastive learning reaches the classical rule's accuracy (models/cl_*.toml).
 
 The fast test trains seed 0 of the XOR card for 150 epochs (the card's learning-rate decay runs over
-those 150 epochs); the slow tests reproduce the cards as shipped and assert the measured outcome: on XOR every
-temporally local scheme's mean final test accuracy within the card's ``tolerance`` of classical; on
-digits periodic phases within it and random phases within 0.06.
+those 150 epochs); the slow tests reproduce the cards as shipped and assert the measured outcome: on XOR
+periodic phases solve every seed, as classical does, and random phases are within the card's
+``tolerance``; on digits both local schemes' mean final test accuracy within the stated gap of classical.
 Measured numbers and figures: docs/contrastive.md.
 """
 
@@ -31,22 +31,30 @@ def test_xor_seed0_every_scheme_solves_xor():
 
 
 @pytest.mark.slow
-def test_xor_card_claim_local_within_tolerance_of_classical(tmp_path):
-    """models/cl_xor.toml (4 seeds, 600 epochs): measured 1.000 / 0.875 / 0.875 (docs/contrastive.md)."""
+def test_xor_card_periodic_local_equals_classical_on_every_seed(tmp_path):
+    """models/cl_xor.toml (seeds 0-3, 600 epochs), measured: classical 1, 1, 1, 1; periodic 1, 1, 1, 1
+    (with the baseline trace also on periodic phases, as before: 1, 0.75, 0.75, 1); random (telegraph)
+    1, 0.75, 1, 0.75, mean 0.875, within the card's 0.25 (docs/contrastive.md)."""
     card = load_contrastive_card(MODELS / "cl_xor.toml")
+    assert card.train.seeds == (0, 1, 2, 3)
     result = run_contrastive(card, tmp_path / "run.h5", progress=False, figures=False)
+    finals = {s.scheme: s.finals for s in result.summary}
+    assert finals["classical"] == (1.0, 1.0, 1.0, 1.0)
+    assert finals["periodic"] == (1.0, 1.0, 1.0, 1.0)
     assert result.passed, [(s.scheme, s.mean) for s in result.summary]
-    assert result.classical.mean == 1.0
 
 
 @pytest.mark.slow
-def test_digits_card_local_schemes_close_to_classical(tmp_path):
-    """models/cl_digits.toml (seeds 0 and 1, 100 epochs), measured: classical 0.944, periodic 0.910,
-    random 0.893 (docs/contrastive.md). The card's tolerance of 0.05 holds for periodic phases; random
-    phases miss it by 0.001, so this test holds them to the measured gap rounded up, 0.06."""
+def test_digits_card_local_schemes_within_tolerance_of_classical(tmp_path):
+    """models/cl_digits.toml (seeds 0-3, 100 epochs, burn_in 10), measured per seed (0, 1, 2, 3):
+    classical 0.956, 0.960, 0.951, 0.951 (mean 0.954); periodic 0.927, 0.916, 0.938, 0.938 (0.929,
+    gap 0.025); random (telegraph) 0.893, 0.927, 0.909, 0.922 (0.913, gap 0.042), docs/contrastive.md.
+    Periodic phases are held to the card's tolerance of 0.05 (twice the measured gap); random phases,
+    whose seeds spread by 0.013 s.d., to 0.06."""
     card = load_contrastive_card(MODELS / "cl_digits.toml")
+    assert card.train.seeds == (0, 1, 2, 3) and card.phases.burn_in == 10
     result = run_contrastive(card, tmp_path / "run.h5", progress=False, figures=False)
     mean = {s.scheme: s.mean for s in result.summary}
-    assert mean["classical"] > 0.93
-    assert mean["classical"] - mean["periodic"] <= card.train.tolerance
-    assert mean["classical"] - mean["random"] <= 0.06
+    assert mean["classical"] > 0.94
+    assert mean["classical"] - mean["periodic"] <= card.train.tolerance  # measured gap 0.025
+    assert mean["classical"] - mean["random"] <= 0.06  # measured gap 0.042, see the docstring
