@@ -38,8 +38,17 @@ import numpy as np
 
 from neuromorph.errors import ConfigError, StorageError
 
-__all__ = ["FORMAT", "FORMAT_VERSION", "RunRecord", "atomic_hdf5", "open_results", "package_versions", "read_run",
-           "write_run"]
+__all__ = [
+    "FORMAT",
+    "FORMAT_VERSION",
+    "RunRecord",
+    "atomic_hdf5",
+    "open_results",
+    "package_versions",
+    "read_run",
+    "write_groups",
+    "write_run",
+]
 
 FORMAT = "neuromorph-run"
 FORMAT_VERSION = 1
@@ -339,6 +348,20 @@ def read_run(path: str | os.PathLike[str], *, with_checkpoint: bool = False) -> 
 
 
 # -- other results files (studies, comparisons) -------------------------------------------------
+
+
+def write_groups(group: h5py.Group, content: dict) -> None:
+    """Write nested ``content`` under ``group``: a dict becomes a subgroup, the key ``attrs`` (a dict)
+    becomes the group's attributes, a list of strings a string dataset, anything else an array."""
+    for key, value in content.items():
+        if key == "attrs":
+            group.attrs.update(value)
+        elif isinstance(value, dict):
+            write_groups(group.require_group(key), value)
+        elif isinstance(value, (list, tuple)) and value and isinstance(value[0], str):
+            group[key] = np.array(value, dtype=h5py.string_dtype())
+        else:
+            group[key] = np.asarray(value)
 
 
 @contextmanager

@@ -23,7 +23,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from neuromorph.storage import atomic_hdf5, open_results
+from neuromorph.storage import atomic_hdf5, open_results, write_groups
 
 FORMAT = "neuromorph-contrastive"
 FORMAT_VERSION = 1
@@ -34,20 +34,9 @@ def write_contrastive(path: str | os.PathLike[str], kind: str, card_toml: str, g
     """Write nested ``groups`` ({name: array, str list or {attrs: {...}} / subgroup}) atomically."""
     with atomic_hdf5(path, FORMAT, FORMAT_VERSION, kind=kind, card=card_toml, elapsed_s=elapsed_s) as f:
         for name, content in groups.items():
-            _write_group(f.require_group(name), content)
+            write_groups(f.require_group(name), content)
     return Path(path)
 
-
-def _write_group(group: h5py.Group, content: dict) -> None:
-    for key, value in content.items():
-        if key == "attrs":
-            group.attrs.update(value)
-        elif isinstance(value, dict):
-            _write_group(group.require_group(key), value)
-        elif isinstance(value, (list, tuple)) and value and isinstance(value[0], str):
-            group[key] = np.array(value, dtype=h5py.string_dtype())
-        else:
-            group[key] = np.asarray(value)
 
 
 def read_contrastive(path: str | os.PathLike[str]) -> dict:

@@ -23,7 +23,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from neuromorph.storage import atomic_hdf5, open_results
+from neuromorph.storage import atomic_hdf5, open_results, write_groups
 
 FORMAT = "neuromorph-theory-compare"
 FORMAT_VERSION = 1
@@ -51,18 +51,9 @@ def write_compare(path: str | os.PathLike[str], card_toml: str, rows: list[Table
         for col in ("lr", "deviation", "ratio", "bound"):
             table[col] = np.array([getattr(r, col) for r in rows], dtype=float)
         for name, content in groups.items():
-            _write_group(f.require_group(name), content)
+            write_groups(f.require_group(name), content)
     return Path(path)
 
-
-def _write_group(group: h5py.Group, content: dict) -> None:
-    for key, value in content.items():
-        if key == "attrs":
-            group.attrs.update(value)
-        elif isinstance(value, dict):
-            _write_group(group.require_group(key), value)
-        else:
-            group[key] = np.asarray(value)
 
 
 def read_table(path: str | os.PathLike[str]) -> list[TableRow]:
