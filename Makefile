@@ -15,7 +15,7 @@ install: $(STAMP)
 $(STAMP): pyproject.toml constraints.txt
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) (set PYTHON=...)"; exit 1; }
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet -c constraints.txt -e ".[dev,tasks,sweep,export]"
+	$(PY) -m pip install --quiet -c constraints.txt -e ".[dev,tasks,sweep,export,brian2]"
 	touch $(STAMP)
 
 demo: $(STAMP)
