@@ -1,0 +1,265 @@
+r"""A network spec and an e-prop rule lowered to brian2 objects, batched as copies of the network.
+
+A batch of *B* trials runs as *B* disconnected copies in one simulation: group index
+:math:`b\,n + j` is neuron *j* of trial *b*, and each synapse connects neurons of the same copy.
+The weights are shared (each copy holds the same values), the eligibility and the accumulators
+are per copy, and the gradient of an update window is their sum over copies, read by Python and
+handed to the same optimiser (:class:`~neuromorph.plasticity.optim.Learner`) as the torch
+backend. Inputs, targets and masks reach the simulation as 2-D ``TimedArray`` s; the learning
+signal is computed inside brian2 from the readout through a feedback ``Synapses`` object with a
+summed variable, so the third factor never leaves compiled code. The code of every stage comes
+from :mod:`.equations`.
+
+Targets: ``numpy`` and ``cython`` (runtime; one ``Network`` is built once, ``store`` d, and
+``restore`` d before each sequence, so cython compiles once) and ``cpp_standalone`` (one build;
+each sequence is one run of the binary with the weights and the trials passed as ``run_args``,
+so nothing is recompiled).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from neuromorph.backends.brian2 import equations as eq
+from neuromorph.hardware.numerics import ChipNumerics
+from neuromorph.network import NetworkSpec, Parameters
+from neuromorph.plasticity import Target
+from neuromorph.plasticity.traces import TraceConstants
+
+#: The runtime code-generation targets compile their cython into this directory (not the shared ~/.cython).
+CACHE_DIR = Path(os.environ.get("NEUROMORPH_BRIAN2_CACHE", Path.home() / ".cache" / "neuromorph" / "brian2"))
+
+
+@dataclass(frozen=True)
+class Layout:
+    """What is built: sizes, batch copies, steps, learned targets, loss and what is recorded."""
+
+    spec: NetworkSpec
+    batch: int
+    n_steps: int
+    targets: frozenset[Target]  #: empty: forward simulation only
+    classification: bool
+    record: bool  #: rule state of batch copy 0 (and the membrane, when not learning)
+
+
+def _all_pairs(batch: int, n_pre: int, n_post: int) -> tuple[np.ndarray, np.ndarray]:
+    """Pre and post indices, ordered (copy, post, pre) so accumulators reshape to (B, n_post, n_pre)."""
+    b, post, pre = np.meshgrid(np.arange(batch), np.arange(n_post), np.arange(n_pre), indexing="ij")
+    return (b * n_pre + pre).ravel(), (b * n_post + post).ravel()
+
+
+class Brian2Network:
+    """The brian2 objects of one :class:`Layout` on one code-generation target."""
+
+    def __init__(self, layout: Layout, consts: TraceConstants, chip: ChipNumerics | None, target: str,
+                 directory: str | os.PathLike[str] | None = None) -> None:
+        import brian2 as b2
+
+        self.b2, self.layout, self.target = b2, layout, target
+        spec, B, T = layout.spec, layout.batch, layout.n_steps
+        self.standalone = target == "cpp_standalone"
+        self.directory = Path(directory) if directory is not None else Path(tempfile.mkdtemp(prefix="neuromorph-b2-"))
+        if self.standalone:
+            b2.set_device("cpp_standalone", build_on_run=False, directory=str(self.directory))
+        else:
+            b2.set_device("runtime")
+            b2.prefs.codegen.target = target
+            b2.prefs.codegen.runtime.cython.cache_dir = str(CACHE_DIR)
+        b2.prefs.core.default_float_dtype = np.float64
+        k = eq.Constants.of(spec, consts, chip)
+        self.dt = spec.dt
+        learn = bool(layout.targets)
+        n_in, n_rec, n_out = spec.n_in, spec.n_rec, spec.n_out
+        when = lambda stage: dict(when="groups", order=eq.ORDER[stage])  # noqa: E731
+
+        clock = b2.Clock(dt=spec.dt * b2.second, name="step")  # one brian2 step = one torch step
+        self.X = b2.TimedArray(np.zeros((T, B * n_in)), dt=spec.dt * b2.second)
+        self.Ystar = b2.TimedArray(np.zeros((T, B * n_out)), dt=spec.dt * b2.second)
+        self.M = b2.TimedArray(np.zeros((T, B * n_out)), dt=spec.dt * b2.second)
+        self.namespace = {"X": self.X, "Ystar": self.Ystar, "M": self.M}
+
+        inp = b2.NeuronGroup(B * n_in, eq.input_variables(), name="inp", clock=clock)
+        hid = b2.NeuronGroup(B * n_rec, eq.hidden_variables(k), threshold="z > 0.5", reset="", name="hid", clock=clock)
+        out = b2.NeuronGroup(B * n_out, eq.readout_variables(layout.classification), name="out", clock=clock)
+        inp.run_regularly(eq.input_code(k), name="inp_traces", **when("neuron"))
+        hid.run_regularly(eq.neuron_code(k), name="hid_step", **when("neuron"))
+        out.run_regularly(eq.readout_code(k), name="out_step", **when("readout"))
+
+        def synapses(pre, post, name, summed, order, n_pre, n_post, plastic):
+            s = b2.Synapses(pre, post, eq.synapse_variables(k, summed, plastic), name=name, clock=clock)
+            i, j = _all_pairs(B, n_pre, n_post)
+            s.connect(i=i, j=j)
+            s.summed_updaters[summed.split("=")[0].strip()].order = eq.ORDER[order]
+            return s
+
+        self.S_in = synapses(inp, hid, "S_in", "I_in_post = w*x_pre : 1 (summed)", "drive", n_in, n_rec,
+                             Target.W_IN in layout.targets)
+        self.S_rec = synapses(hid, hid, "S_rec", "I_rec_post = w*z_pre : 1 (summed)", "drive", n_rec, n_rec,
+                              Target.W_REC in layout.targets)
+        self.S_out = synapses(hid, out, "S_out", "I_out_post = w*z_pre : 1 (summed)", "readout_drive", n_rec,
+                              n_out, Target.W_OUT in layout.targets)
+        objects = [inp, hid, out, self.S_in, self.S_rec, self.S_out]
+        if learn:
+            if layout.classification:
+                objects.append(synapses(out, out, "S_soft", "sumexp_post = exp(y_pre) : 1 (summed)", "softmax",
+                                        n_out, n_out, False))
+            out.run_regularly(eq.error_code(layout.classification, B), name="out_error", **when("error"))
+            self.S_fb = b2.Synapses(out, hid, "Bf : 1\nL_post = Bf*delta_pre : 1 (summed)", name="S_fb", clock=clock)
+            fb_pre, fb_post = _all_pairs(B, n_out, n_rec)
+            self.S_fb.connect(i=fb_pre, j=fb_post)
+            self.S_fb.summed_updaters["L_post"].order = eq.ORDER["learning"]
+            objects.append(self.S_fb)
+            for target, syn, pre in ((Target.W_IN, self.S_in, "P_pre"), (Target.W_REC, self.S_rec, "P_rec_pre")):
+                if target in layout.targets:
+                    syn.run_regularly(eq.eligibility_code(k, pre), name=f"{syn.name}_elig", **when("eligibility"))
+            hidden = []
+            if Target.BIAS in layout.targets:
+                hidden.append(eq.eligibility_code(k, "P_b", post="", suffix="_b"))
+            if Target.THRESHOLD in layout.targets:
+                hidden.append(eq.eligibility_code(k, "-1", post="", suffix="_th"))
+            if hidden:
+                hid.run_regularly("\n".join(hidden), name="hid_elig", **when("eligibility"))
+            if Target.W_OUT in layout.targets:
+                self.S_out.run_regularly("acc = acc + delta_post*Zk_pre", name="S_out_elig", **when("eligibility"))
+            if Target.B_OUT in layout.targets:
+                out.run_regularly("acc_bo = acc_bo + delta*Pob", name="out_elig", **when("eligibility"))
+        self.inp, self.hid, self.out = inp, hid, out
+        if k.adaptive:  # per-neuron adaptation strength, fixed for the whole run
+            hid.beta = np.tile(consts.beta.to(torch.float64).numpy(), B)
+        self.spikes = b2.SpikeMonitor(hid, name="spikes")
+        self.y_mon = b2.StateMonitor(out, "y", record=True, when="end", clock=clock, name="y_mon")
+        objects += [self.spikes, self.y_mon]
+        self.monitors = {}
+        if layout.record:
+            first = lambda n: np.arange(n)  # noqa: E731 - batch copy 0
+            if learn:
+                self.monitors = {
+                    "pre_trace_in": b2.StateMonitor(inp, "P", record=first(n_in), when="end", clock=clock, name="m_pin"),
+                    "hid": b2.StateMonitor(hid, ["P_rec", "psi", "L"], record=first(n_rec), when="end", clock=clock, name="m_hid"),
+                    "output_error": b2.StateMonitor(out, "delta", record=first(n_out), when="end", clock=clock, name="m_delta"),
+                }
+            else:
+                self.monitors = {"v": b2.StateMonitor(hid, "v", record=True, when="end", clock=clock, name="m_v")}
+            objects += list(self.monitors.values())
+        self.net = b2.Network(*objects)
+        if self.standalone:
+            self._zero_for_run_args()
+            self.net.run(T * spec.dt * b2.second, namespace=self.namespace)
+            b2.device.build(directory=str(self.directory), compile=True, run=False)
+        else:
+            self.net.store("init")
+
+    # --------------------------------------------------------------------------------- parameters
+    def _synapse_values(self, params: Parameters, feedback: torch.Tensor | None) -> dict:
+        B = self.layout.batch
+        tile = lambda w: np.tile(w.detach().to(torch.float64).numpy().ravel(), B)  # noqa: E731
+        values = {self.S_in.w: tile(params.w_in), self.S_rec.w: tile(params.w_rec), self.S_out.w: tile(params.w_out),
+                  self.hid.bias: tile(params.bias), self.hid.theta: tile(params.threshold),
+                  self.out.b_out: tile(params.b_out)}
+        if feedback is not None and self.layout.targets:
+            values[self.S_fb.Bf] = tile(feedback)  # B (n_rec, n_out); S_fb is ordered (copy, hid j, readout k)
+        return values
+
+    def _zero_for_run_args(self) -> None:
+        """Standalone: give every run_args variable an initial assignment in the generated main."""
+        for view in (self.S_in.w, self.S_rec.w, self.S_out.w, self.hid.bias, self.hid.theta, self.out.b_out):
+            view[:] = 0.0
+        if self.layout.targets:
+            self.S_fb.Bf[:] = 0.0
+
+    def set_parameters(self, params: Parameters, feedback: torch.Tensor | None) -> None:
+        """Runtime targets: write the (shared) weights into every copy."""
+        for view, value in self._synapse_values(params, feedback).items():
+            view[:] = value
+
+    # --------------------------------------------------------------------------------- trials
+    def trial_arrays(self, inputs: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor) -> dict:
+        """The TimedArray values of a batch: (T, B·n) for inputs, targets (one-hot) and the mask."""
+        T, B = inputs.shape[:2]
+        n_out = self.layout.spec.n_out
+        x = inputs.detach().to(torch.float64).reshape(T, -1).numpy()
+        if self.layout.classification:
+            ystar = torch.nn.functional.one_hot(targets, n_out).to(torch.float64).reshape(T, -1).numpy()
+        else:
+            ystar = targets.detach().to(torch.float64).reshape(T, -1).numpy()
+        m = mask.detach().to(torch.float64).unsqueeze(-1).expand(T, B, n_out).reshape(T, -1).numpy()
+        return {self.X: x, self.Ystar: ystar, self.M: m}
+
+    def run_standalone(self, params: Parameters, feedback: torch.Tensor | None, arrays: dict) -> None:
+        """One run of the compiled binary with this sequence's weights and trials."""
+        self.b2.device.run(directory=str(self.directory), with_output=False,
+                           run_args={**self._synapse_values(params, feedback), **arrays})
+
+    def start(self, params: Parameters, feedback: torch.Tensor | None, arrays: dict) -> None:
+        """Runtime targets: fresh state at t = 0, this sequence's weights and trials."""
+        self.net.restore("init")
+        for array, values in arrays.items():
+            array.values[:] = values
+        self.set_parameters(params, feedback)
+
+    def run(self, steps: int) -> None:
+        """Advance ``steps`` time steps (runtime targets)."""
+        self.net.run(steps * self.dt * self.b2.second, namespace=self.namespace)
+
+    # --------------------------------------------------------------------------------- results
+    def raster(self, n_steps: int) -> np.ndarray:
+        """Spikes (T, B, n_rec) as 0/1 floats."""
+        spec, B = self.layout.spec, self.layout.batch
+        z = np.zeros((n_steps, B * spec.n_rec))
+        steps = np.rint(np.asarray(self.spikes.t_) / self.dt).astype(int)
+        z[steps, np.asarray(self.spikes.i)] = 1.0
+        return z.reshape(n_steps, B, spec.n_rec)
+
+    def outputs(self) -> np.ndarray:
+        """Readout (T, B, n_out)."""
+        y = np.asarray(self.y_mon.y)  # (B·n_out, T)
+        return y.T.reshape(y.shape[1], self.layout.batch, self.layout.spec.n_out)
+
+    def accumulators(self) -> dict[Target, tuple[np.ndarray, np.ndarray | None, np.ndarray | None]]:
+        """Per target: summed ``L ebar`` (n_post, n_pre), summed ``e`` and the filtered eligibility (B, n_post, n_pre)."""
+        spec, B = self.layout.spec, self.layout.batch
+        out: dict = {}
+        for target, syn, n_pre in ((Target.W_IN, self.S_in, spec.n_in), (Target.W_REC, self.S_rec, spec.n_rec)):
+            if target in self.layout.targets:
+                shape = (B, spec.n_rec, n_pre)
+                out[target] = tuple(np.asarray(getattr(syn, v)).reshape(shape) for v in ("acc", "acce", "ebar"))
+        for target, sfx in ((Target.BIAS, "_b"), (Target.THRESHOLD, "_th")):
+            if target in self.layout.targets:
+                shape = (B, spec.n_rec, 1)
+                out[target] = tuple(np.asarray(getattr(self.hid, v + sfx)).reshape(shape)
+                                    for v in ("acc", "acce", "ebar"))
+        if Target.W_OUT in self.layout.targets:
+            out[Target.W_OUT] = (np.asarray(self.S_out.acc).reshape(B, spec.n_out, spec.n_rec), None, None)
+        if Target.B_OUT in self.layout.targets:
+            out[Target.B_OUT] = (np.asarray(self.out.acc_bo).reshape(B, spec.n_out, 1), None, None)
+        return out
+
+    def clear_accumulators(self) -> None:
+        for syn in (self.S_in, self.S_rec):
+            if "acc" in syn.variables:
+                syn.acc = 0.0
+                syn.acce = 0.0
+        if "acc" in self.S_out.variables:
+            self.S_out.acc = 0.0
+        for name in ("acc_b", "acce_b", "acc_th", "acce_th"):
+            setattr(self.hid, name, 0.0)
+        self.out.acc_bo = 0.0
+
+    def rule_state(self) -> dict[str, np.ndarray]:
+        """Time-major named rule state of batch copy 0 (the torch backend's ``rule_state``)."""
+        m = self.monitors
+        if "hid" not in m:
+            return {}
+        return {"pre_trace_in": np.asarray(m["pre_trace_in"].P).T, "pre_trace_rec": np.asarray(m["hid"].P_rec).T,
+                "post_term": np.asarray(m["hid"].psi).T, "learning_signal": np.asarray(m["hid"].L).T,
+                "output_error": np.asarray(m["output_error"].delta).T}
+
+    def membrane(self) -> np.ndarray:
+        v = np.asarray(self.monitors["v"].v)  # (B·n_rec, T)
+        return v.T.reshape(v.shape[1], self.layout.batch, self.layout.spec.n_rec)
