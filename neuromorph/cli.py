@@ -46,7 +46,8 @@ def _train(args: argparse.Namespace) -> int:
         from neuromorph.hardware.setup import check_run
 
         print(check_run(spec).format())  # train() rejects at setup with the first problem as one line
-    result = train(spec, out=args.out, progress=not args.no_progress, force=args.force)
+    result = train(spec, out=args.out, progress=not args.no_progress, force=args.force, backend=args.backend,
+                   target=args.target)
     loss = result.curves["loss"]
     note = f" (resumed at iteration {result.resumed_from})" if result.resumed_from else ""
     print(f"{args.out}: {result.iterations} iterations{note}, loss {loss[0]:.4g} -> {loss[-1]:.4g}")
@@ -220,6 +221,10 @@ def build_parser() -> argparse.ArgumentParser:
                    "train on the host and deploy quantised")
     p.add_argument("--force", action="store_true", help="overwrite an output file of another card")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    p.add_argument("--backend", choices=("torch", "brian2"), default="torch",
+                   help="simulate with torch (default; batched, fast) or brian2 (the same equations)")
+    p.add_argument("--target", choices=("numpy", "cython", "cpp_standalone"), default="numpy",
+                   help="with --backend brian2: brian2's code-generation target (default numpy)")
     p.set_defaults(func=_train)
     p = sub.add_parser("profiles", help="list the hardware profiles and their key limits")
     p.set_defaults(func=_profiles)

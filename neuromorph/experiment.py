@@ -67,8 +67,14 @@ def train(
     feedback: torch.Tensor | None = None,
     progress: bool = True,
     force: bool = False,
+    backend: str = "torch",
+    target: str = "numpy",
 ) -> TrainResult:
     """Train ``spec``; write the run to ``out`` (HDF5) if given.
+
+    ``backend`` is ``"torch"`` (default) or ``"brian2"`` (simulated by brian2 on ``target``:
+    numpy, cython or cpp_standalone; :mod:`neuromorph.backends.brian2`). Both write the same file
+    layout; a model feature brian2 does not lower fails here, before any simulation.
 
     ``params``/``feedback`` replace the random initialisation (e.g. to replay a
     published network). With an existing ``out`` written from the same card,
@@ -79,6 +85,7 @@ def train(
     dtype = spec.train.precision.dtype
     toml = card_to_toml(resolved_card(spec))
     hardware = prepare(spec) if spec.hardware is not None else None
+    sequence, close = _backend(spec, backend, target, hardware)
     run = _start(spec, params, feedback, dtype, hardware)
     resumed_from = _resume(run, Path(out), toml, force) if out is not None else 0
     if out is not None and resumed_from == spec.train.iterations:
@@ -87,20 +94,36 @@ def train(
     bar = tqdm(total=spec.train.iterations, initial=run.iteration, disable=not progress, desc=spec.rule.name, unit="it")
     try:
         while run.iteration < spec.train.iterations:
-            _iteration(spec, low, run, dtype)
+            _iteration(spec, low, run, dtype, sequence)
             bar.update(1)
             bar.set_postfix(_postfix(run.curves))
             if out is not None and run.iteration % spec.train.checkpoint_every == 0:
-                write_run(out, _record(spec, run, toml, "running"))
+                write_run(out, _record(spec, run, toml, "running", backend=(backend, target)))
     except NeuromorphError as exc:
         if out is not None:
-            write_run(out, _record(spec, run, toml, "failed", error=str(exc)))
+            write_run(out, _record(spec, run, toml, "failed", error=str(exc), backend=(backend, target)))
         raise
     finally:
         bar.close()
+        close()
     if out is not None:
-        write_run(out, _record(spec, run, toml, "complete"))
+        write_run(out, _record(spec, run, toml, "complete", backend=(backend, target)))
     return _result(run, spec, resumed_from, Path(out) if out is not None else None)
+
+
+def _backend(spec: RunSpec, backend: str, target: str, hardware: HardwareSetup | None):
+    """``(train_sequence, close)`` of ``backend``, after checking that it runs this card."""
+    if backend == "torch":
+        return train_sequence, lambda: None
+    if backend != "brian2":
+        raise ConfigError(f"backend must be 'torch' or 'brian2', got {backend!r}")
+    from neuromorph.backends.brian2 import Brian2Backend, check_supported
+
+    chip = hardware.numerics if hardware is not None else None
+    check_supported(spec.network, spec.rule, chip, target, getattr(spec.rule, "update_interval", None),
+                    spec.task.n_steps)
+    runner = Brian2Backend(target)
+    return runner.train_sequence, runner.close
 
 
 def _start(
@@ -131,7 +154,7 @@ def _params(run: _Run) -> Parameters:
     return Parameters(**{t.value: p for t, p in run.params.items()})
 
 
-def _iteration(spec: RunSpec, low, run: _Run, dtype: torch.dtype) -> SequenceResult:
+def _iteration(spec: RunSpec, low, run: _Run, dtype: torch.dtype, sequence=train_sequence) -> SequenceResult:
     """One batch. Outputs and rule state are recorded only when they will be written."""
     batch = spec.task.sample(spec.train.batch_size, run.generator).to(dtype)
     done = run.iteration + 1
@@ -147,9 +170,9 @@ def _iteration(spec: RunSpec, low, run: _Run, dtype: torch.dtype) -> SequenceRes
                 for name in chip.grids.steps:
                     getattr(deployed, name).copy_(getattr(fresh, name))
 
-        res = train_sequence(low, deployed, run.feedback, spec.rule, spec.task.loss, batch, apply, record=record)
+        res = sequence(low, deployed, run.feedback, spec.rule, spec.task.loss, batch, apply, record=record)
     else:
-        res = train_sequence(low, _params(run), run.feedback, spec.rule, spec.task.loss, batch, run.learner.apply,
+        res = sequence(low, _params(run), run.feedback, spec.rule, spec.task.loss, batch, run.learner.apply,
                              record=record)
     if not np.isfinite(res.loss):
         raise NonFiniteError(
@@ -179,7 +202,8 @@ def _append(curves: dict[str, list[float]], name: str, value: float) -> None:
     curves.setdefault(name, []).append(value)
 
 
-def _record(spec: RunSpec, run: _Run, toml: str, status: str, error: str | None = None) -> RunRecord:
+def _record(spec: RunSpec, run: _Run, toml: str, status: str, error: str | None = None,
+            backend: tuple[str, str] = ("torch", "")) -> RunRecord:
     last_arrays: dict[str, np.ndarray] = {}
     rule_state: dict[str, np.ndarray] = {}
     last = run.last
@@ -205,7 +229,8 @@ def _record(spec: RunSpec, run: _Run, toml: str, status: str, error: str | None 
         params=params,
         last=last_arrays,
         rule_state=rule_state,
-        attrs={"dt": spec.network.dt, "loss": spec.task.loss.value, "rule": spec.rule.name, **_hardware_attrs(run)},
+        attrs={"dt": spec.network.dt, "loss": spec.task.loss.value, "rule": spec.rule.name, **_hardware_attrs(run),
+               "backend": backend[0], **({"brian2_target": backend[1]} if backend[0] == "brian2" else {})},
         checkpoint=_checkpoint(run),
         error=error,
     )
