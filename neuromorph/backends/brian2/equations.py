@@ -22,7 +22,9 @@ so the spikes :math:`z^t` are computed from :math:`z^{t-1}` exactly as in
 :meth:`neuromorph.backends.torch.simulate.Lowered.step`, and the eligibility of step *t* sees the
 traces and learning signal of step *t*, as in :func:`neuromorph.plasticity.eprop_online.online_step`.
 A hardware profile's integer membrane and trace grids (:mod:`neuromorph.hardware.numerics`) are
-lowered to the same integer operations: :func:`round_code` rounds ties to even like ``torch.round``.
+lowered to the same integer operations (:mod:`.functions`: rounding ties to even like ``torch.round``).
+The network disables brian2's algebraic rewriting of these expressions and the C++ compiler's
+``-ffast-math``, so a brian2 step evaluates the same floating-point expressions as a torch step.
 """
 
 from __future__ import annotations
@@ -45,9 +47,8 @@ def _num(x: float) -> str:
 
 
 def round_code(x: str) -> str:
-    """Round half to even, as ``torch.round``: :math:`\\lfloor x + 1/2\\rfloor`, minus 1 on an odd tie."""
-    up = f"floor(({x}) + 0.5)"
-    return f"({up} - int({up} - ({x}) == 0.5) * abs({up} % 2))"
+    """Round half to even, as ``torch.round`` (:mod:`.functions`)."""
+    return f"nm_round({x})"
 
 
 @dataclass(frozen=True)
@@ -72,7 +73,7 @@ class Constants:
 def hidden_variables(k: Constants) -> str:
     """State of a hidden neuron: membrane, spike, refractory count, traces, drives and third factor."""
     names = ["v", "z", "zp", "r", "psi", "bias", "theta", "P_rec", "P_b", "Zk", "L",
-             "ebar_b", "epsa_b", "acc_b", "acce_b", "ebar_th", "epsa_th", "acc_th", "acce_th", "thr"]
+             "ebar_b", "epsa_b", "acc_b", "acce_b", "ebar_th", "epsa_th", "acc_th", "acce_th", "thr", "kv"]
     if k.adaptive:
         names += ["a", "beta"]
     return "\n".join(f"{n} : 1" for n in names) + "\nI_in : 1\nI_rec : 1"
@@ -127,15 +128,15 @@ def membrane_code(k: Constants) -> str:
     step = p.v_th / g.threshold_lsb
     top = 2**g.bits - 1
     if g.decay == "mul_shift":
-        decay = f"sign(kv)*floor(abs(kv)*{2**g.decay_bits - g.decay_const}/{2**g.decay_bits})"
+        decay = f"nm_trunc(kv*{2**g.decay_bits - g.decay_const}/{2**g.decay_bits})"  # sgn(k)floor(|k|c)
     else:
-        decay = f"kv - floor(kv/{2**g.decay_const})"
+        decay = f"kv - nm_floor(kv/{2**g.decay_const})"
     reset = "kv*(1 - zp)" if g.reset == "zero" else f"kv - {g.threshold_lsb}*zp"
     if g.overflow == "saturate":
         bound = f"clip(kv, {-top}, {top})"
     else:
         span = 2 ** (g.bits + 1)
-        bound = f"(kv + {2**g.bits}) - {span}*floor((kv + {2**g.bits})/{span}) - {2**g.bits}"
+        bound = f"(kv + {2**g.bits}) - {span}*nm_floor((kv + {2**g.bits})/{span}) - {2**g.bits}"
     return "\n".join([
         f"kv = {round_code(f'v/{_num(step)}')}",
         f"kv = {decay}",

@@ -27,6 +27,7 @@ import numpy as np
 import torch
 
 from neuromorph.backends.brian2 import equations as eq
+from neuromorph.backends.brian2.functions import functions
 from neuromorph.hardware.numerics import ChipNumerics
 from neuromorph.network import NetworkSpec, Parameters
 from neuromorph.plasticity import Target
@@ -72,6 +73,10 @@ class Brian2Network:
             b2.prefs.codegen.target = target
             b2.prefs.codegen.runtime.cython.cache_dir = str(CACHE_DIR)
         b2.prefs.core.default_float_dtype = np.float64
+        # one brian2 step must compute what one torch step computes: no algebraic rewriting of the
+        # expressions by brian2's optimiser, and no -ffast-math reassociation by the C++ compiler
+        b2.prefs.codegen.loop_invariant_optimisations = False
+        b2.prefs.codegen.cpp.extra_compile_args_gcc = ["-w", "-O3", "-march=native", "-std=c++11"]
         k = eq.Constants.of(spec, consts, chip)
         self.dt = spec.dt
         learn = bool(layout.targets)
@@ -82,7 +87,7 @@ class Brian2Network:
         self.X = b2.TimedArray(np.zeros((T, B * n_in)), dt=spec.dt * b2.second)
         self.Ystar = b2.TimedArray(np.zeros((T, B * n_out)), dt=spec.dt * b2.second)
         self.M = b2.TimedArray(np.zeros((T, B * n_out)), dt=spec.dt * b2.second)
-        self.namespace = {"X": self.X, "Ystar": self.Ystar, "M": self.M}
+        self.namespace = {"X": self.X, "Ystar": self.Ystar, "M": self.M, **functions()}
 
         inp = b2.NeuronGroup(B * n_in, eq.input_variables(), name="inp", clock=clock)
         hid = b2.NeuronGroup(B * n_rec, eq.hidden_variables(k), threshold="z > 0.5", reset="", name="hid", clock=clock)
@@ -189,7 +194,7 @@ class Brian2Network:
         else:
             ystar = targets.detach().to(torch.float64).reshape(T, -1).numpy()
         m = mask.detach().to(torch.float64).unsqueeze(-1).expand(T, B, n_out).reshape(T, -1).numpy()
-        return {self.X: x, self.Ystar: ystar, self.M: m}
+        return {self.X: np.ascontiguousarray(x), self.Ystar: np.ascontiguousarray(ystar), self.M: np.ascontiguousarray(m)}
 
     def run_standalone(self, params: Parameters, feedback: torch.Tensor | None, arrays: dict) -> None:
         """One run of the compiled binary with this sequence's weights and trials."""
