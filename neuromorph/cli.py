@@ -91,18 +91,17 @@ def _plot(args: argparse.Namespace) -> int:
 
 
 def _export(args: argparse.Namespace) -> int:
-    import io
-
     import torch
 
     from neuromorph.config import resolve
-    from neuromorph.errors import ExportError
     from neuromorph.network import Parameters
     from neuromorph.storage import read_run
 
-    if args.nir is None and args.chip_image is None:
-        raise ConfigError("export needs --nir NET.nir and/or --chip-image IMAGE.h5")
-    record = read_run(args.run, with_checkpoint=args.chip_image is not None)
+    chip_needed = args.chip_image is not None or args.brian2_loihi is not None or args.loihi2_rules is not None
+    if args.nir is None and not chip_needed and args.loihi2_rules is None:
+        raise ConfigError("export needs --nir NET.nir, --chip-image IMAGE.h5, --brian2-loihi DIR and/or "
+                          "--loihi2-rules RULES.txt")
+    record = read_run(args.run, with_checkpoint=chip_needed)
     spec = resolve(tomllib.loads(record.config_toml), str(args.run))
     params = Parameters(**{k: torch.from_numpy(record.params[k]) for k in Parameters._fields if k in record.params})
     if args.nir is not None:
@@ -115,21 +114,67 @@ def _export(args: argparse.Namespace) -> int:
                          hardware_note="weights are the run's (on the profile's grid in on_chip mode); the membrane "
                                        "equations are neuromorph's float LIF, not the profile's integer arithmetic")
         print(write_nir(args.nir, to_nir(spec.network, params, extra)))
-    if args.chip_image is not None:
+    if chip_needed:
         from neuromorph.export.chip_image import chip_image, write_chip_image
-        from neuromorph.hardware.setup import prepare
 
-        if spec.hardware is None:
-            raise ExportError(f"{args.run} was trained without a hardware profile; a chip image needs one "
-                              "(neuromorph train CARD --profile loihi2 --out RUN.h5)")
-        chip = prepare(spec).numerics
-        if chip is not None and record.checkpoint is not None:  # the grids the run used (fixed on chip)
-            state = torch.load(io.BytesIO(record.checkpoint), weights_only=True)
-            if "chip_steps" in state:
-                chip.grids = type(chip.grids)(dict(state["chip_steps"]), dict(state["chip_exponents"]))
+        chip = _run_chip(args, spec, record, "brian2-loihi" if args.brian2_loihi is not None else "a chip image")
         image = chip_image(spec.network, params, chip, spec.hardware.profile)
-        print(write_chip_image(args.chip_image, image, source=str(args.run)))
+        if args.chip_image is not None:
+            print(write_chip_image(args.chip_image, image, source=str(args.run)))
+        if args.brian2_loihi is not None:
+            from neuromorph.export import brian2_loihi as b2l
+
+            data = b2l.to_brian2_loihi(spec.network, image)
+            inputs = record.last.get("inputs")
+            if inputs is None:
+                raise ConfigError(f"{args.run} stores no inputs of its last iteration; brian2-loihi needs spike inputs")
+            b2l.check_inputs(inputs, spec.network.n_in)
+            expected = b2l.reference_spikes(spec.network, image, chip, inputs)
+            out = b2l.write_brian2_loihi(args.brian2_loihi, data, inputs, expected, source=str(args.run))
+            print(f"{out / 'run.py'} ({out / 'network.npz'}: {expected.shape[0]} trial(s), {expected.shape[1]} steps, "
+                  f"{int(expected.sum())} neuromorph spikes)")
+    if args.loihi2_rules is not None:
+        import numpy as np
+
+        from neuromorph.errors import ExportError
+        from neuromorph.export.loihi_rule import run_rule_strings
+
+        if spec.hardware is None or "lr_on_chip" not in record.attrs:
+            raise ExportError(f"{args.run} did not learn on a chip; rule strings need an on-chip run "
+                              "(neuromorph train CARD --profile loihi2 --out RUN.h5)")
+        chip = _run_chip(args, spec, record, "rule strings")
+        signal = record.rule_state.get("learning_signal")
+        lines = run_rule_strings(spec, chip.grids.steps, float(record.attrs["lr_on_chip"]),
+                                 float(np.abs(signal).max()) if signal is not None else 0.0, chip.profile)
+        tmp = args.loihi2_rules.with_name(args.loihi2_rules.name + ".tmp")
+        tmp.write_text("\n".join(lines) + "\n")
+        tmp.replace(args.loihi2_rules)
+        print(args.loihi2_rules)
     return 0
+
+
+def _run_chip(args: argparse.Namespace, spec, record, what: str):
+    """The run's chip arithmetic with the weight grids it used (fixed on chip), or ExportError."""
+    import io
+
+    import torch
+
+    from neuromorph.errors import ExportError
+    from neuromorph.hardware.setup import prepare
+
+    if spec.hardware is None:
+        profile = "loihi1" if what == "brian2-loihi" else "loihi2"
+        raise ExportError(f"{args.run} was trained without a hardware profile; {what} needs one "
+                          f"(neuromorph train CARD --profile {profile} --out RUN.h5)")
+    chip = prepare(spec).numerics
+    if what == "brian2-loihi" and (chip is None or chip.profile.id != "loihi1"):
+        raise ExportError(f"brian2-loihi emulates Loihi 1; {args.run} was trained under profile "
+                          f"{spec.hardware.profile!r}: retrain with --profile loihi1")
+    if chip is not None and record.checkpoint is not None:
+        state = torch.load(io.BytesIO(record.checkpoint), weights_only=True)
+        if "chip_steps" in state:
+            chip.grids = type(chip.grids)(dict(state["chip_steps"]), dict(state["chip_exponents"]))
+    return chip
 
 
 def _theory_compare(args: argparse.Namespace) -> int:
@@ -242,6 +287,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--nir", type=Path, metavar="NET.nir", help="write the network as a NIR graph (LIF networks)")
     p.add_argument("--chip-image", type=Path, metavar="IMAGE.h5",
                    help="write integer weights, exponents and formats (runs trained with --profile)")
+    p.add_argument("--brian2-loihi", type=Path, metavar="DIR",
+                   help="write DIR/run.py + DIR/network.npz: the network in the brian2-loihi Loihi-1 emulator "
+                        "(runs trained with --profile loihi1)")
+    p.add_argument("--loihi2-rules", type=Path, metavar="RULES.txt",
+                   help="write the run's learning rule as Loihi sum-of-products strings (on-chip e-prop runs)")
     p.set_defaults(func=_export)
     p = sub.add_parser("bias", help="a bias-learning study (multitask digits, gain sweep, Lorenz): runs, summary, figures")
     p.add_argument("card", type=Path, help="study card with a [bias_study] table, e.g. models/bias_vdp.toml")

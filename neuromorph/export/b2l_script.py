@@ -10,7 +10,8 @@ Usage::
 
 It rebuilds the network (one ``LoihiNeuronGroup``; excitatory and inhibitory ``LoihiSynapses``
 per weight matrix; a ``LoihiSpikeGeneratorGroup`` for the inputs and one always-on bias
-source), runs every stored trial, writes ``spikes`` (trials, T, n_rec) as uint8 and the
+source; with ``saturate = 1`` a ``run_regularly`` that clips the membrane to Loihi's 24-bit
+range after each state update, which brian2-loihi 0.5.2 does not do), runs every stored trial, writes ``spikes`` (trials, T, n_rec) as uint8 and the
 host-side readout ``y`` (trials, T, n_out), and, when the data holds neuromorph's own spikes
 (``expected_spikes``), prints whether they agree spike for spike (exit status 1 if not).
 The mapping from neuromorph's ``loihi1`` arithmetic is documented in
@@ -67,13 +68,16 @@ def build(data, inputs: np.ndarray):
             syn.connect(i=pre[keep], j=post[keep])
             syn.w = w[keep]
             objects.append(syn)
+    if int(data.get("saturate", 1)):  # Loihi's membrane saturates at +-(2^23 - 1) (Lava's bit-accurate LIF)
+        neurons.run_regularly(f"v = clip(v, {-V_LIMIT}, {V_LIMIT})", when="groups", order=1)
     spikes = LoihiSpikeMonitor(neurons)
     voltage = LoihiStateMonitor(neurons, "v")
     return LoihiNetwork(*objects, spikes, voltage), spikes, voltage
 
 
 def run(data, target: str = "numpy") -> tuple[np.ndarray, bool]:
-    """Spikes (trials, T, n_rec) as uint8 and whether any membrane left the 24-bit range."""
+    """Spikes (trials, T, n_rec) as uint8 and whether any membrane reached the 24-bit limit (clipped with
+    ``saturate = 1``; beyond it without)."""
     from brian2 import prefs, start_scope
 
     prefs.codegen.target = target
@@ -85,7 +89,7 @@ def run(data, target: str = "numpy") -> tuple[np.ndarray, bool]:
         net, spikes, voltage = build(data, trial)
         net.run(trial.shape[0])
         out[b, np.asarray(spikes.t, dtype=int), np.asarray(spikes.i, dtype=int)] = 1
-        overflow |= bool(voltage.v.size and np.abs(voltage.v).max() > V_LIMIT)
+        overflow |= bool(voltage.v.size and np.abs(voltage.v).max() >= V_LIMIT)
     return out, overflow
 
 
@@ -114,8 +118,10 @@ def main(argv: list[str] | None = None) -> int:
     np.savez_compressed(args.out, spikes=spikes, y=readout(data, spikes))
     trials, steps, n = spikes.shape
     print(f"{args.out}: {trials} trial(s) x {steps} steps x {n} neurons, {int(spikes.sum())} spikes")
-    if overflow:
-        print("warning: a membrane left Loihi's 24-bit range; brian2-loihi does not saturate it, so spikes may differ")
+    if overflow and int(data.get("saturate", 1)):
+        print("note: a membrane reached Loihi's 24-bit limit and was saturated there (as on Loihi and in neuromorph)")
+    elif overflow:
+        print("warning: a membrane left Loihi's 24-bit range; plain brian2-loihi does not saturate, so spikes may differ")
     if "expected_spikes" in data:
         expected = np.asarray(data["expected_spikes"])
         differ = int((expected != spikes).sum())

@@ -59,16 +59,22 @@ Mapping (each line is an identity of the two update rules, not an approximation)
   exponent :math:`e' \in [0, 7]` that holds all :math:`c/2^{6+e'}` as integers of magnitude
   :math:`\le 255` (:math:`e' = e` for :math:`e \ge 0`). A negative exponent with weights
   finer than :math:`2^6` LSBs cannot be expressed and raises :class:`ExportError`.
+* **saturation**: neuromorph saturates :math:`k` at :math:`\pm(2^{23}-1)` (Loihi's 24-bit
+  state, Lava's bit-accurate LIF); brian2-loihi 0.5.2 does not. The port adds one brian2
+  ``run_regularly`` on the neuron group, ``v = clip(v, -(2^23-1), 2^23-1)`` in the ``groups``
+  slot after the state update (``saturate = 1`` in the data, the default), which is the same
+  rule. With ``saturate = 0`` the script runs plain brian2-loihi and reports when a membrane
+  left the range (only a strongly inhibited one can: a positive one spikes and resets first);
+  trained ``loihi1`` cards do reach it (e.g. ``eprop_sine_chip.toml``, whose weights are large
+  against ``v_th`` and scaled by :math:`s = 1-\alpha`).
 
 Not expressible (each raises :class:`ExportError` naming the feature): ALIF or rate units (no
 adaptive threshold or rates on Loihi 1's neuron), profiles other than ``loihi1``, ``t_ref > 0``
 (neuromorph keeps integrating while refractory, brian2-loihi holds :math:`v` at 0), a learned
 threshold offset :math:`\theta \ne 0` (one threshold per group), inputs that are not 0/1
-spikes, and weights finer than :math:`2^6` LSBs. One difference is detected at run time
-instead: neuromorph saturates :math:`k` at :math:`\pm(2^{23}-1)` (Loihi's 24-bit state, Lava's
-bit-accurate LIF), brian2-loihi does not; the run reports when a membrane left that range
-(only a strongly inhibited membrane can: a positive one spikes and resets first). The readout
-(float :math:`W^\mathrm{out}`, read by the host) is computed on the host from the spikes.
+spikes, and weights finer than :math:`2^6` LSBs.
+
+The readout (float :math:`W^\mathrm{out}`, read by the host) is computed on the host from the spikes.
 
 References: Davies et al., IEEE Micro 38(1), 2018; Michaelis et al., Brian2Loihi, Front.
 Neuroinform. 16:1015624, 2022 (github.com/sagacitysite/brian2_loihi); HARDWARE.md §1.2, §2.2.
@@ -156,7 +162,7 @@ def to_brian2_loihi(spec: NetworkSpec, image: ChipImage) -> dict[str, np.ndarray
     data: dict[str, np.ndarray] = {
         "n_in": np.int64(spec.n_in), "n_rec": np.int64(spec.n_rec), "refractory": np.int64(1),
         "threshold_v_mant": np.int64(lsb // 2**SHIFT), "decay_v": np.int64(st["decay_const"]),
-        "decay_I": np.int64(4096)}
+        "decay_I": np.int64(4096), "saturate": np.int64(1)}
     if not 0 <= int(st["decay_const"]) <= 4096:
         raise ExportError(f"{where}: decay_v {st['decay_const']} outside 0..4096")
     bias_k = image.mantissas.get("bias")
