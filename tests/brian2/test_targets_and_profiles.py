@@ -82,13 +82,23 @@ def test_cli_trains_with_brian2_and_writes_the_torch_layout(tmp_path, capsys):
 
 @pytest.mark.parametrize("card, overrides, needle", [
     ("models/bptt_sine.toml", {}, "'bptt' rule"),
-    ("models/linear_rflo.toml", {}, "rate units"),
     ("models/eprop_sine_chip.toml", {"hardware.profile": "loihi2"}, "stochastic rounding of traces"),
 ])
 def test_unsupported_features_fail_at_setup(card, overrides, needle):
     spec = load_card(card, {"train.iterations": 1, **overrides})
     with pytest.raises(UnsupportedFeatureError, match=needle):
         experiment.train(spec, progress=False, backend="brian2")
+
+
+def test_linear_rate_card_trains_identically():
+    """The linear-rate mode (linear_rflo.toml: RFLO, batch 64, loss at the final step) in both backends, float64."""
+    spec = load_card("models/linear_rflo.toml", {"train.iterations": 5})
+    runs = {b: experiment.train(spec, progress=False, backend=b) for b in ("torch", "brian2")}
+    np.testing.assert_allclose(runs["brian2"].curves["loss"], runs["torch"].curves["loss"], rtol=1e-10)
+    assert runs["torch"].curves["loss"][-1] < runs["torch"].curves["loss"][0]
+    for name in ("w_in", "w_rec", "w_out"):
+        torch.testing.assert_close(getattr(runs["brian2"].params, name), getattr(runs["torch"].params, name),
+                                   rtol=1e-10, atol=1e-13)
 
 
 def test_standalone_rejects_updates_inside_a_sequence():

@@ -31,7 +31,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from neuromorph.dynamics import ALIFParameters, LIFParameters
+from neuromorph.dynamics import ALIFParameters, LIFParameters, RateParameters
+from neuromorph.dynamics.rate import Activation
 from neuromorph.hardware.numerics import ChipNumerics
 from neuromorph.network import NetworkSpec
 from neuromorph.plasticity.traces import TraceConstants
@@ -53,27 +54,36 @@ def round_code(x: str) -> str:
 
 @dataclass(frozen=True)
 class Constants:
-    """The numbers the generated code needs, all taken from the torch lowering."""
+    """The numbers the generated code needs, all taken from the torch lowering.
+
+    ``rflo`` is ``None`` (e-prop), ``"fixed"`` (a per-neuron decay :math:`d_j`) or ``"jacobian"``.
+    """
 
     c: TraceConstants
-    neuron: LIFParameters
+    neuron: LIFParameters | RateParameters
     n_ref: int
     chip: ChipNumerics | None
+    rflo: str | None = None
 
     @classmethod
-    def of(cls, spec: NetworkSpec, c: TraceConstants, chip: ChipNumerics | None) -> Constants:
-        return cls(c, spec.neuron, spec.neuron.n_ref(spec.dt), chip)
+    def of(cls, spec: NetworkSpec, c: TraceConstants, chip: ChipNumerics | None, rflo: str | None = None) -> Constants:
+        return cls(c, spec.neuron, spec.neuron.n_ref(spec.dt) if spec.spiking else 0, chip, rflo)
 
     @property
     def adaptive(self) -> bool:
         return isinstance(self.neuron, ALIFParameters)
+
+    @property
+    def spiking(self) -> bool:
+        return not isinstance(self.neuron, RateParameters)
 
 
 # ------------------------------------------------------------------------------------------ variables
 def hidden_variables(k: Constants) -> str:
     """State of a hidden neuron: membrane, spike, refractory count, traces, drives and third factor."""
     names = ["v", "z", "zp", "r", "psi", "bias", "theta", "P_rec", "P_b", "Zk", "L",
-             "ebar_b", "epsa_b", "acc_b", "acce_b", "ebar_th", "epsa_th", "acc_th", "acce_th", "thr", "kv"]
+             "ebar_b", "epsa_b", "acc_b", "acce_b", "ebar_th", "epsa_th", "acc_th", "acce_th", "thr", "kv",
+             "dj", "wdiag", "E_b"]
     if k.adaptive:
         names += ["a", "beta"]
     return "\n".join(f"{n} : 1" for n in names) + "\nI_in : 1\nI_rec : 1"
@@ -95,7 +105,8 @@ def readout_variables(classification: bool) -> str:
 
 def synapse_variables(k: Constants, summed: str | None, plastic: bool) -> str:
     """A plastic synapse: weight, filtered eligibility, ALIF eligibility and the two accumulators."""
-    names = ["w"] + (["ebar", "acc", "acce"] + (["epsa"] if k.adaptive else []) if plastic else [])
+    names = ["w"] + (["ebar", "acc", "acce"] + (["epsa"] if k.adaptive else []) + (["E"] if k.rflo else [])
+                     if plastic else [])
     return "\n".join([f"{n} : 1" for n in names] + ([summed] if summed else []))
 
 
@@ -160,6 +171,10 @@ def neuron_code(k: Constants) -> str:
     """
     p, c = k.neuron, k.c
     lines = ["zp = z"]
+    if k.rflo == "jacobian":  # RFLO's d_j from the previous step's post factor, before psi moves on
+        lines.append(f"dj = {_num(c.alpha)} + {_num(c.s_in)}*wdiag*psi")
+    if not k.spiking:
+        return "\n".join(lines + [rate_code(k), *_hidden_traces(k)])
     if k.adaptive:
         lines.append(f"a = {_num(c.rho)}*a + zp")
         lines.append(f"thr = {_num(p.v_th)} + beta*a + theta")
@@ -171,11 +186,30 @@ def neuron_code(k: Constants) -> str:
         f"z = int(v > thr)*{free}",
         f"psi = {_num(p.pd_height / p.v_th)}*clip(1 - abs(v - thr)/{_num(p.pd_width * p.v_th)}, 0, inf)*{free}",
         f"r = int(z > 0.5)*{k.n_ref} + int(z <= 0.5)*clip(r - 1, 0, inf)",
-        trace_code("P_rec", c.alpha, c.s_in, "zp", k, c.s_in),
-        trace_code("P_b", c.alpha, c.s_in, "1", k, c.s_in),
-        trace_code("Zk", c.kappa, c.s_out, "z", k, c.s_out),
+        *_hidden_traces(k),
     ]
     return "\n".join(lines)
+
+
+def _hidden_traces(k: Constants) -> list[str]:
+    c = k.c
+    return [trace_code("P_rec", c.alpha, c.s_in, "zp", k, c.s_in),
+            trace_code("P_b", c.alpha, c.s_in, "1", k, c.s_in),
+            trace_code("Zk", c.kappa, c.s_out, "z", k, c.s_out)]
+
+
+def rate_code(k: Constants) -> str:
+    r"""One rate-unit step (:func:`~neuromorph.dynamics.rate.rate_step`).
+
+    :math:`u = (1-a)u + aI` (:math:`u = I` when :math:`a = 1`), :math:`r = \phi(u)`, :math:`\psi = \phi'(u)`.
+    """
+    a = k.c.s_in
+    drive = "(I_in + I_rec + bias)"
+    update = f"v = {drive}" if a == 1.0 else f"v = {_num(1.0 - a)}*v + {_num(a)}*{drive}"
+    phi = {Activation.LINEAR: ("z = v", "psi = 1.0"),
+           Activation.TANH: ("z = tanh(v)", "psi = 1.0 - z**2"),
+           Activation.RELU: ("z = clip(v, 0, inf)", "psi = 1.0*int(v > 0)")}[k.neuron.activation]
+    return "\n".join([update, *phi])
 
 
 def input_code(k: Constants) -> str:
@@ -200,21 +234,28 @@ def error_code(classification: bool, batch: int) -> str:
 def eligibility_code(k: Constants, pre: str, post: str = "_post", suffix: str = "") -> str:
     r"""One step of :func:`~neuromorph.plasticity.eprop_online.online_step` for one synapse (or neuron).
 
+    e-prop (``pre`` is the presynaptic trace :math:`P_i`):
+
     .. math::
 
         e &= \psi_j P_i - \beta_j\psi_j\,\epsilon^a, \qquad
         \epsilon^a \leftarrow \psi_j P_i + (\rho - \beta_j\psi_j)\,\epsilon^a \\
         \bar e &\leftarrow \kappa \bar e + s_\mathrm{out} e, \qquad
         A \mathrel{+}= L_j \bar e, \qquad S \mathrel{+}= e
+
+    RFLO (:func:`~neuromorph.plasticity.rflo.rflo_online_step`; ``pre`` is the raw activity):
+    :math:`E \leftarrow d_j E + s\,\mathrm{pre}_i`, :math:`e = \psi_j E`, then the same filter and sums.
     """
     c = k.c
     n = lambda name: f"{name}{suffix}"  # noqa: E731 - names of the per-neuron (bias, threshold) copies
-    lines = [f"edrive = psi{post}*({pre})"]
-    if k.adaptive:
-        lines += [f"elig = edrive - (beta{post}*psi{post})*{n('epsa')}",
-                  f"{n('epsa')} = edrive + ({_num(c.rho)} - beta{post}*psi{post})*{n('epsa')}"]
+    if k.rflo:
+        lines = [f"{n('E')} = dj{post}*{n('E')} + {_num(c.s_in)}*({pre})", f"elig = psi{post}*{n('E')}"]
+    elif k.adaptive:
+        lines = [f"edrive = psi{post}*({pre})",
+                 f"elig = edrive - (beta{post}*psi{post})*{n('epsa')}",
+                 f"{n('epsa')} = edrive + ({_num(c.rho)} - beta{post}*psi{post})*{n('epsa')}"]
     else:
-        lines.append("elig = edrive")
+        lines = [f"elig = psi{post}*({pre})"]
     lines += [f"{n('ebar')} = {_num(c.kappa)}*{n('ebar')} + {_num(c.s_out)}*elig",
               f"{n('acc')} = {n('acc')} + L{post}*{n('ebar')}",
               f"{n('acce')} = {n('acce')} + elig"]

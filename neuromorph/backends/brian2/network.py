@@ -47,6 +47,7 @@ class Layout:
     targets: frozenset[Target]  #: empty: forward simulation only
     classification: bool
     record: bool  #: rule state of batch copy 0 (and the membrane, when not learning)
+    rflo_decay: tuple[float, ...] | str | None = None  #: e-prop (None), RFLO's per-neuron d_j or "jacobian"
 
 
 def _all_pairs(batch: int, n_pre: int, n_post: int) -> tuple[np.ndarray, np.ndarray]:
@@ -77,7 +78,8 @@ class Brian2Network:
         # expressions by brian2's optimiser, and no -ffast-math reassociation by the C++ compiler
         b2.prefs.codegen.loop_invariant_optimisations = False
         b2.prefs.codegen.cpp.extra_compile_args_gcc = ["-w", "-O3", "-march=native", "-std=c++11"]
-        k = eq.Constants.of(spec, consts, chip)
+        rflo = None if layout.rflo_decay is None else "jacobian" if layout.rflo_decay == "jacobian" else "fixed"
+        k = eq.Constants.of(spec, consts, chip, rflo)
         self.dt = spec.dt
         learn = bool(layout.targets)
         n_in, n_rec, n_out = spec.n_in, spec.n_rec, spec.n_out
@@ -90,7 +92,8 @@ class Brian2Network:
         self.namespace = {"X": self.X, "Ystar": self.Ystar, "M": self.M, **functions()}
 
         inp = b2.NeuronGroup(B * n_in, eq.input_variables(), name="inp", clock=clock)
-        hid = b2.NeuronGroup(B * n_rec, eq.hidden_variables(k), threshold="z > 0.5", reset="", name="hid", clock=clock)
+        hid = b2.NeuronGroup(B * n_rec, eq.hidden_variables(k), threshold="z > 0.5" if spec.spiking else None,
+                             reset="" if spec.spiking else None, name="hid", clock=clock)
         out = b2.NeuronGroup(B * n_out, eq.readout_variables(layout.classification), name="out", clock=clock)
         inp.run_regularly(eq.input_code(k), name="inp_traces", **when("neuron"))
         hid.run_regularly(eq.neuron_code(k), name="hid_step", **when("neuron"))
@@ -120,12 +123,13 @@ class Brian2Network:
             self.S_fb.connect(i=fb_pre, j=fb_post)
             self.S_fb.summed_updaters["L_post"].order = eq.ORDER["learning"]
             objects.append(self.S_fb)
-            for target, syn, pre in ((Target.W_IN, self.S_in, "P_pre"), (Target.W_REC, self.S_rec, "P_rec_pre")):
+            pres = ("x_pre", "zp_pre", "1") if rflo else ("P_pre", "P_rec_pre", "P_b")  # RFLO filters raw activity
+            for target, syn, pre in ((Target.W_IN, self.S_in, pres[0]), (Target.W_REC, self.S_rec, pres[1])):
                 if target in layout.targets:
                     syn.run_regularly(eq.eligibility_code(k, pre), name=f"{syn.name}_elig", **when("eligibility"))
             hidden = []
             if Target.BIAS in layout.targets:
-                hidden.append(eq.eligibility_code(k, "P_b", post="", suffix="_b"))
+                hidden.append(eq.eligibility_code(k, pres[2], post="", suffix="_b"))
             if Target.THRESHOLD in layout.targets:
                 hidden.append(eq.eligibility_code(k, "-1", post="", suffix="_th"))
             if hidden:
@@ -137,7 +141,11 @@ class Brian2Network:
         self.inp, self.hid, self.out = inp, hid, out
         if k.adaptive:  # per-neuron adaptation strength, fixed for the whole run
             hid.beta = np.tile(consts.beta.to(torch.float64).numpy(), B)
-        self.spikes = b2.SpikeMonitor(hid, name="spikes")
+        if rflo == "fixed":
+            hid.dj = np.tile(np.asarray(layout.rflo_decay, dtype=np.float64), B)
+        # spikes as events of brian2's threshold mechanism; rate units' outputs as a recorded state
+        self.spikes = b2.SpikeMonitor(hid, name="spikes") if spec.spiking else \
+            b2.StateMonitor(hid, "z", record=True, when="end", clock=clock, name="rates")
         self.y_mon = b2.StateMonitor(out, "y", record=True, when="end", clock=clock, name="y_mon")
         objects += [self.spikes, self.y_mon]
         self.monitors = {}
@@ -146,7 +154,8 @@ class Brian2Network:
             if learn:
                 self.monitors = {
                     "pre_trace_in": b2.StateMonitor(inp, "P", record=first(n_in), when="end", clock=clock, name="m_pin"),
-                    "hid": b2.StateMonitor(hid, ["P_rec", "psi", "L"], record=first(n_rec), when="end", clock=clock, name="m_hid"),
+                    "hid": b2.StateMonitor(hid, ["P_rec", "psi", "L", "dj"], record=first(n_rec), when="end",
+                                           clock=clock, name="m_hid"),
                     "output_error": b2.StateMonitor(out, "delta", record=first(n_out), when="end", clock=clock, name="m_delta"),
                 }
             else:
@@ -167,6 +176,8 @@ class Brian2Network:
         values = {self.S_in.w: tile(params.w_in), self.S_rec.w: tile(params.w_rec), self.S_out.w: tile(params.w_out),
                   self.hid.bias: tile(params.bias), self.hid.theta: tile(params.threshold),
                   self.out.b_out: tile(params.b_out)}
+        if self.layout.rflo_decay == "jacobian":
+            values[self.hid.wdiag] = tile(torch.diagonal(params.w_rec))
         if feedback is not None and self.layout.targets:
             values[self.S_fb.Bf] = tile(feedback)  # B (n_rec, n_out); S_fb is ordered (copy, hid j, readout k)
         return values
@@ -175,6 +186,8 @@ class Brian2Network:
         """Standalone: give every run_args variable an initial assignment in the generated main."""
         for view in (self.S_in.w, self.S_rec.w, self.S_out.w, self.hid.bias, self.hid.theta, self.out.b_out):
             view[:] = 0.0
+        if self.layout.rflo_decay == "jacobian":
+            self.hid.wdiag[:] = 0.0
         if self.layout.targets:
             self.S_fb.Bf[:] = 0.0
 
@@ -214,8 +227,10 @@ class Brian2Network:
 
     # --------------------------------------------------------------------------------- results
     def raster(self, n_steps: int) -> np.ndarray:
-        """Spikes (T, B, n_rec) as 0/1 floats."""
+        """Spikes (T, B, n_rec) as 0/1 floats (rates for rate units)."""
         spec, B = self.layout.spec, self.layout.batch
+        if not spec.spiking:
+            return np.asarray(self.spikes.z).T[:n_steps].reshape(-1, B, spec.n_rec)
         z = np.zeros((n_steps, B * spec.n_rec))
         steps = np.rint(np.asarray(self.spikes.t_) / self.dt).astype(int)
         z[steps, np.asarray(self.spikes.i)] = 1.0
@@ -261,9 +276,13 @@ class Brian2Network:
         m = self.monitors
         if "hid" not in m:
             return {}
-        return {"pre_trace_in": np.asarray(m["pre_trace_in"].P).T, "pre_trace_rec": np.asarray(m["hid"].P_rec).T,
-                "post_term": np.asarray(m["hid"].psi).T, "learning_signal": np.asarray(m["hid"].L).T,
-                "output_error": np.asarray(m["output_error"].delta).T}
+        state = {"pre_trace_in": np.asarray(m["pre_trace_in"].P).T, "pre_trace_rec": np.asarray(m["hid"].P_rec).T,
+                 "post_term": np.asarray(m["hid"].psi).T, "learning_signal": np.asarray(m["hid"].L).T,
+                 "output_error": np.asarray(m["output_error"].delta).T}
+        if self.layout.rflo_decay is not None:  # as the torch backend: RFLO's state is its decay, not P
+            del state["pre_trace_in"], state["pre_trace_rec"]
+            state["trace_decay"] = np.asarray(m["hid"].dj).T
+        return state
 
     def membrane(self) -> np.ndarray:
         v = np.asarray(self.monitors["v"].v)  # (B·n_rec, T)

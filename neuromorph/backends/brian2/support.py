@@ -5,7 +5,7 @@ from __future__ import annotations
 from neuromorph.errors import ConfigError
 from neuromorph.hardware.numerics import ChipNumerics
 from neuromorph.network import NetworkSpec
-from neuromorph.plasticity import EProp
+from neuromorph.plasticity import RFLO, EProp
 
 TARGETS = ("numpy", "cython", "cpp_standalone")
 
@@ -27,10 +27,9 @@ def check_supported(spec: NetworkSpec, rule, chip: ChipNumerics | None, target: 
                     update_interval: int | None = None, n_steps: int | None = None) -> None:
     """Raise :class:`UnsupportedFeatureError` for what :mod:`.network` cannot lower."""
     check_target(target)
-    if not spec.spiking:
-        raise _no("rate units (the linear-rate mode)")
-    if rule is not None and not isinstance(rule, EProp):
-        raise _no(f"the {rule.name!r} rule (it runs e-prop, LIF and ALIF, including bias-only tuning)")
+    if rule is not None and not isinstance(rule, (EProp, RFLO)):
+        raise _no(f"the {rule.name!r} rule (it runs e-prop and RFLO: LIF, ALIF and rate units, bias-only tuning "
+                  "included)")
     if chip is not None:
         g, tr = chip.state, chip.traces
         if g is not None and g.kind == "float32":

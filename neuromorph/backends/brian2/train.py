@@ -25,12 +25,13 @@ import torch
 from neuromorph.backends.brian2.network import Brian2Network, Layout
 from neuromorph.backends.brian2.support import check_supported, check_target
 from neuromorph.backends.torch.simulate import Lowered, Recording, check_inputs
-from neuromorph.backends.torch.train import ApplyFn, SequenceResult, feedback_matrix, masked_mean
+from neuromorph.backends.torch.train import ApplyFn, SequenceResult, check_rule, feedback_matrix, masked_mean
 from neuromorph.errors import ConfigError
 from neuromorph.network import Parameters
-from neuromorph.plasticity import EProp, Target
+from neuromorph.plasticity import RFLO, EProp, Target
 from neuromorph.plasticity.eprop_online import OnlineState, online_gradients
 from neuromorph.plasticity.losses import loss_value
+from neuromorph.plasticity.rflo import fixed_decay
 from neuromorph.types import LossKind, TrialBatch
 
 
@@ -73,7 +74,7 @@ class Brian2Backend:
 
     # ------------------------------------------------------------------------------ training
     def train_sequence(
-        self, low: Lowered, params: Parameters, feedback: torch.Tensor, rule: EProp, kind: LossKind,
+        self, low: Lowered, params: Parameters, feedback: torch.Tensor, rule: EProp | RFLO, kind: LossKind,
         batch: TrialBatch, apply: ApplyFn, initial_state=None, record: bool = False,
     ) -> SequenceResult:
         """:func:`neuromorph.backends.torch.train_sequence`, simulated by brian2."""
@@ -84,8 +85,9 @@ class Brian2Backend:
         check_supported(low.spec, rule, low.chip, self.target, rule.update_interval, n_steps)
         if Target.THRESHOLD in rule.targets and params.threshold is None:
             raise ConfigError("rule.targets has 'threshold' but params.threshold is None; pass zeros of shape (n_rec,)")
+        check_rule(low, rule)
         layout = Layout(low.spec, batch.batch_size, n_steps, frozenset(rule.targets),
-                        kind is LossKind.CLASSIFICATION, record)
+                        kind is LossKind.CLASSIFICATION, record, _rflo_decay(rule, low))
         net = self.network(low, layout)
         params = _filled(params, low)
         arrays = net.trial_arrays(batch.inputs, batch.targets, batch.mask)
@@ -108,7 +110,7 @@ class Brian2Backend:
         return SequenceResult(float(loss), float(z.sum()), masked_mean(y, batch.mask), y if record else None,
                               z if record else None, rule_state)
 
-    def _update(self, net: Brian2Network, rule: EProp, low: Lowered, apply: ApplyFn, start: int, stop: int) -> None:
+    def _update(self, net: Brian2Network, rule: EProp | RFLO, low: Lowered, apply: ApplyFn, start: int, stop: int) -> None:
         """Hand the window's gradient to ``apply`` through :func:`online_gradients` (rate term included)."""
         dtype = torch.float64
         acc, acc_e, ebar = {}, {}, {}
@@ -141,6 +143,14 @@ class Brian2Backend:
             net.run(n_steps)
         as_tensor = lambda a: torch.as_tensor(np.ascontiguousarray(a), dtype=low.dtype)  # noqa: E731
         return Recording(as_tensor(net.raster(n_steps)), as_tensor(net.membrane()), as_tensor(net.outputs()))
+
+
+def _rflo_decay(rule: EProp | RFLO, low: Lowered) -> tuple[float, ...] | str | None:
+    """RFLO's trace decay as the layout holds it: per-neuron values, ``"jacobian"``, or None for e-prop."""
+    if not isinstance(rule, RFLO):
+        return None
+    decay = fixed_decay(rule, low.consts, low.spec.n_rec, torch.float64)
+    return "jacobian" if decay is None else tuple(decay.tolist())
 
 
 def _filled(params: Parameters, low: Lowered) -> Parameters:

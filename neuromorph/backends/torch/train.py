@@ -60,7 +60,8 @@ def chip_traces(chip: ChipNumerics, tr: PreTraces, c: TraceConstants) -> PreTrac
     return PreTraces(*(chip.project_trace(x, scale) for x, scale in zip(tr, (c.s_in, c.s_in, c.s_in, c.s_out, c.s_out))))
 
 
-def _check_rule(low: Lowered, rule: EProp | RFLO) -> None:
+def check_rule(low: Lowered, rule: EProp | RFLO) -> None:
+    """Setup checks of a three-factor rule against the network, shared by every backend."""
     if isinstance(rule, RFLO) and low.consts.adaptive:
         raise ConfigError("rflo is defined for LIF and rate neurons; use rule.name = \"eprop\" for ALIF")
 
@@ -75,7 +76,7 @@ def _train_three_factor(
     e-prop's eligibility is post factor × presynaptic trace; RFLO's trace decays with the
     postsynaptic neuron, so its factored form keeps the raw presynaptic activity instead.
     """
-    _check_rule(low, rule)
+    check_rule(low, rule)
     spec, c = low.spec, low.consts
     rflo = isinstance(rule, RFLO)
     online = rule.mode is Mode.ONLINE
