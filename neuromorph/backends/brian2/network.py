@@ -202,6 +202,8 @@ class Brian2Network:
         T, B = inputs.shape[:2]
         n_out = self.layout.spec.n_out
         x = inputs.detach().to(torch.float64).reshape(T, -1).numpy()
+        if not self.layout.targets:  # forward simulation: the targets and mask appear in no generated code
+            return {self.X: np.ascontiguousarray(x)}
         if self.layout.classification:
             ystar = torch.nn.functional.one_hot(targets, n_out).to(torch.float64).reshape(T, -1).numpy()
         else:

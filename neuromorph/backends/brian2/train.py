@@ -47,6 +47,7 @@ class Brian2Backend:
         self.target = target
         self.directory = Path(directory) if directory is not None else None
         self._built: dict[tuple, Brian2Network] = {}
+        self._builds = 0
         self.build_seconds = 0.0  #: time spent building (and compiling) networks
 
     def network(self, low: Lowered, layout: Layout) -> Brian2Network:
@@ -58,7 +59,9 @@ class Brian2Backend:
             if self.target == "cpp_standalone" and self._built:
                 self.close()  # one standalone device per process
             start = time.perf_counter()
-            self._built[key] = Brian2Network(layout, low.consts, low.chip, self.target, self.directory)
+            self._builds += 1  # each standalone build gets its own project directory
+            directory = self.directory / f"build{self._builds}" if self.directory is not None else None
+            self._built[key] = Brian2Network(layout, low.consts, low.chip, self.target, directory)
             self.build_seconds += time.perf_counter() - start
         return self._built[key]
 
