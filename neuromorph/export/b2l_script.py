@@ -21,6 +21,7 @@ The mapping from neuromorph's ``loihi1`` arithmetic is documented in
 from __future__ import annotations
 
 import argparse
+import contextlib
 import pathlib
 import sys
 
@@ -75,21 +76,36 @@ def build(data, inputs: np.ndarray):
     return LoihiNetwork(*objects, spikes, voltage), spikes, voltage
 
 
+@contextlib.contextmanager
+def brian_settings(target: str):
+    """brian2 code generation ``target`` inside, brian2's global target and ``defaultclock.dt`` restored after
+    (``LoihiNetwork`` sets ``defaultclock.dt`` to 1 ms for the whole process)."""
+    from brian2 import defaultclock, prefs
+
+    old_target, old_dt = prefs.codegen.target, defaultclock.dt
+    prefs.codegen.target = target
+    try:
+        yield
+    finally:
+        prefs.codegen.target = old_target
+        defaultclock.dt = old_dt
+
+
 def run(data, target: str = "numpy") -> tuple[np.ndarray, bool]:
     """Spikes (trials, T, n_rec) as uint8 and whether any membrane reached the 24-bit limit (clipped with
     ``saturate = 1``; beyond it without)."""
-    from brian2 import prefs, start_scope
+    from brian2 import start_scope
 
-    prefs.codegen.target = target
     inputs = np.asarray(data["inputs"])
     out = np.zeros(inputs.shape[:2] + (int(data["n_rec"]),), dtype=np.uint8)
     overflow = False
-    for b, trial in enumerate(inputs):
-        start_scope()
-        net, spikes, voltage = build(data, trial)
-        net.run(trial.shape[0])
-        out[b, np.asarray(spikes.t, dtype=int), np.asarray(spikes.i, dtype=int)] = 1
-        overflow |= bool(voltage.v.size and np.abs(voltage.v).max() >= V_LIMIT)
+    with brian_settings(target):
+        for b, trial in enumerate(inputs):
+            start_scope()
+            net, spikes, voltage = build(data, trial)
+            net.run(trial.shape[0])
+            out[b, np.asarray(spikes.t, dtype=int), np.asarray(spikes.i, dtype=int)] = 1
+            overflow |= bool(voltage.v.size and np.abs(voltage.v).max() >= V_LIMIT)
     return out, overflow
 
 

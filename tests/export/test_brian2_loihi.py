@@ -119,7 +119,11 @@ def test_a_spiking_recurrent_network_matches_and_wrong_mappings_do_not():
     x = spikes_input(rng, 60, 2, 8, 0.3)
     expected = b2l.reference_spikes(spec, image, chip, x)
     data = b2l.to_brian2_loihi(spec, image)
+    from brian2 import defaultclock, prefs
+
+    before = (defaultclock.dt, prefs.codegen.target)
     got, overflow = b2l.run_port(data, x)
+    assert (defaultclock.dt, prefs.codegen.target) == before  # LoihiNetwork's global dt = 1 ms is undone
     assert not overflow and expected.sum() > 30 and expected.any(axis=(0, 1)).sum() >= 6
     assert data["rec_w"].size > 0 and (data["rec_w"] < 0).any() and (data["rec_w"] > 0).any()
     np.testing.assert_array_equal(got, expected)
