@@ -29,8 +29,8 @@ subexpressions, which brian2 evaluates in the ``before_start`` slot from the pre
   generated code reads ``dw_rounded = 0``), so for every rule with a negative exponent (all of
   the rules below) the weight update is the deterministic
   :math:`w \leftarrow w + p\,\mathrm{trunc}(\delta/p)`: a change of one mantissa unit is lost at
-  :math:`p = 2`. Measured on the e-prop test network (300 steps): brian2-loihi's weights reach
-  about 40 % of the published engine's expected change.
+  :math:`p = 2`. Measured on the e-prop test network (150 steps, before the published engine's
+  weights clip): brian2-loihi's weights reach 28-46 % of the published engine's expected change.
 
 So brian2-loihi and a replay of its equations differ only by the trace rounding; that spread
 (the standard deviation over replays, a few mantissa steps after 300 steps) is the tolerance the
