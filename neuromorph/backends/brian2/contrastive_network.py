@@ -1,0 +1,191 @@
+r"""A contrastive rate network (EP, CHL) and its plasticity as brian2 objects: one build per card.
+
+A minibatch of *B* trials runs as *B* disconnected copies of the network (``hid`` unit
+:math:`b\,n_h + j`, ``out`` unit :math:`b\,n_\mathrm{out} + k`); the parameters live once, in the
+weight groups ``G1`` (unit :math:`j\,n_\mathrm{in} + i`), ``G2`` (unit :math:`k\,n_h + j`), ``Gb1``,
+``Gb2``, and learn inside brian2 (:mod:`.contrastive_equations`). The whole training of one
+(scheme, seed), every epoch and minibatch, is **one run**: the data set is stored once
+(``DATA``, ``TGT``: one row per sample), ``SAMPLE`` says which sample each copy shows in each
+presentation, and the per-step arrays ``PHI`` (phase), ``ETA`` (rate times phase signal), ``BL``
+(baseline update), ``STORE`` (classical g-), ``RST`` (reset to rest), ``SNAP`` (end of an epoch) and
+``REC`` (raster steps) are ``TimedArray`` s. At ``SNAP`` steps an ``EventMonitor`` records every
+weight group, so the per-epoch weights come back after the run.
+
+Targets: ``numpy`` and ``cython`` (the ``Network`` is built once, ``store`` d and ``restore`` d per
+run; cython compiles once) and ``cpp_standalone`` (built and compiled once; each (scheme, seed) is a
+run of the binary with the initial weights and all the arrays as ``run_args``). The shapes (and so
+the run length) are fixed per build: every scheme and seed of one card shares them.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from neuromorph.backends.brian2 import contrastive_equations as eq
+from neuromorph.backends.brian2.network import CACHE_DIR
+from neuromorph.contrastive.models import PARAMS, NetSpec
+
+#: the per-step TimedArrays (module docstring)
+STEP_ARRAYS = ("PHI", "ETA", "BL", "STORE", "RST", "SNAP", "REC")
+
+
+@dataclass(frozen=True)
+class Shape:
+    """What one build fixes: the network, the batch copies, the data set size and the run length."""
+
+    net: NetSpec
+    batch: int
+    n_samples: int
+    presentation: int  #: steps per presentation (burn-in + phases)
+    n_presentations: int
+    raster_weights: int = 4  #: how many W2[0, :] entries the raster records
+
+    @property
+    def n_steps(self) -> int:
+        return self.presentation * self.n_presentations
+
+
+class ContrastiveNetwork:
+    """The brian2 objects of one :class:`Shape` on one code-generation target."""
+
+    def __init__(self, shape: Shape, target: str, directory: str | os.PathLike[str] | None = None,
+                 baseline_steps: float = 0.0) -> None:
+        import brian2 as b2
+
+        self.b2, self.shape, self.target = b2, shape, target
+        net, B = shape.net, shape.batch
+        n_in, n_h, n_out = net.n_in, net.n_hidden, net.n_out
+        self.standalone = target == "cpp_standalone"
+        self.directory = Path(directory) if directory is not None else Path(tempfile.mkdtemp(prefix="neuromorph-cl-"))
+        if self.standalone:
+            b2.set_device("cpp_standalone", build_on_run=False, directory=str(self.directory))
+        else:
+            b2.set_device("runtime")
+            b2.prefs.codegen.target = target
+            b2.prefs.codegen.runtime.cython.cache_dir = str(CACHE_DIR)
+        b2.prefs.core.default_float_dtype = np.float64
+        b2.prefs.codegen.loop_invariant_optimisations = False  # as .network: no rewriting, no -ffast-math
+        b2.prefs.codegen.cpp.extra_compile_args_gcc = ["-w", "-O3", "-march=native", "-std=c++11"]
+        second = b2.second
+        clock = b2.Clock(dt=1 * second, name="cl_step")  # one brian2 step = one torch step
+        zeros = np.zeros
+        self.arrays = {name: b2.TimedArray(zeros(shape.n_steps), dt=1 * second, name=name) for name in STEP_ARRAYS}
+        self.arrays["DATA"] = b2.TimedArray(zeros((shape.n_samples, n_in)), dt=1 * second, name="DATA")
+        self.arrays["TGT"] = b2.TimedArray(zeros((shape.n_samples, n_out)), dt=1 * second, name="TGT")
+        self.arrays["SAMPLE"] = b2.TimedArray(zeros((shape.n_presentations, B)), dt=shape.presentation * second,
+                                              name="SAMPLE")
+        self.namespace = dict(self.arrays)
+        at = lambda stage: dict(when="groups", order=eq.ORDER[stage])  # noqa: E731
+
+        hid = b2.NeuronGroup(B * n_h, eq.hidden_variables(), name="hid", clock=clock)
+        out = b2.NeuronGroup(B * n_out, eq.output_variables(), name="out", clock=clock,
+                             events={"rec": "REC(t) > 0.5 and copy == 0"})
+        hid.copy = np.repeat(np.arange(B), n_h)
+        out.copy, out.unit = np.repeat(np.arange(B), n_out), np.tile(np.arange(n_out), B)
+        self.weights = {}
+        for name, n, col in (("w1", n_h * n_in, np.tile(np.arange(n_in), n_h)), ("w2", n_out * n_h, 0),
+                             ("b1", n_h, 0), ("b2", n_out, 0)):
+            events = {"snap": "SNAP(t) > 0.5"}
+            if name == "w2":
+                events["rec"] = f"REC(t) > 0.5 and i < {min(shape.raster_weights, n_h)}"
+            g = b2.NeuronGroup(n, eq.weight_variables(), name=f"G_{name}", clock=clock, events=events)
+            g.col = col
+            g.run_regularly(eq.update_code(B, baseline_steps), name=f"G_{name}_update", **at("update"))
+            self.weights[name] = g
+        hid.b1 = b2.linked_var(self.weights["b1"], "w", index=np.tile(np.arange(n_h), B))
+        out.b2 = b2.linked_var(self.weights["b2"], "w", index=np.tile(np.arange(n_out), B))
+        hid.run_regularly(eq.rates_code("h"), name="hid_rates", **at("rates"))
+        out.run_regularly(eq.rates_code("y"), name="out_rates", **at("rates"))
+        hid.run_regularly(eq.hidden_code(net), name="hid_step", **at("state"))
+        out.run_regularly(eq.output_code(net), name="out_step", **at("state"))
+
+        b, j, i = (a.ravel() for a in np.meshgrid(np.arange(B), np.arange(n_h), np.arange(n_in), indexing="ij"))
+        S1 = b2.Synapses(self.weights["w1"], hid, eq.S1, name="S1", clock=clock)
+        S1.connect(i=j * n_in + i, j=b * n_h + j)
+        b, k, j = (a.ravel() for a in np.meshgrid(np.arange(B), np.arange(n_out), np.arange(n_h), indexing="ij"))
+        S2h = b2.Synapses(self.weights["w2"], hid, eq.S2H, name="S2h", clock=clock)
+        S2h.connect(i=k * n_h + j, j=b * n_h + j)
+        S2h.yi = b * n_out + k
+        S2h.ry = b2.linked_var(out, "r", index="yi")
+        S2y = b2.Synapses(self.weights["w2"], out, eq.S2Y, name="S2y", clock=clock)
+        S2y.connect(i=k * n_h + j, j=b * n_out + k)
+        S2y.hi = b * n_h + j
+        S2y.rh = b2.linked_var(hid, "r", index="hi")
+        Sb1 = b2.Synapses(hid, self.weights["b1"], eq.SB, name="Sb1", clock=clock)
+        Sb1.connect(i=np.arange(B * n_h), j=np.tile(np.arange(n_h), B))
+        Sb2 = b2.Synapses(out, self.weights["b2"], eq.SB, name="Sb2", clock=clock)
+        Sb2.connect(i=np.arange(B * n_out), j=np.tile(np.arange(n_out), B))
+        for syn, summed in ((S1, {"I1_post": "drive", "gs_pre": "hebbian"}),
+                            (S2h, {"I2_post": "drive", "gs_pre": "hebbian"}), (S2y, {"Iy_post": "drive"}),
+                            (Sb1, {"gs_post": "hebbian"}), (Sb2, {"gs_post": "hebbian"})):
+            for var, stage in summed.items():
+                syn.summed_updaters[var].order = eq.ORDER[stage]
+        self.snapshots = {name: b2.EventMonitor(g, "snap", variables=["w"], name=f"snap_{name}")
+                          for name, g in self.weights.items()}
+        self.rec_out = b2.EventMonitor(out, "rec", variables=["r"], name="rec_out")
+        self.rec_w2 = b2.EventMonitor(self.weights["w2"], "rec", variables=["w"], name="rec_w2")
+        self.hid, self.out = hid, out
+        self.net = b2.Network(hid, out, *self.weights.values(), S1, S2h, S2y, Sb1, Sb2, *self.snapshots.values(),
+                              self.rec_out, self.rec_w2)
+        if self.standalone:  # every run_args variable needs an assignment in the generated main
+            for g in self.weights.values():
+                g.w[:] = 0.0
+            self.net.run(shape.n_steps * second, namespace=self.namespace)
+            b2.device.build(directory=str(self.directory), compile=True, run=False)
+        else:
+            self.net.store("init")
+
+    # ------------------------------------------------------------------------------------- runs
+    def run(self, params: dict[str, np.ndarray], arrays: dict[str, np.ndarray]) -> None:
+        """One whole training from ``params`` (w1, w2, b1, b2) with the ``arrays`` of a schedule."""
+        values = {self.arrays[name]: np.ascontiguousarray(v, dtype=np.float64) for name, v in arrays.items()}
+        weights = {self.weights[n].w: np.ascontiguousarray(params[n], dtype=np.float64).ravel() for n in PARAMS}
+        if self.standalone:
+            self.b2.device.run(directory=str(self.directory), with_output=False, run_args={**weights, **values})
+            return
+        self.net.restore("init")
+        for array, v in values.items():
+            array.values[:] = v
+        for view, v in weights.items():
+            view[:] = v
+        self.net.run(self.shape.n_steps * self.b2.second, namespace=self.namespace)
+
+    def epoch_weights(self) -> list[dict[str, np.ndarray]]:
+        """The weights recorded at each ``SNAP`` step, in time order, shaped as the torch parameters."""
+        net = self.shape.net
+        shapes = {"w1": (net.n_hidden, net.n_in), "w2": (net.n_out, net.n_hidden), "b1": (net.n_hidden,),
+                  "b2": (net.n_out,)}
+        per = {}
+        for name, mon in self.snapshots.items():
+            t, i, w = np.asarray(mon.t_), np.asarray(mon.i), np.asarray(mon.w)
+            order = np.lexsort((i, t))
+            per[name] = w[order].reshape(-1, *shapes[name])
+        n = len(per["w1"])
+        return [{name: per[name][e] for name in PARAMS} for e in range(n)]
+
+    def final_weights(self) -> dict[str, np.ndarray]:
+        net = self.shape.net
+        shapes = {"w1": (net.n_hidden, net.n_in), "w2": (net.n_out, net.n_hidden), "b1": (net.n_hidden,),
+                  "b2": (net.n_out,)}
+        return {name: np.asarray(self.weights[name].w[:]).reshape(shapes[name]) for name in PARAMS}
+
+    def raster(self) -> tuple[np.ndarray, np.ndarray]:
+        """Output rates of copy 0 (steps, n_out) and W2[0, :4] (steps, 4) at the ``REC`` steps."""
+        def rows(mon, var):
+            t, i, v = np.asarray(mon.t_), np.asarray(mon.i), np.asarray(getattr(mon, var))
+            order = np.lexsort((i, t))
+            steps = len(np.unique(t))
+            return v[order].reshape(steps, -1) if steps else np.zeros((0, 0))
+        return rows(self.rec_out, "r"), rows(self.rec_w2, "w")
+
+    def close(self) -> None:
+        """Reset brian2's global device after a standalone build."""
+        if self.standalone:
+            self.b2.device.reinit()
+            self.b2.device.activate()
+            self.b2.set_device("runtime")
