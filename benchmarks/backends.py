@@ -102,8 +102,11 @@ def main() -> int:
             sequence(low, params, feedback, spec.rule, spec.task.loss, batch, learner.apply, record=True)
             times.append(time.perf_counter() - t0)
         train_s = statistics.median(times)
-        run_sim = (lambda: simulate(low, params0, batch.inputs)) if backend is None else \
-            (lambda: backend.simulate(low, params0, batch.inputs))
+        forward = simulate if backend is None else backend.simulate
+
+        def run_sim(forward=forward):
+            return forward(low, params0, batch.inputs)
+
         run_sim()  # builds the forward-only network (not timed: its build is a second, smaller one)
         sims = []
         for _ in range(repeats):
@@ -127,7 +130,7 @@ def main() -> int:
         print(f"{r['backend']:<24}{r['build_s']:>10.2f}{r['train_s']:>12.3f}{r['train_s'] / base:>9.1f}x"
               f"{r['forward_s']:>11.3f}{'yes' if r['same_spikes_as_torch'] else 'NO':>13}")
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    record = {"created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+    record = {"created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
               "machine": {"python": platform.python_version(), "cpus": os.cpu_count(), "torch": torch.__version__,
                           "threads": args.threads},
               "task": {"card": "models/eprop_sine.toml", "n_steps": n_steps, "batch": spec.train.batch_size,

@@ -23,14 +23,12 @@ from neuromorph.plasticity import EProp, Feedback, Mode, Target
 from neuromorph.plasticity.losses import RateRegularization
 from neuromorph.types import LossKind, TrialBatch
 
-pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
-
 RTOL = 1e-10
 N_IN, N_REC, N_OUT, T = 10, 20, 2, 200
 
 
 def spec_of(adaptive: bool) -> NetworkSpec:
-    common = dict(tau_mem=20e-3, v_th=0.5, t_ref=2e-3)
+    common = {"tau_mem": 20e-3, "v_th": 0.5, "t_ref": 2e-3}
     neuron = (ALIFParameters(**common, tau_adapt=0.2, beta=tuple(0.2 * (j % 2) for j in range(N_REC)))
               if adaptive else LIFParameters(**common))
     return NetworkSpec(N_IN, N_REC, N_OUT, neuron, ReadoutParameters(tau_out=20e-3, output_scaling=True), dt=1e-3)

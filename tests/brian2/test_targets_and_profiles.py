@@ -21,8 +21,6 @@ from neuromorph.plasticity import EProp, Feedback, Mode, Target
 from neuromorph.types import LossKind
 from tests.brian2.test_cross_backend import assert_same, problem, spec_of, train_both
 
-pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
-
 CHIP = {"network.n_rec": 20, "task.n_in": 10, "task.n_steps": 200, "train.iterations": 3,
         "train.precision": "float64", "hardware.profile": "loihi2",
         # the brian2 backend rounds traces to nearest (the torch backend alone draws stochastic trace rounding)

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,6 +30,27 @@ import numpy as np
 from neuromorph.backends.brian2 import contrastive_equations as eq
 from neuromorph.backends.brian2.network import CACHE_DIR
 from neuromorph.contrastive.models import PARAMS, NetSpec
+
+#: brian2's global preferences while this module builds and runs (set, then restored): float64, no
+#: algebraic rewriting by brian2's optimiser, no -ffast-math reassociation by the C++ compiler
+PREFS = {"core.default_float_dtype": np.float64, "codegen.loop_invariant_optimisations": False,
+         "codegen.cpp.extra_compile_args_gcc": ["-w", "-O3", "-march=native", "-std=c++11"]}
+
+
+@contextmanager
+def _preferences(b2, target: str):
+    wanted = dict(PREFS)
+    if target != "cpp_standalone":
+        wanted |= {"codegen.target": target, "codegen.runtime.cython.cache_dir": str(CACHE_DIR)}
+    saved = {key: b2.prefs[key] for key in wanted}
+    try:
+        for key, value in wanted.items():
+            b2.prefs[key] = value
+        yield
+    finally:
+        for key, value in saved.items():
+            b2.prefs[key] = value
+
 
 #: the per-step TimedArrays (module docstring)
 STEP_ARRAYS = ("PHI", "ETA", "BL", "STORE", "RST", "SNAP", "REC")
@@ -58,19 +80,19 @@ class ContrastiveNetwork:
         import brian2 as b2
 
         self.b2, self.shape, self.target = b2, shape, target
-        net, B = shape.net, shape.batch
-        n_in, n_h, n_out = net.n_in, net.n_hidden, net.n_out
         self.standalone = target == "cpp_standalone"
         self.directory = Path(directory) if directory is not None else Path(tempfile.mkdtemp(prefix="neuromorph-cl-"))
         if self.standalone:
             b2.set_device("cpp_standalone", build_on_run=False, directory=str(self.directory))
         else:
             b2.set_device("runtime")
-            b2.prefs.codegen.target = target
-            b2.prefs.codegen.runtime.cython.cache_dir = str(CACHE_DIR)
-        b2.prefs.core.default_float_dtype = np.float64
-        b2.prefs.codegen.loop_invariant_optimisations = False  # as .network: no rewriting, no -ffast-math
-        b2.prefs.codegen.cpp.extra_compile_args_gcc = ["-w", "-O3", "-march=native", "-std=c++11"]
+        with _preferences(b2, target):
+            self._build(shape, baseline_steps)
+
+    def _build(self, shape: Shape, baseline_steps: float) -> None:
+        b2 = self.b2
+        net, B = shape.net, shape.batch
+        n_in, n_h, n_out = net.n_in, net.n_hidden, net.n_out
         second = b2.second
         clock = b2.Clock(dt=1 * second, name="cl_step")  # one brian2 step = one torch step
         zeros = np.zeros
@@ -153,7 +175,8 @@ class ContrastiveNetwork:
             array.values[:] = v
         for view, v in weights.items():
             view[:] = v
-        self.net.run(self.shape.n_steps * self.b2.second, namespace=self.namespace)
+        with _preferences(self.b2, self.target):  # runtime targets generate their code here
+            self.net.run(self.shape.n_steps * self.b2.second, namespace=self.namespace)
 
     def epoch_weights(self) -> list[dict[str, np.ndarray]]:
         """The weights recorded at each ``SNAP`` step, in time order, shaped as the torch parameters."""

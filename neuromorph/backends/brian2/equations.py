@@ -247,7 +247,7 @@ def eligibility_code(k: Constants, pre: str, post: str = "_post", suffix: str = 
     :math:`E \leftarrow d_j E + s\,\mathrm{pre}_i`, :math:`e = \psi_j E`, then the same filter and sums.
     """
     c = k.c
-    n = lambda name: f"{name}{suffix}"  # noqa: E731 - names of the per-neuron (bias, threshold) copies
+    n = lambda name: f"{name}{suffix}"
     if k.rflo:
         lines = [f"{n('E')} = dj{post}*{n('E')} + {_num(c.s_in)}*({pre})", f"elig = psi{post}*{n('E')}"]
     elif k.adaptive:

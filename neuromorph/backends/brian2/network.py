@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -56,6 +57,28 @@ def _all_pairs(batch: int, n_pre: int, n_post: int) -> tuple[np.ndarray, np.ndar
     return (b * n_pre + pre).ravel(), (b * n_post + post).ravel()
 
 
+#: one brian2 step must compute what one torch step computes: no algebraic rewriting of the expressions
+#: by brian2's optimiser, no -ffast-math reassociation by the C++ compiler, float64 throughout
+_PREFS = {"codegen.loop_invariant_optimisations": False,
+          "codegen.cpp.extra_compile_args_gcc": ["-w", "-O3", "-march=native", "-std=c++11"],
+          "core.default_float_dtype": np.float64}
+
+
+@contextmanager
+def _preferences(b2, target: str):
+    wanted = dict(_PREFS)
+    if target != "cpp_standalone":
+        wanted |= {"codegen.target": target, "codegen.runtime.cython.cache_dir": str(CACHE_DIR)}
+    saved = {key: b2.prefs[key] for key in wanted}
+    try:
+        for key, value in wanted.items():
+            b2.prefs[key] = value
+        yield
+    finally:
+        for key, value in saved.items():
+            b2.prefs[key] = value
+
+
 class Brian2Network:
     """The brian2 objects of one :class:`Layout` on one code-generation target."""
 
@@ -64,26 +87,29 @@ class Brian2Network:
         import brian2 as b2
 
         self.b2, self.layout, self.target = b2, layout, target
-        spec, B, T = layout.spec, layout.batch, layout.n_steps
+        _spec, _B, _T = layout.spec, layout.batch, layout.n_steps
         self.standalone = target == "cpp_standalone"
         self.directory = Path(directory) if directory is not None else Path(tempfile.mkdtemp(prefix="neuromorph-b2-"))
         if self.standalone:
             b2.set_device("cpp_standalone", build_on_run=False, directory=str(self.directory))
         else:
             b2.set_device("runtime")
-            b2.prefs.codegen.target = target
-            b2.prefs.codegen.runtime.cython.cache_dir = str(CACHE_DIR)
-        b2.prefs.core.default_float_dtype = np.float64
-        # one brian2 step must compute what one torch step computes: no algebraic rewriting of the
-        # expressions by brian2's optimiser, and no -ffast-math reassociation by the C++ compiler
-        b2.prefs.codegen.loop_invariant_optimisations = False
-        b2.prefs.codegen.cpp.extra_compile_args_gcc = ["-w", "-O3", "-march=native", "-std=c++11"]
+        with self.prefs():
+            self._build(layout, consts, chip)
+
+    def prefs(self):
+        """brian2's global preferences as this network needs them, restored afterwards (code is generated per run)."""
+        return _preferences(self.b2, self.target)
+
+    def _build(self, layout: Layout, consts: TraceConstants, chip: ChipNumerics | None) -> None:
+        b2 = self.b2
+        spec, B, T = layout.spec, layout.batch, layout.n_steps
         rflo = None if layout.rflo_decay is None else "jacobian" if layout.rflo_decay == "jacobian" else "fixed"
         k = eq.Constants.of(spec, consts, chip, rflo)
         self.dt = spec.dt
         learn = bool(layout.targets)
         n_in, n_rec, n_out = spec.n_in, spec.n_rec, spec.n_out
-        when = lambda stage: dict(when="groups", order=eq.ORDER[stage])  # noqa: E731
+        when = lambda stage: {"when": "groups", "order": eq.ORDER[stage]}
 
         clock = b2.Clock(dt=spec.dt * b2.second, name="step")  # one brian2 step = one torch step
         self.X = b2.TimedArray(np.zeros((T, B * n_in)), dt=spec.dt * b2.second)
@@ -150,7 +176,7 @@ class Brian2Network:
         objects += [self.spikes, self.y_mon]
         self.monitors = {}
         if layout.record:
-            first = lambda n: np.arange(n)  # noqa: E731 - batch copy 0
+            first = lambda n: np.arange(n)
             if learn:
                 self.monitors = {
                     "pre_trace_in": b2.StateMonitor(inp, "P", record=first(n_in), when="end", clock=clock, name="m_pin"),
@@ -172,7 +198,7 @@ class Brian2Network:
     # --------------------------------------------------------------------------------- parameters
     def _synapse_values(self, params: Parameters, feedback: torch.Tensor | None) -> dict:
         B = self.layout.batch
-        tile = lambda w: np.tile(w.detach().to(torch.float64).numpy().ravel(), B)  # noqa: E731
+        tile = lambda w: np.tile(w.detach().to(torch.float64).numpy().ravel(), B)
         values = {self.S_in.w: tile(params.w_in), self.S_rec.w: tile(params.w_rec), self.S_out.w: tile(params.w_out),
                   self.hid.bias: tile(params.bias), self.hid.theta: tile(params.threshold),
                   self.out.b_out: tile(params.b_out)}
@@ -213,19 +239,22 @@ class Brian2Network:
 
     def run_standalone(self, params: Parameters, feedback: torch.Tensor | None, arrays: dict) -> None:
         """One run of the compiled binary with this sequence's weights and trials."""
-        self.b2.device.run(directory=str(self.directory), with_output=False,
-                           run_args={**self._synapse_values(params, feedback), **arrays})
+        with self.prefs():
+            self.b2.device.run(directory=str(self.directory), with_output=False,
+                               run_args={**self._synapse_values(params, feedback), **arrays})
 
     def start(self, params: Parameters, feedback: torch.Tensor | None, arrays: dict) -> None:
         """Runtime targets: fresh state at t = 0, this sequence's weights and trials."""
-        self.net.restore("init")
+        with self.prefs():
+            self.net.restore("init")
         for array, values in arrays.items():
             array.values[:] = values
         self.set_parameters(params, feedback)
 
     def run(self, steps: int) -> None:
         """Advance ``steps`` time steps (runtime targets)."""
-        self.net.run(steps * self.dt * self.b2.second, namespace=self.namespace)
+        with self.prefs():
+            self.net.run(steps * self.dt * self.b2.second, namespace=self.namespace)
 
     # --------------------------------------------------------------------------------- results
     def raster(self, n_steps: int) -> np.ndarray:

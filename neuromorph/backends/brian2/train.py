@@ -144,7 +144,7 @@ class Brian2Backend:
         else:
             net.start(params, None, arrays)
             net.run(n_steps)
-        as_tensor = lambda a: torch.as_tensor(np.ascontiguousarray(a), dtype=low.dtype)  # noqa: E731
+        as_tensor = lambda a: torch.as_tensor(np.ascontiguousarray(a), dtype=low.dtype)
         return Recording(as_tensor(net.raster(n_steps)), as_tensor(net.membrane()), as_tensor(net.outputs()))
 
 
