@@ -19,7 +19,8 @@ range :math:`[-256, 254]`) and independent :math:`\xi \sim U[0,1)` per synapse a
 :math:`\delta` rounds :math:`\Delta` *away from zero* before the stochastic rounding: every
 non-zero product moves the weight by at least one mantissa unit in expectation.
 
-**What brian2-loihi 0.5.2 actually executes** (brian2 2.9, numpy target; measured and pinned in
+**What brian2-loihi 0.5.2 actually executes** (brian2 2.9; numpy target, weight rounding also checked
+under cython; measured and pinned in
 ``tests/export/test_b2l_learning.py``). Its two random terms are brian2 ``(constant over dt)``
 subexpressions, which brian2 evaluates in the ``before_start`` slot from the previous step's values:
 
