@@ -163,13 +163,13 @@ def _run_chip(args: argparse.Namespace, spec, record, what: str):
     from neuromorph.hardware.setup import prepare
 
     if spec.hardware is None:
-        profile = "loihi1" if what == "brian2-loihi" else "loihi2"
+        profile = "loihi1 --mode offline" if what == "brian2-loihi" else "loihi2"
         raise ExportError(f"{args.run} was trained without a hardware profile; {what} needs one "
                           f"(neuromorph train CARD --profile {profile} --out RUN.h5)")
     chip = prepare(spec).numerics
     if what == "brian2-loihi" and (chip is None or chip.profile.id != "loihi1"):
         raise ExportError(f"brian2-loihi emulates Loihi 1; {args.run} was trained under profile "
-                          f"{spec.hardware.profile!r}: retrain with --profile loihi1")
+                          f"{spec.hardware.profile!r}: retrain with --profile loihi1 (--mode offline for e-prop)")
     if chip is not None and record.checkpoint is not None:
         state = torch.load(io.BytesIO(record.checkpoint), weights_only=True)
         if "chip_steps" in state:
@@ -223,7 +223,8 @@ def _contrastive_train(args: argparse.Namespace) -> int:
     from neuromorph.contrastive.card import load_contrastive_card
     from neuromorph.contrastive.run import format_table, run_contrastive
 
-    result = run_contrastive(load_contrastive_card(args.card), args.out, progress=not args.no_progress)
+    result = run_contrastive(load_contrastive_card(args.card), args.out, progress=not args.no_progress,
+                             backend=args.backend, target=args.target)
     print(format_table(result))
     for path in [result.out, *result.figures]:
         print(f"wrote {path}")
@@ -325,6 +326,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("card", type=Path, help="contrastive model card (TOML), e.g. models/cl_xor.toml")
     p.add_argument("--out", type=Path, required=True, help="output HDF5 file; figures go next to it")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    p.add_argument("--backend", choices=("torch", "brian2"), default="torch",
+                   help="simulate with torch (default) or brian2 (the same equations and plasticity; ep and chl)")
+    p.add_argument("--target", choices=("numpy", "cython", "cpp_standalone"), default="numpy",
+                   help="with --backend brian2: brian2's code-generation target (default numpy)")
     p.set_defaults(func=_contrastive_train)
     p = csub.add_parser("kappa", help="the transient shrinkage kappa, measured vs predicted (THEORY.md check 20)")
     p.add_argument("--out", type=Path, required=True, help="output HDF5 file; the figure goes next to it")

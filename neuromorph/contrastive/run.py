@@ -5,7 +5,9 @@ final accuracies, writes one HDF5 file and the figures next to it; the run *pass
 temporally local scheme's mean final test accuracy is within the card's ``tolerance`` of the
 classical one. :func:`run_kappa` measures the transient shrinkage κ against
 :math:`1/(1 + \tau(1/T_+ + 1/T_-))` (THEORY.md §6 check 20) for THEORY.md's cases.
-torch runs on one thread: these are per-step loops on small networks.
+torch runs on one thread: these are per-step loops on small networks. With ``backend="brian2"`` the
+training runs in brian2 (:mod:`neuromorph.backends.brian2.contrastive`; ``target`` numpy, cython or
+cpp_standalone), in float64, and the file records ``backend`` and ``brian2_target``.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from neuromorph.contrastive.data import load_task
 from neuromorph.contrastive.kappa import THEORY_CASES, KappaCase, KappaResult, measure_kappa
 from neuromorph.contrastive.store import write_contrastive
 from neuromorph.contrastive.train import Curve, train_scheme
+from neuromorph.errors import ConfigError
 
 #: check 20's tolerance on |κ_measured - κ_predicted|
 KAPPA_TOLERANCE = 0.01
@@ -57,14 +60,18 @@ class ContrastiveResult:
 
 
 def run_contrastive(card: ContrastiveCard, out: str | Path, *, progress: bool = True,
-                    figures: bool = True) -> ContrastiveResult:
+                    figures: bool = True, backend: str = "torch", target: str = "numpy") -> ContrastiveResult:
     """Train, store and plot; see the module docstring."""
     torch.set_num_threads(1)
     start = time.perf_counter()
+    train, attrs, close = _trainer(card, backend, target)
     data = load_task(card.task.name, card.task.test_fraction, np.random.default_rng(card.task.split_seed))
     runs = [(scheme, seed) for scheme in card.train.schemes for seed in card.train.seeds]
-    curves = [train_scheme(card, data, scheme, seed, record_raster=(seed == card.train.seeds[0]))
-              for scheme, seed in tqdm(runs, desc=f"contrastive {card.task.name}", disable=not progress)]
+    try:
+        curves = [train(card, data, scheme, seed, record_raster=(seed == card.train.seeds[0]))
+                  for scheme, seed in tqdm(runs, desc=f"contrastive {card.task.name}", disable=not progress)]
+    finally:
+        close()
     summary = []
     for scheme in card.train.schemes:
         finals = tuple(c.final_test for c in curves if c.scheme == scheme)
@@ -81,13 +88,26 @@ def run_contrastive(card: ContrastiveCard, out: str | Path, *, progress: bool = 
         groups["params"].setdefault(c.scheme, {})[f"seed_{c.seed}"] = dict(c.params)
         if c.raster is not None:
             groups["raster"][c.scheme] = c.raster
-    write_contrastive(out, "train", card.source, groups, elapsed)
+    write_contrastive(out, "train", card.source, groups, elapsed, **attrs)
     paths: list[Path] = []
     if figures:
         from neuromorph.contrastive import plots
 
         paths = plots.training_figures(curves, card, out)
     return ContrastiveResult(card, curves, summary, out, paths, elapsed)
+
+
+def _trainer(card: ContrastiveCard, backend: str, target: str):
+    """``(train_scheme, file attrs, close)`` of ``backend``; brian2 rejects what it cannot lower here, at setup."""
+    if backend == "torch":
+        return train_scheme, {"backend": "torch"}, lambda: None
+    if backend != "brian2":
+        raise ConfigError(f"backend must be 'torch' or 'brian2', got {backend!r}")
+    from neuromorph.backends.brian2.contrastive import ContrastiveBrian2, check_contrastive
+
+    check_contrastive(card, target)
+    runner = ContrastiveBrian2(target)
+    return runner.train_scheme, {"backend": "brian2", "brian2_target": target}, runner.close
 
 
 def format_table(result: ContrastiveResult) -> str:

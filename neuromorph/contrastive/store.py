@@ -2,7 +2,8 @@
 
 ::
 
-    /                              attrs: format, format_version, created, card (TOML), kind, elapsed_s
+    /                              attrs: format, format_version, created, card (TOML), kind, elapsed_s,
+                                   backend ("torch" or "brian2"), brian2_target (brian2 runs)
     /versions                      attrs: package -> version
     /curves/<scheme>/seed_<s>      train_acc, test_acc (epochs + 1); attrs final_test
     /params/<scheme>/seed_<s>      w1, w2, b1, b2 (final)
@@ -30,9 +31,10 @@ FORMAT_VERSION = 1
 
 
 def write_contrastive(path: str | os.PathLike[str], kind: str, card_toml: str, groups: dict[str, dict],
-                      elapsed_s: float) -> Path:
-    """Write nested ``groups`` ({name: array, str list or {attrs: {...}} / subgroup}) atomically."""
-    with atomic_hdf5(path, FORMAT, FORMAT_VERSION, kind=kind, card=card_toml, elapsed_s=elapsed_s) as f:
+                      elapsed_s: float, **attrs: object) -> Path:
+    """Write nested ``groups`` ({name: array, str list or {attrs: {...}} / subgroup}) atomically;
+    ``attrs`` go to the root (e.g. ``backend``)."""
+    with atomic_hdf5(path, FORMAT, FORMAT_VERSION, kind=kind, card=card_toml, elapsed_s=elapsed_s, **attrs) as f:
         for name, content in groups.items():
             write_groups(f.require_group(name), content)
     return Path(path)

@@ -195,7 +195,7 @@ class ContrastiveNetwork:
         net = self.shape.net
         shapes = {"w1": (net.n_hidden, net.n_in), "w2": (net.n_out, net.n_hidden), "b1": (net.n_hidden,),
                   "b2": (net.n_out,)}
-        return {name: np.asarray(self.weights[name].w[:]).reshape(shapes[name]) for name in PARAMS}
+        return {name: np.array(self.weights[name].w[:], dtype=np.float64).reshape(shapes[name]) for name in PARAMS}
 
     def raster(self) -> tuple[np.ndarray, np.ndarray]:
         """Output rates of copy 0 (steps, n_out) and W2[0, :4] (steps, 4) at the ``REC`` steps."""

@@ -1,0 +1,147 @@
+"""Contrastive learning in brian2 trains the same weights as the torch implementation.
+
+Oracle: :func:`neuromorph.contrastive.train.train_scheme` in float64, from the same seed (same
+initial weights, minibatch order and phase draws). Each backend trains its own copy for several
+epochs (every step's plasticity feeds the next step's dynamics, so a wrong stage, a wrong phase
+step or a wrong update would grow and show). Tolerance: 1e-10 relative on every parameter after
+training (max |Δ| over max |θ|). Both compute in float64; they sum the batch and the matrix
+products in different orders and evaluate the sigmoid by different formulas, so they agree to a few
+ulps (measured ≤ 2e-15 here), not bit for bit; an error of one step anywhere is ≥ 1e-4 (the
+sensitivity test below). Accuracy curves must be identical (argmax of the same rates).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+
+import numpy as np
+import pytest
+import torch
+
+from neuromorph.backends.brian2.contrastive import ContrastiveBrian2, schedule
+from neuromorph.backends.brian2.support import UnsupportedFeatureError
+from neuromorph.contrastive.card import load_contrastive_card
+from neuromorph.contrastive.data import load_task
+from neuromorph.contrastive.train import train_scheme
+
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+
+RTOL = 1e-10
+EPOCHS = 15
+
+
+def card_of(model: str, *, epochs: int = EPOCHS, **phases):
+    """models/cl_xor.toml (state carried over, lr decay, baseline) with ``model``; CHL also resets and burns in."""
+    card = load_contrastive_card("models/cl_xor.toml")
+    if model == "chl":
+        phases = {"reset": True, "burn_in": 3, **phases}
+    return dataclasses.replace(card, network=dataclasses.replace(card.network, model=model),
+                               phases=dataclasses.replace(card.phases, **phases),
+                               train=dataclasses.replace(card.train, epochs=epochs))
+
+
+@pytest.fixture(scope="module")
+def xor():
+    return load_task("xor", 0.25, np.random.default_rng(0))
+
+
+@pytest.fixture(scope="module")
+def runners():
+    made: dict[str, ContrastiveBrian2] = {}
+    yield lambda model: made.setdefault(model, ContrastiveBrian2("numpy"))
+    for r in made.values():
+        r.close()
+
+
+def relative_error(a: dict, b: dict) -> float:
+    """max |a - b| over max |a|, |b| (per parameter; the largest)."""
+    return max(float(np.abs(a[n] - b[n]).max() / max(np.abs(a[n]).max(), np.abs(b[n]).max())) for n in a)
+
+
+@pytest.mark.parametrize("scheme", ["periodic", "random", "classical"])
+@pytest.mark.parametrize("model", ["ep", "chl"])
+def test_brian2_trains_the_torch_weights(model, scheme, xor, runners):
+    card = card_of(model)
+    ref = train_scheme(card, xor, scheme, 1, dtype=torch.float64, record_raster=True)
+    got = runners(model).train_scheme(card, xor, scheme, 1, record_raster=True)
+    init = schedule(card, xor, scheme, 1).params
+    assert relative_error(init, ref.params) > 1e-2  # the weights moved: the comparison is about learning
+    assert relative_error(ref.params, got.params) < RTOL
+    np.testing.assert_array_equal(got.train_acc, ref.train_acc)
+    np.testing.assert_array_equal(got.test_acc, ref.test_acc)
+    if scheme == "classical":
+        assert got.raster is None and ref.raster is None
+        return
+    assert set(got.raster) == set(ref.raster)
+    np.testing.assert_array_equal(got.raster["phase"], ref.raster["phase"])
+    np.testing.assert_array_equal(got.raster["signal"], ref.raster["signal"])
+    for name in ("rate_out", "weight"):
+        np.testing.assert_allclose(got.raster[name], ref.raster[name], rtol=0, atol=RTOL)
+
+
+def test_one_step_off_is_far_outside_the_tolerance(xor, runners):
+    """Sensitivity of the oracle: storing g- one step early (classical) moves the weights by >> RTOL."""
+    card = card_of("ep")
+    runner = runners("ep")
+    network = runner.network(card, xor)
+    plan = schedule(card, xor, "classical", 1)
+    from neuromorph.backends.brian2.contrastive import data_tables
+
+    tables = data_tables(network.shape.net, xor)
+    network.run(plan.params, {**plan.arrays, **tables})
+    right = network.final_weights()
+    shifted = dict(plan.arrays, STORE=np.roll(plan.arrays["STORE"], -1))
+    network.run(plan.params, {**shifted, **tables})
+    assert relative_error(right, network.final_weights()) > 1e-4
+
+
+def test_spiking_is_rejected_at_setup(xor):
+    card = card_of("spiking")
+    with pytest.raises(UnsupportedFeatureError, match="spiking.*--backend torch"):
+        ContrastiveBrian2("numpy").train_scheme(card, xor, "periodic", 0)
+
+
+def test_cli_brian2_writes_the_torch_layout(tmp_path):
+    from neuromorph.cli import main
+    from neuromorph.contrastive.store import read_contrastive
+
+    text = open("models/cl_xor.toml").read().replace("epochs = 600", "epochs = 4").replace(
+        "seeds = [0, 1, 2, 3]", "seeds = [2]")
+    card = tmp_path / "xor.toml"
+    card.write_text(text)
+    files = {b: tmp_path / f"{b}.h5" for b in ("torch", "brian2")}
+    assert main(["contrastive", "train", str(card), "--out", str(files["brian2"]), "--no-progress",
+                 "--backend", "brian2", "--target", "numpy"]) in (0, 1)
+    assert main(["contrastive", "train", str(card), "--out", str(files["torch"]), "--no-progress"]) in (0, 1)
+    runs = {b: read_contrastive(f) for b, f in files.items()}
+    assert runs["brian2"]["attrs"]["backend"] == "brian2" and runs["brian2"]["attrs"]["brian2_target"] == "numpy"
+    assert runs["torch"]["attrs"]["backend"] == "torch"
+    assert set(runs["brian2"]) == set(runs["torch"])
+    card = load_contrastive_card(card)
+    data = load_task("xor", 0.25, np.random.default_rng(0))
+    for scheme in ("classical", "periodic", "random"):
+        # the torch CLI trains in float32 (other initial draws): the oracle is train_scheme in float64
+        ref = train_scheme(card, data, scheme, 2, dtype=torch.float64)
+        got = runs["brian2"]["params"][scheme]["seed_2"]
+        assert relative_error(ref.params, got) < RTOL
+        curves = runs["brian2"]["curves"][scheme]["seed_2"]
+        np.testing.assert_array_equal(curves["test_acc"], ref.test_acc)
+        assert set(curves) == set(runs["torch"]["curves"][scheme]["seed_2"])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("target", ["cpp_standalone", "cython"])
+def test_compiled_targets(target, xor, tmp_path):
+    """One build for every scheme and seed (cpp_standalone: one run of the binary each)."""
+    runner = ContrastiveBrian2(target, directory=tmp_path)
+    try:
+        for model in ("ep", "chl"):
+            card = card_of(model)
+            for scheme, seed in (("random", 0), ("classical", 1), ("periodic", 2)):
+                ref = train_scheme(card, xor, scheme, seed, dtype=torch.float64)
+                got = runner.train_scheme(card, xor, scheme, seed)
+                assert relative_error(ref.params, got.params) < RTOL
+                np.testing.assert_array_equal(got.test_acc, ref.test_acc)
+    finally:
+        runner.close()
