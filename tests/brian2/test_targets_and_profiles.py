@@ -15,6 +15,7 @@ import torch
 
 from neuromorph import experiment
 from neuromorph.backends.brian2 import Brian2Backend, UnsupportedFeatureError
+from neuromorph.backends.torch import lower
 from neuromorph.cli import main
 from neuromorph.config import load_card
 from neuromorph.plasticity import EProp, Feedback, Mode, Target
@@ -36,7 +37,10 @@ def test_compiled_targets_match_torch(target, tmp_path):
     backend = Brian2Backend(target, directory=tmp_path / "standalone")
     try:
         runs = train_both(spec, rule, LossKind.REGRESSION, params, feedback, batches, backend)
-        assert len(backend._built) == 1, "a training run must build (and compile) once"
+        plain = backend.train_sequence(lower(spec, torch.float64), params, feedback, rule, LossKind.REGRESSION,
+                                       batches[0], lambda g: None, record=False)  # as between checkpoints
+        assert plain.z is None and plain.rule_state == {}
+        assert backend._builds == 1, "a training run must build (and compile) once, recorded or not"
     finally:
         backend.close()
     assert_same(runs)

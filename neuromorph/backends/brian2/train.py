@@ -52,7 +52,7 @@ class Brian2Backend:
 
     def network(self, low: Lowered, layout: Layout) -> Brian2Network:
         """The built network of ``layout`` (built, and compiled, on first use)."""
-        key = (layout, id(low))
+        key = (layout, low.dtype, id(low.chip))  # the constants follow from the spec; a chip is its own object
         if key not in self._built:
             import time
 
@@ -89,8 +89,10 @@ class Brian2Backend:
         if Target.THRESHOLD in rule.targets and params.threshold is None:
             raise ConfigError("rule.targets has 'threshold' but params.threshold is None; pass zeros of shape (n_rec,)")
         check_rule(low, rule)
+        # always record batch copy 0's rule state (small), so that recorded and plain iterations share one
+        # build: a cpp_standalone network would otherwise be rebuilt at every checkpoint
         layout = Layout(low.spec, batch.batch_size, n_steps, frozenset(rule.targets),
-                        kind is LossKind.CLASSIFICATION, record, _rflo_decay(rule, low))
+                        kind is LossKind.CLASSIFICATION, True, _rflo_decay(rule, low))
         net = self.network(low, layout)
         params = _filled(params, low)
         arrays = net.trial_arrays(batch.inputs, batch.targets, batch.mask)
