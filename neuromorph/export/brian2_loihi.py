@@ -101,7 +101,7 @@ __all__ = ["check_inputs", "image_parameters", "reference_spikes", "run_port", "
 SHIFT = 6  #: brian2-loihi: w_act = w * 2^(6 + w_exp); v_th = threshold_v_mant * 2^6
 EXP_RANGE = (0, 7)  #: exponents that keep every weight a whole multiple of 2^6 (see the module docstring)
 THRESHOLD_MANT_MAX = 131071  #: LoihiNeuronGroup: threshold_v_mant in 0..131071 (17 bits)
-FIX = "retrain with --profile loihi1 and a plain LIF card (model = 'lif', t_ref = 0)"
+FIX = "retrain with --profile loihi1 (--mode offline for e-prop) and a plain LIF card (model = 'lif', t_ref = 0)"
 
 
 def _loihi_matrix(name: str, k: np.ndarray, exponent: int) -> tuple[np.ndarray, int]:
