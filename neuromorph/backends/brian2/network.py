@@ -87,7 +87,6 @@ class Brian2Network:
         import brian2 as b2
 
         self.b2, self.layout, self.target = b2, layout, target
-        _spec, _B, _T = layout.spec, layout.batch, layout.n_steps
         self.standalone = target == "cpp_standalone"
         self.directory = Path(directory) if directory is not None else Path(tempfile.mkdtemp(prefix="neuromorph-b2-"))
         if self.standalone:
