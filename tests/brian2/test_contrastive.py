@@ -21,6 +21,7 @@ import torch
 
 from neuromorph.backends.brian2.contrastive import ContrastiveBrian2, schedule
 from neuromorph.backends.brian2.support import UnsupportedFeatureError
+from neuromorph.contrastive import models
 from neuromorph.contrastive.card import load_contrastive_card
 from neuromorph.contrastive.data import load_task
 from neuromorph.contrastive.train import train_scheme
@@ -94,6 +95,21 @@ def test_one_step_off_is_far_outside_the_tolerance(xor, runners):
     shifted = dict(plan.arrays, STORE=np.roll(plan.arrays["STORE"], -1))
     network.run(plan.params, {**shifted, **tables})
     assert relative_error(right, network.final_weights()) > 1e-4
+
+
+def test_brian2_evaluation_is_torch_predict(xor, runners):
+    """The in-run evaluation (free relaxation from rest, every training and test sample) gives the output
+    rates of :func:`models.predict` on the same weights, to RTOL; here after the last epoch."""
+    card = card_of("chl")
+    runner = runners("chl")
+    curve = runner.train_scheme(card, xor, "random", 3)
+    network = runner.network(card, xor)
+    x = torch.cat([xor.x_train, xor.x_test]).to(torch.float64)
+    params = {n: torch.as_tensor(v) for n, v in curve.params.items()}
+    want = models.predict(network.shape.net, params, x, card.train.eval_steps).numpy()
+    got = network.eval_rates()[-1][:len(x)]
+    np.testing.assert_allclose(got, want, rtol=RTOL, atol=0)
+    assert np.abs(got - network.eval_rates()[0][:len(x)]).max() > 1e-3  # training changed what is evaluated
 
 
 def test_spiking_is_rejected_at_setup(xor):

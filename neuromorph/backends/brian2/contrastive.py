@@ -16,11 +16,12 @@ minibatch permutations, the phase process), and writes them into the run's ``Tim
 the whole training of one (scheme, seed) is then one brian2 run (one run of the compiled binary
 in cpp_standalone).
 
-**Evaluation.** The weights at the end of every epoch are recorded inside brian2 (an
-``EventMonitor`` at the epoch's last step) and read back; the accuracies are then computed by
-torch's free relaxation (:func:`neuromorph.contrastive.train.accuracy`, float64) on those
-weights, so the learning curves of both backends are evaluated by the same code and differ only
-by the weights.
+**Evaluation** runs in brian2 too, inside the same run: before training and after every epoch the
+training state is set aside and the batch copies relax freely from rest (``eval_steps`` steps,
+:func:`neuromorph.contrastive.models.predict`) on every training and test sample, *B* at a time;
+the accuracy is the fraction whose largest output rate is the target's class, as in
+:func:`neuromorph.contrastive.train.accuracy`. Non-finite rates in an evaluation stop the run with
+:class:`~neuromorph.errors.NonFiniteError` (torch checks the weights at the same point).
 
 Only the rate models (``ep``, ``chl``) are lowered; the spiking model is rejected at setup.
 """
@@ -34,13 +35,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from neuromorph.backends.brian2.contrastive_network import ContrastiveNetwork, Shape
+from neuromorph.backends.brian2.contrastive_network import STEP_ARRAYS, ContrastiveNetwork, Shape
 from neuromorph.backends.brian2.support import UnsupportedFeatureError, check_target
 from neuromorph.contrastive import models
 from neuromorph.contrastive.card import ContrastiveCard
 from neuromorph.contrastive.data import Dataset
 from neuromorph.contrastive.phases import phase_signal
-from neuromorph.contrastive.train import Curve, _phases, accuracy, local_kappa
+from neuromorph.contrastive.train import Curve, _phases, local_kappa
 from neuromorph.errors import NonFiniteError
 
 DTYPE = torch.float64  #: brian2 computes in float64
@@ -68,8 +69,9 @@ class Schedule:
 def shape_of(card: ContrastiveCard, data: Dataset) -> Shape:
     t, p = card.train, card.phases
     n_batches = -(-len(data.x_train) // t.batch_size)
-    return Shape(card.net_spec(data.n_in, data.n_out), t.batch_size, len(data.x_train), p.burn_in + p.steps,
-                 t.epochs * n_batches)
+    n_eval = len(data.x_train) + len(data.x_test)
+    return Shape(card.net_spec(data.n_in, data.n_out), t.batch_size, n_eval, p.burn_in + p.steps,
+                 t.epochs * n_batches, t.epochs, t.eval_steps, n_eval)
 
 
 def schedule(card: ContrastiveCard, data: Dataset, scheme: str, seed: int, record_raster: bool = False) -> Schedule:
@@ -84,19 +86,37 @@ def schedule(card: ContrastiveCard, data: Dataset, scheme: str, seed: int, recor
     phases, p_plus = _phases(card, scheme, t.epochs * n_batches * steps, rng)
     signal = phase_signal(phases, p_plus)
     lr_step = 2.0 * t.lr / steps * net.scale / (local_kappa(card, scheme) if t.kappa_lr else 1.0)
-    a = {name: np.zeros(shape.n_steps) for name in ("PHI", "ETA", "BL", "STORE", "RST", "SNAP", "REC")}
-    sample = np.zeros((shape.n_presentations, B))
+    a = {name: np.zeros(shape.n_steps) for name in STEP_ARRAYS}
+    sample = np.zeros((shape.n_steps // shape.block, B))
     baseline = bool(t.baseline_steps) and scheme == "random"
+    pos = 0  # the segment's first step
+
+    def show(idx, steps: int) -> None:
+        sample[pos // shape.block:(pos + steps) // shape.block] = idx
+
+    def evaluation() -> None:  # every training and test sample, from rest, plasticity off
+        nonlocal pos
+        a["SAVE"][pos] = 1.0
+        for c in range(shape.eval_chunks):
+            idx = np.arange(c * B, (c + 1) * B) % shape.n_eval  # the last chunk is padded with repeats
+            show(idx, t.eval_steps)
+            a["RST"][pos] = 1.0
+            a["EVAL"][pos + t.eval_steps - 1] = 1.0
+            pos += t.eval_steps
+
+    evaluation()
     for epoch in range(t.epochs):
         order = torch.randperm(n, generator=gen)
         decay = 1.0 - epoch / t.epochs if t.lr_decay else 1.0
+        a["LOAD"][pos] = 1.0
         for b in range(n_batches):
             idx = order[b * B:(b + 1) * B]
             if len(idx) < B:  # as torch: the batch size stays fixed
                 idx = torch.cat([idx, order[:B - len(idx)]])
             p = epoch * n_batches + b
-            sample[p] = idx.numpy()
-            start, first = p * L, p * L + burn  # presentation start, first phase step
+            show(idx.numpy(), L)
+            start, first = pos, pos + burn  # presentation start, first phase step
+            pos += L
             a["RST"][start] = float(card.phases.reset)
             if scheme == "classical":
                 a["PHI"][first + half:start + L] = 1.0
@@ -108,15 +128,17 @@ def schedule(card: ContrastiveCard, data: Dataset, scheme: str, seed: int, recor
             a["ETA"][first:start + L] = (decay * lr_step) * signal[k]
             a["BL"][first:start + L] = float(baseline)
             a["REC"][first:start + L] = float(record_raster and epoch == 0)
-        a["SNAP"][(epoch + 1) * n_batches * L - 1] = 1.0
+        evaluation()
     first_epoch = n_batches * steps
     return Schedule({k: v.numpy() for k, v in params.items()}, {"SAMPLE": sample, **a}, phases[:first_epoch],
                     signal[:first_epoch])
 
 
 def data_tables(net: models.NetSpec, data: Dataset) -> dict[str, np.ndarray]:
-    """``DATA`` (inputs per sample) and ``TGT``: targets (EP) or the clamped states :math:`\\rho^{-1}(t_c)` (CHL)."""
-    x, y = data.x_train.to(DTYPE), data.y_train.to(DTYPE)
+    """``DATA`` (inputs per sample: training, then test) and ``TGT``: targets (EP) or the clamped states
+    :math:`\\rho^{-1}(t_c)` (CHL)."""
+    x = torch.cat([data.x_train, data.x_test]).to(DTYPE)
+    y = torch.cat([data.y_train, data.y_test]).to(DTYPE)
     if net.model == "chl":  # the clamp of models.step, computed by the same torch expressions
         y = models.rho_inverse(y * (1 - 2 * net.clamp_margin) + net.clamp_margin)
     return {"DATA": x.numpy(), "TGT": y.numpy()}
@@ -166,17 +188,15 @@ class ContrastiveBrian2:
         start = time.perf_counter()
         network.run(plan.params, {**plan.arrays, **data_tables(net, data)})
         self.run_seconds += time.perf_counter() - start
-        epochs = network.epoch_weights()
-        as_torch = lambda p: {n: torch.as_tensor(v, dtype=DTYPE) for n, v in p.items()}  # noqa: E731
-        x_test, y_test = data.x_test.to(DTYPE), data.y_test.to(DTYPE)
-        x_train, y_train = data.x_train.to(DTYPE), data.y_train.to(DTYPE)
+        rates = network.eval_rates()  # (epochs + 1, padded samples, n_out)
+        labels = torch.cat([data.y_train, data.y_test]).argmax(1).numpy()
+        n_train = len(data.x_train)
         accs = []
-        for e, p in enumerate([plan.params, *epochs]):
-            if e and not all(np.isfinite(v).all() for v in p.values()):
+        for e, r in enumerate(rates):
+            if e and not np.isfinite(r).all():
                 raise NonFiniteError(f"{card.path}: {scheme} seed {seed} diverged in epoch {e - 1}; lower [train] lr")
-            p = as_torch(p)
-            accs.append((accuracy(net, p, x_train, y_train, t.eval_steps),
-                         accuracy(net, p, x_test, y_test, t.eval_steps)))
+            correct = (r[:len(labels)].argmax(1) == labels).astype(float)
+            accs.append((correct[:n_train].mean(), correct[n_train:].mean()))
         acc = np.array(accs)
         raster = None
         if record_raster and scheme != "classical":

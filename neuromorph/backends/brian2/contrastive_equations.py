@@ -9,7 +9,8 @@ brian2's clock runs in *steps* (dt = 1 s of brian2 time), since a rate model's E
 ====  ====================================  ===========================================================
 order  object                               update
 ====  ====================================  ===========================================================
- 5    ``hid``, ``out``                      reset (``RST``), :math:`r = \rho(u)` of the current state
+ 5    ``hid``, ``out``                      save / reload the training state around an evaluation
+                                            (``SAVE``, ``LOAD``), reset (``RST``), :math:`r = \rho(u)`
 10    ``S1``, ``S2h``, ``S2y`` (summed)     :math:`I_1 = W_1 x`, :math:`I_2 = W_2^\top \rho(y)`, :math:`I_y = W_2\rho(h)`
 20    ``hid``, ``out``                      :math:`u \leftarrow u - k\,\partial F/\partial u`, then :math:`r = \rho(u)`
 30    ``S1``, ``S2h``, ``Sb1``, ``Sb2``     batch sums of the Hebbian term :math:`\rho(h)x^\top`, :math:`\rho(y)\rho(h)^\top`, :math:`\rho(\cdot)`
@@ -68,7 +69,7 @@ def rho(u: str) -> str:
 
 def hidden_variables() -> str:
     """Hidden unit (copy, j): state ``h``, rate ``r``, the two summed drives, its bias (linked to ``Gb1``)."""
-    return "h : 1\nr : 1\nI1 : 1\nI2 : 1\ncopy : integer (constant)\nb1 : 1 (linked)"
+    return "h : 1\nhs : 1\nr : 1\nI1 : 1\nI2 : 1\ncopy : integer (constant)\nb1 : 1 (linked)"
 
 
 def output_variables() -> str:
@@ -77,7 +78,7 @@ def output_variables() -> str:
     ``TGT`` holds :math:`t` (EP) or the clamped state :math:`\\rho^{-1}(t_c)` (CHL) per sample; ``SAMPLE``
     the sample each copy shows in each presentation (a lookup, so the data set is stored once).
     """
-    return ("y : 1\nr : 1\nIy : 1\ncopy : integer (constant)\nunit : integer (constant)\nb2 : 1 (linked)\n"
+    return ("y : 1\nys : 1\nr : 1\nIy : 1\ncopy : integer (constant)\nunit : integer (constant)\nb2 : 1 (linked)\n"
             "tgt = TGT(SAMPLE(t, copy)*second, unit) : 1")
 
 
@@ -87,8 +88,13 @@ def weight_variables() -> str:
 
 
 def rates_code(state: str) -> str:
-    """Order 5: the reset of a new presentation (``RST`` = 1) and the rate of the current state."""
-    return f"{state} = (1.0 - RST(t))*{state}\nr = {rho(state)}"
+    """Order 5: keep the training state aside during an evaluation (``SAVE`` at its first step, ``LOAD`` at
+    the next training step), start a presentation or an evaluation from rest (``RST``), and the rate of the
+    current state. A 0/1 flag multiplies exactly, so a step without flags leaves the state as it is."""
+    saved = state[0] + "s"
+    return "\n".join([f"{saved} = SAVE(t)*{state} + (1.0 - SAVE(t))*{saved}",
+                      f"{state} = LOAD(t)*{saved} + (1.0 - LOAD(t))*{state}",
+                      f"{state} = (1.0 - RST(t))*{state}", f"r = {rho(state)}"])
 
 
 def hidden_code(net: NetSpec) -> str:

@@ -4,12 +4,18 @@ A minibatch of *B* trials runs as *B* disconnected copies of the network (``hid`
 :math:`b\,n_h + j`, ``out`` unit :math:`b\,n_\mathrm{out} + k`); the parameters live once, in the
 weight groups ``G1`` (unit :math:`j\,n_\mathrm{in} + i`), ``G2`` (unit :math:`k\,n_h + j`), ``Gb1``,
 ``Gb2``, and learn inside brian2 (:mod:`.contrastive_equations`). The whole training of one
-(scheme, seed), every epoch and minibatch, is **one run**: the data set is stored once
-(``DATA``, ``TGT``: one row per sample), ``SAMPLE`` says which sample each copy shows in each
-presentation, and the per-step arrays ``PHI`` (phase), ``ETA`` (rate times phase signal), ``BL``
-(baseline update), ``STORE`` (classical g-), ``RST`` (reset to rest), ``SNAP`` (end of an epoch) and
-``REC`` (raster steps) are ``TimedArray`` s. At ``SNAP`` steps an ``EventMonitor`` records every
-weight group, so the per-epoch weights come back after the run.
+(scheme, seed), every epoch and minibatch *and the evaluations*, is **one run**: the data sets are
+stored once (``DATA``, ``TGT``: one row per training, then per test sample), ``SAMPLE`` says which
+sample each copy shows in each block of steps, and the per-step arrays ``PHI`` (phase), ``ETA``
+(rate times phase signal), ``BL`` (baseline update), ``STORE`` (classical g-), ``RST`` (start from
+rest), ``SAVE``/``LOAD`` (keep the training state aside during an evaluation), ``EVAL`` (last step of
+an evaluation chunk) and ``REC`` (raster steps) are ``TimedArray`` s.
+
+The run is a timeline of segments: an evaluation of the initial weights, then per epoch its
+presentations (burn-in + phases each) followed by an evaluation. An evaluation is the free
+relaxation of :func:`neuromorph.contrastive.models.predict` (``eval_steps`` from rest, no
+plasticity: ``ETA`` = ``BL`` = ``STORE`` = 0) of every training and test sample, *B* at a time in the
+same copies; an ``EventMonitor`` records the output rates at the last step of each chunk.
 
 Targets: ``numpy`` and ``cython`` (the ``Network`` is built once, ``store`` d and ``restore`` d per
 run; cython compiles once) and ``cpp_standalone`` (built and compiled once; each (scheme, seed) is a
@@ -19,6 +25,7 @@ the run length) are fixed per build: every scheme and seed of one card shares th
 
 from __future__ import annotations
 
+import math
 import os
 import tempfile
 from contextlib import contextmanager
@@ -53,7 +60,7 @@ def _preferences(b2, target: str):
 
 
 #: the per-step TimedArrays (module docstring)
-STEP_ARRAYS = ("PHI", "ETA", "BL", "STORE", "RST", "SNAP", "REC")
+STEP_ARRAYS = ("PHI", "ETA", "BL", "STORE", "RST", "SAVE", "LOAD", "EVAL", "REC")
 
 
 @dataclass(frozen=True)
@@ -65,11 +72,23 @@ class Shape:
     n_samples: int
     presentation: int  #: steps per presentation (burn-in + phases)
     n_presentations: int
+    epochs: int
+    eval_steps: int
+    n_eval: int  #: training + test samples evaluated after each epoch
     raster_weights: int = 4  #: how many W2[0, :] entries the raster records
 
     @property
+    def eval_chunks(self) -> int:
+        return -(-self.n_eval // self.batch)
+
+    @property
     def n_steps(self) -> int:
-        return self.presentation * self.n_presentations
+        return self.presentation * self.n_presentations + (self.epochs + 1) * self.eval_chunks * self.eval_steps
+
+    @property
+    def block(self) -> int:
+        """Steps per row of ``SAMPLE``: both segment lengths are multiples of it."""
+        return math.gcd(self.presentation, self.eval_steps)
 
 
 class ContrastiveNetwork:
@@ -99,22 +118,20 @@ class ContrastiveNetwork:
         self.arrays = {name: b2.TimedArray(zeros(shape.n_steps), dt=1 * second, name=name) for name in STEP_ARRAYS}
         self.arrays["DATA"] = b2.TimedArray(zeros((shape.n_samples, n_in)), dt=1 * second, name="DATA")
         self.arrays["TGT"] = b2.TimedArray(zeros((shape.n_samples, n_out)), dt=1 * second, name="TGT")
-        self.arrays["SAMPLE"] = b2.TimedArray(zeros((shape.n_presentations, B)), dt=shape.presentation * second,
+        self.arrays["SAMPLE"] = b2.TimedArray(zeros((shape.n_steps // shape.block, B)), dt=shape.block * second,
                                               name="SAMPLE")
         self.namespace = dict(self.arrays)
         at = lambda stage: dict(when="groups", order=eq.ORDER[stage])  # noqa: E731
 
         hid = b2.NeuronGroup(B * n_h, eq.hidden_variables(), name="hid", clock=clock)
         out = b2.NeuronGroup(B * n_out, eq.output_variables(), name="out", clock=clock,
-                             events={"rec": "REC(t) > 0.5 and copy == 0"})
+                             events={"rec": "REC(t) > 0.5 and copy == 0", "eval": "EVAL(t) > 0.5"})
         hid.copy = np.repeat(np.arange(B), n_h)
         out.copy, out.unit = np.repeat(np.arange(B), n_out), np.tile(np.arange(n_out), B)
         self.weights = {}
         for name, n, col in (("w1", n_h * n_in, np.tile(np.arange(n_in), n_h)), ("w2", n_out * n_h, 0),
                              ("b1", n_h, 0), ("b2", n_out, 0)):
-            events = {"snap": "SNAP(t) > 0.5"}
-            if name == "w2":
-                events["rec"] = f"REC(t) > 0.5 and i < {min(shape.raster_weights, n_h)}"
+            events = {"rec": f"REC(t) > 0.5 and i < {min(shape.raster_weights, n_h)}"} if name == "w2" else {}
             g = b2.NeuronGroup(n, eq.weight_variables(), name=f"G_{name}", clock=clock, events=events)
             g.col = col
             g.run_regularly(eq.update_code(B, baseline_steps), name=f"G_{name}_update", **at("update"))
@@ -147,12 +164,11 @@ class ContrastiveNetwork:
                             (Sb1, {"gs_post": "hebbian"}), (Sb2, {"gs_post": "hebbian"})):
             for var, stage in summed.items():
                 syn.summed_updaters[var].order = eq.ORDER[stage]
-        self.snapshots = {name: b2.EventMonitor(g, "snap", variables=["w"], name=f"snap_{name}")
-                          for name, g in self.weights.items()}
+        self.evaluations = b2.EventMonitor(out, "eval", variables=["r"], name="evaluations")
         self.rec_out = b2.EventMonitor(out, "rec", variables=["r"], name="rec_out")
         self.rec_w2 = b2.EventMonitor(self.weights["w2"], "rec", variables=["w"], name="rec_w2")
         self.hid, self.out = hid, out
-        self.net = b2.Network(hid, out, *self.weights.values(), S1, S2h, S2y, Sb1, Sb2, *self.snapshots.values(),
+        self.net = b2.Network(hid, out, *self.weights.values(), S1, S2h, S2y, Sb1, Sb2, self.evaluations,
                               self.rec_out, self.rec_w2)
         if self.standalone:  # every run_args variable needs an assignment in the generated main
             for g in self.weights.values():
@@ -178,18 +194,12 @@ class ContrastiveNetwork:
         with _preferences(self.b2, self.target):  # runtime targets generate their code here
             self.net.run(self.shape.n_steps * self.b2.second, namespace=self.namespace)
 
-    def epoch_weights(self) -> list[dict[str, np.ndarray]]:
-        """The weights recorded at each ``SNAP`` step, in time order, shaped as the torch parameters."""
-        net = self.shape.net
-        shapes = {"w1": (net.n_hidden, net.n_in), "w2": (net.n_out, net.n_hidden), "b1": (net.n_hidden,),
-                  "b2": (net.n_out,)}
-        per = {}
-        for name, mon in self.snapshots.items():
-            t, i, w = np.asarray(mon.t_), np.asarray(mon.i), np.asarray(mon.w)
-            order = np.lexsort((i, t))
-            per[name] = w[order].reshape(-1, *shapes[name])
-        n = len(per["w1"])
-        return [{name: per[name][e] for name in PARAMS} for e in range(n)]
+    def eval_rates(self) -> np.ndarray:
+        """Output rates at the end of every evaluation chunk: (epochs + 1, chunks · B, n_out)."""
+        t, i, r = np.asarray(self.evaluations.t_), np.asarray(self.evaluations.i), np.asarray(self.evaluations.r)
+        order = np.lexsort((i, t))
+        shape = self.shape
+        return r[order].reshape(shape.epochs + 1, shape.eval_chunks * shape.batch, shape.net.n_out)
 
     def final_weights(self) -> dict[str, np.ndarray]:
         net = self.shape.net
