@@ -20,9 +20,8 @@ import pytest
 import torch
 
 from neuromorph.backends.brian2.contrastive import ContrastiveBrian2, schedule
-from neuromorph.backends.brian2.support import UnsupportedFeatureError
 from neuromorph.contrastive import models
-from neuromorph.contrastive.card import load_contrastive_card
+from neuromorph.contrastive.card import load_contrastive_card, parse_contrastive_card
 from neuromorph.contrastive.data import load_task
 from neuromorph.contrastive.train import train_scheme
 
@@ -112,10 +111,25 @@ def test_brian2_evaluation_is_torch_predict(xor, runners):
     assert np.abs(got - network.eval_rates()[0][:len(x)]).max() > 1e-3  # training changed what is evaluated
 
 
-def test_spiking_is_rejected_at_setup(xor):
-    card = card_of("spiking")
-    with pytest.raises(UnsupportedFeatureError, match="spiking.*--backend torch"):
-        ContrastiveBrian2("numpy").train_scheme(card, xor, "periodic", 0)
+#: the spiking card of tests/contrastive/test_models.py (which learns XOR in 200 epochs), for a few epochs
+SPIKING = {"task": {"name": "xor"},
+           "network": {"model": "spiking", "n_hidden": 16, "beta": 1.0, "dt": 1e-3, "tau_rate": 10e-3,
+                       "tau_mem": 5e-3, "v_th": 0.5, "init_scale": 2.0},
+           "phases": {"steps": 80, "reset": False},
+           "train": {"epochs": 6, "lr": 0.1, "seeds": [0], "eval_steps": 80, "baseline_steps": 50}}
+
+
+@pytest.mark.parametrize("scheme", ["random", "classical"])
+def test_spiking_variant_trains_the_torch_weights(scheme, xor, runners):
+    """LIF units: identical spikes (else the filtered rates would differ by >= (1 - d)), weights to RTOL."""
+    card = parse_contrastive_card(SPIKING)
+    ref = train_scheme(card, xor, scheme, 0, dtype=torch.float64, record_raster=True)
+    got = runners("spiking").train_scheme(card, xor, scheme, 0, record_raster=True)
+    assert relative_error(schedule(card, xor, scheme, 0).params, ref.params) > 1e-3
+    assert relative_error(ref.params, got.params) < RTOL
+    np.testing.assert_array_equal(got.test_acc, ref.test_acc)
+    if ref.raster is not None:
+        np.testing.assert_allclose(got.raster["rate_out"], ref.raster["rate_out"], rtol=0, atol=RTOL)
 
 
 def test_cli_brian2_writes_the_torch_layout(tmp_path):

@@ -23,7 +23,7 @@ the accuracy is the fraction whose largest output rate is the target's class, as
 :func:`neuromorph.contrastive.train.accuracy`. Non-finite rates in an evaluation stop the run with
 :class:`~neuromorph.errors.NonFiniteError` (torch checks the weights at the same point).
 
-Only the rate models (``ep``, ``chl``) are lowered; the spiking model is rejected at setup.
+All three models are lowered: the rate models ``ep`` and ``chl`` and the ``spiking`` LIF variant.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ import numpy as np
 import torch
 
 from neuromorph.backends.brian2.contrastive_network import STEP_ARRAYS, ContrastiveNetwork, Shape
-from neuromorph.backends.brian2.support import UnsupportedFeatureError, check_target
+from neuromorph.backends.brian2.support import check_target
 from neuromorph.contrastive import models
 from neuromorph.contrastive.card import ContrastiveCard
 from neuromorph.contrastive.data import Dataset
@@ -48,12 +48,8 @@ DTYPE = torch.float64  #: brian2 computes in float64
 
 
 def check_contrastive(card: ContrastiveCard, target: str) -> None:
-    """Raise :class:`UnsupportedFeatureError` for what this lowering cannot run."""
+    """Raise for what this lowering cannot run (every model, scheme and phase process of a card runs)."""
     check_target(target)
-    if card.network.model == "spiking":
-        raise UnsupportedFeatureError(
-            f"{card.path}: the brian2 backend does not support the spiking contrastive model yet (it lowers "
-            "the rate models ep and chl); run it with --backend torch, or set [network] model = \"ep\" or \"chl\"")
 
 
 @dataclass(frozen=True)
@@ -89,6 +85,7 @@ def schedule(card: ContrastiveCard, data: Dataset, scheme: str, seed: int, recor
     a = {name: np.zeros(shape.n_steps) for name in STEP_ARRAYS}
     sample = np.zeros((shape.n_steps // shape.block, B))
     baseline = bool(t.baseline_steps) and scheme == "random"
+    average = max(t.eval_steps // 2, 1) if net.model == "spiking" else 1  # as train.accuracy
     pos = 0  # the segment's first step
 
     def show(idx, steps: int) -> None:
@@ -101,6 +98,7 @@ def schedule(card: ContrastiveCard, data: Dataset, scheme: str, seed: int, recor
             idx = np.arange(c * B, (c + 1) * B) % shape.n_eval  # the last chunk is padded with repeats
             show(idx, t.eval_steps)
             a["RST"][pos] = 1.0
+            a["AVG"][pos + t.eval_steps - average:pos + t.eval_steps] = 1.0
             a["EVAL"][pos + t.eval_steps - 1] = 1.0
             pos += t.eval_steps
 

@@ -1,10 +1,12 @@
-r"""Brian2 code of a contrastive rate network (EP, CHL) and its temporally local plasticity.
+r"""Brian2 code of a contrastive network (EP, CHL, spiking) and its temporally local plasticity.
 
 Generated from the :class:`~neuromorph.contrastive.models.NetSpec` the torch step uses
 (:func:`neuromorph.contrastive.models.step`, :func:`~neuromorph.contrastive.models.hebbian`,
 :func:`~neuromorph.plasticity.contrastive.local_update`). One brian2 time step is one torch step;
-brian2's clock runs in *steps* (dt = 1 s of brian2 time), since a rate model's Euler factor
-:math:`k = \Delta t/\tau` is all that enters. Order inside brian2's ``groups`` slot:
+brian2's clock runs in *steps* (dt = 1 s of brian2 time), since only the per-step constants enter
+(a rate model's Euler factor :math:`k = \Delta t/\tau`; the LIF decay :math:`\alpha = e^{-\Delta t/\tau_m}`
+and the rate filter's :math:`e^{-\Delta t/\tau_\mathrm{rate}}`, computed from the card's seconds).
+Order inside brian2's ``groups`` slot:
 
 ====  ====================================  ===========================================================
 order  object                               update
@@ -26,6 +28,10 @@ with :math:`\rho(u) = \sigma(4u - 2)` and :math:`\rho' = 4\rho(1 - \rho)`:
       \quad \text{(EP; Scellier \& Bengio 2017, eq. 1 + nudge)} \\
     y &\leftarrow \varphi_t\,\rho^{-1}(t_c) + (1 - \varphi_t)\,(y - k\,[y - \rho'(y)(W_2\rho(h) + b_2)])
       \quad \text{(CHL; Movellan 1991: clamped outputs)}
+
+The spiking variant replaces each unit by a LIF neuron (:func:`~neuromorph.dynamics.lif.lif_step`)
+driven by the same forces with the filtered spike rates :math:`\bar r` in place of :math:`\rho(\cdot)`,
+the nudge :math:`\varphi_t\beta(t - \bar r_y)` added to the output drive (:func:`_lif`).
 
 Every parameter lives once, in a *weight group* (``G1``: one unit per :math:`W_{1,ji}`, ``G2``
 per :math:`W_{2,kj}`, ``Gb1``, ``Gb2`` per bias), and is shared by the batch copies: the synapses
@@ -67,19 +73,34 @@ def rho(u: str) -> str:
     return f"1.0/(1.0 + exp(-(4.0*{u} - 2.0)))"
 
 
-def hidden_variables() -> str:
-    """Hidden unit (copy, j): state ``h``, rate ``r``, the two summed drives, its bias (linked to ``Gb1``)."""
-    return "h : 1\nhs : 1\nr : 1\nI1 : 1\nI2 : 1\ncopy : integer (constant)\nb1 : 1 (linked)"
+#: the state of a unit, per model: what an evaluation sets aside and a presentation resets
+STATE = {"rate": ("u",), "spiking": ("v", "z", "rf", "rb")}
 
 
-def output_variables() -> str:
-    """Output unit (copy, k): state ``y``, rate ``r``, drive, bias (linked) and this trial's target.
+def _kind(net: NetSpec) -> str:
+    return "spiking" if net.model == "spiking" else "rate"
 
-    ``TGT`` holds :math:`t` (EP) or the clamped state :math:`\\rho^{-1}(t_c)` (CHL) per sample; ``SAMPLE``
-    the sample each copy shows in each presentation (a lookup, so the data set is stored once).
+
+def _state_variables(net: NetSpec) -> str:
+    names = STATE[_kind(net)]
+    return "\n".join([f"{n} : 1" for n in names] + [f"{n}_s : 1" for n in names])
+
+
+def hidden_variables(net: NetSpec) -> str:
+    """Hidden unit (copy, j): its state (``u`` = h, or the LIF state and filtered rate), the saved copy of
+    it, the rate ``r`` the synapses read, the two summed drives and its bias (linked to ``Gb1``)."""
+    return _state_variables(net) + "\nr : 1\nI1 : 1\nI2 : 1\ncopy : integer (constant)\nb1 : 1 (linked)"
+
+
+def output_variables(net: NetSpec) -> str:
+    """Output unit (copy, k): state (``u`` = y, or LIF), rate ``r``, drive, bias (linked), this trial's
+    target and ``ra``, the rate summed over an evaluation's read-out steps.
+
+    ``TGT`` holds :math:`t` (EP, spiking) or the clamped state :math:`\\rho^{-1}(t_c)` (CHL) per sample;
+    ``SAMPLE`` the sample each copy shows (a lookup, so the data set is stored once).
     """
-    return ("y : 1\nys : 1\nr : 1\nIy : 1\ncopy : integer (constant)\nunit : integer (constant)\nb2 : 1 (linked)\n"
-            "tgt = TGT(SAMPLE(t, copy)*second, unit) : 1")
+    return (_state_variables(net) + "\nr : 1\nra : 1\nIy : 1\ncopy : integer (constant)\nunit : integer (constant)\n"
+            "b2 : 1 (linked)\ntgt = TGT(SAMPLE(t, copy)*second, unit) : 1")
 
 
 def weight_variables() -> str:
@@ -87,32 +108,60 @@ def weight_variables() -> str:
     return "w : 1\ngs : 1\ngbar : 1\ngm : 1\ncol : integer (constant)"
 
 
-def rates_code(state: str) -> str:
+def _rate(net: NetSpec) -> str:
+    """The rate the rule and the synapses read (:func:`~neuromorph.contrastive.models.rates`)."""
+    return f"{_num(net.rate_scale)}*rb" if net.model == "spiking" else rho("u")
+
+
+def rates_code(net: NetSpec) -> str:
     """Order 5: keep the training state aside during an evaluation (``SAVE`` at its first step, ``LOAD`` at
     the next training step), start a presentation or an evaluation from rest (``RST``), and the rate of the
     current state. A 0/1 flag multiplies exactly, so a step without flags leaves the state as it is."""
-    saved = state[0] + "s"
-    return "\n".join([f"{saved} = SAVE(t)*{state} + (1.0 - SAVE(t))*{saved}",
-                      f"{state} = LOAD(t)*{saved} + (1.0 - LOAD(t))*{state}",
-                      f"{state} = (1.0 - RST(t))*{state}", f"r = {rho(state)}"])
+    lines = []
+    for n in STATE[_kind(net)]:
+        lines += [f"{n}_s = SAVE(t)*{n} + (1.0 - SAVE(t))*{n}_s", f"{n} = LOAD(t)*{n}_s + (1.0 - LOAD(t))*{n}",
+                  f"{n} = (1.0 - RST(t))*{n}"]
+    return "\n".join(lines + [f"r = {_rate(net)}"])
+
+
+def _lif(net: NetSpec, drive: str) -> list[str]:
+    r"""One :func:`~neuromorph.dynamics.lif.lif_step` and the rate filter of ``models._spike_step``:
+    :math:`v = \alpha v + s I - v_\mathrm{th} z^{t-1}`, :math:`z = H(v - v_\mathrm{th})[r_\mathrm{ref} = 0]`,
+    :math:`\bar r = d\bar r + (1 - d) z`, :math:`d = e^{-\Delta t/\tau_\mathrm{rate}}`."""
+    import torch
+
+    p, dt = net.lif, net.dt
+    decay = float(torch.exp(torch.tensor(-net.dt / net.tau_rate, dtype=torch.float64)))  # as models._spike_step
+    return [f"v = {_num(p.alpha(dt))}*v + {_num(p.drive_scale(dt))}*({drive}) - {_num(p.v_th)}*z",
+            "free = int(rf <= 0)", f"z = int(v > {_num(p.v_th)})*free",
+            f"rf = int(z > 0.5)*{p.n_ref(dt)} + int(z <= 0.5)*clip(rf - 1, 0, inf)",
+            f"rb = {_num(decay)}*rb + {_num(1.0 - decay)}*z", f"r = {_rate(net)}"]
 
 
 def hidden_code(net: NetSpec) -> str:
-    r""":math:`h \leftarrow h - k\,[h - \rho'(h)(I_1 + I_2 + b_1)]` (the ``dh`` of :func:`~neuromorph.contrastive.models.energy_grad_state`)."""
+    r""":math:`h \leftarrow h - k\,[h - \rho'(h)(I_1 + I_2 + b_1)]` (the ``dh`` of
+    :func:`~neuromorph.contrastive.models.energy_grad_state`), or a LIF step driven by :math:`I_1 + I_2 + b_1`."""
+    if net.model == "spiking":
+        return "\n".join(_lif(net, "I1 + I2 + b1"))
     k = net.dt / net.tau
-    return "\n".join(["rp = 4.0*r*(1.0 - r)", "dh = h - rp*(I1 + I2 + b1)", f"h = h - {_num(k)}*dh",
-                      f"r = {rho('h')}"])
+    return "\n".join(["rp = 4.0*r*(1.0 - r)", "dh = u - rp*(I1 + I2 + b1)", f"u = u - {_num(k)}*dh",
+                      f"r = {rho('u')}"])
 
 
 def output_code(net: NetSpec) -> str:
-    """The output step of :func:`~neuromorph.contrastive.models.step`: EP nudged by ``PHI``, or CHL clamped."""
+    """The output step of :func:`~neuromorph.contrastive.models.step`: EP nudged by ``PHI``, CHL clamped, or
+    a LIF step driven by :math:`W_2\\bar r_h + b_2 + \\varphi\\beta(t - \\bar r_y)`; then ``ra`` (evaluation)."""
     k = net.dt / net.tau
-    lines = ["rp = 4.0*r*(1.0 - r)", "dy = y - rp*(Iy + b2)"]
-    if net.model == "ep":
-        lines += [f"nudge = {_num(net.beta)}*rp*(r - tgt)", "dyn = dy + PHI(t)*nudge", f"y = y - {_num(k)}*dyn"]
-    else:  # chl: the clamped phase sets the outputs to rho^-1(t_c)
-        lines += [f"yfree = y - {_num(k)}*dy", "y = PHI(t)*tgt + (1.0 - PHI(t))*yfree"]
-    return "\n".join(lines + [f"r = {rho('y')}"])
+    if net.model == "spiking":
+        lines = [f"nudge = {_num(net.beta)}*(tgt - r)", "drive = Iy + b2 + PHI(t)*nudge", *_lif(net, "drive")]
+    else:
+        lines = ["rp = 4.0*r*(1.0 - r)", "dy = u - rp*(Iy + b2)"]
+        if net.model == "ep":
+            lines += [f"nudge = {_num(net.beta)}*rp*(r - tgt)", "dyn = dy + PHI(t)*nudge", f"u = u - {_num(k)}*dyn"]
+        else:  # chl: the clamped phase sets the outputs to rho^-1(t_c)
+            lines += [f"ufree = u - {_num(k)}*dy", "u = PHI(t)*tgt + (1.0 - PHI(t))*ufree"]
+        lines.append(f"r = {rho('u')}")
+    return "\n".join(lines + ["ra = (1.0 - RST(t))*ra + AVG(t)*r"])
 
 
 def update_code(batch: int, baseline_steps: float) -> str:

@@ -8,14 +8,16 @@ weight groups ``G1`` (unit :math:`j\,n_\mathrm{in} + i`), ``G2`` (unit :math:`k\
 stored once (``DATA``, ``TGT``: one row per training, then per test sample), ``SAMPLE`` says which
 sample each copy shows in each block of steps, and the per-step arrays ``PHI`` (phase), ``ETA``
 (rate times phase signal), ``BL`` (baseline update), ``STORE`` (classical g-), ``RST`` (start from
-rest), ``SAVE``/``LOAD`` (keep the training state aside during an evaluation), ``EVAL`` (last step of
-an evaluation chunk) and ``REC`` (raster steps) are ``TimedArray`` s.
+rest), ``SAVE``/``LOAD`` (keep the training state aside during an evaluation), ``AVG`` (the
+evaluation's read-out steps), ``EVAL`` (last step of an evaluation chunk) and ``REC`` (raster steps)
+are ``TimedArray`` s.
 
 The run is a timeline of segments: an evaluation of the initial weights, then per epoch its
 presentations (burn-in + phases each) followed by an evaluation. An evaluation is the free
 relaxation of :func:`neuromorph.contrastive.models.predict` (``eval_steps`` from rest, no
 plasticity: ``ETA`` = ``BL`` = ``STORE`` = 0) of every training and test sample, *B* at a time in the
-same copies; an ``EventMonitor`` records the output rates at the last step of each chunk.
+same copies; an ``EventMonitor`` records the output rates at the last step of each chunk (summed over
+the last ``eval_steps // 2`` steps for the spiking model, as :func:`~neuromorph.contrastive.train.accuracy`).
 
 Targets: ``numpy`` and ``cython`` (the ``Network`` is built once, ``store`` d and ``restore`` d per
 run; cython compiles once) and ``cpp_standalone`` (built and compiled once; each (scheme, seed) is a
@@ -60,7 +62,7 @@ def _preferences(b2, target: str):
 
 
 #: the per-step TimedArrays (module docstring)
-STEP_ARRAYS = ("PHI", "ETA", "BL", "STORE", "RST", "SAVE", "LOAD", "EVAL", "REC")
+STEP_ARRAYS = ("PHI", "ETA", "BL", "STORE", "RST", "SAVE", "LOAD", "AVG", "EVAL", "REC")
 
 
 @dataclass(frozen=True)
@@ -123,8 +125,8 @@ class ContrastiveNetwork:
         self.namespace = dict(self.arrays)
         at = lambda stage: dict(when="groups", order=eq.ORDER[stage])  # noqa: E731
 
-        hid = b2.NeuronGroup(B * n_h, eq.hidden_variables(), name="hid", clock=clock)
-        out = b2.NeuronGroup(B * n_out, eq.output_variables(), name="out", clock=clock,
+        hid = b2.NeuronGroup(B * n_h, eq.hidden_variables(net), name="hid", clock=clock)
+        out = b2.NeuronGroup(B * n_out, eq.output_variables(net), name="out", clock=clock,
                              events={"rec": "REC(t) > 0.5 and copy == 0", "eval": "EVAL(t) > 0.5"})
         hid.copy = np.repeat(np.arange(B), n_h)
         out.copy, out.unit = np.repeat(np.arange(B), n_out), np.tile(np.arange(n_out), B)
@@ -138,8 +140,8 @@ class ContrastiveNetwork:
             self.weights[name] = g
         hid.b1 = b2.linked_var(self.weights["b1"], "w", index=np.tile(np.arange(n_h), B))
         out.b2 = b2.linked_var(self.weights["b2"], "w", index=np.tile(np.arange(n_out), B))
-        hid.run_regularly(eq.rates_code("h"), name="hid_rates", **at("rates"))
-        out.run_regularly(eq.rates_code("y"), name="out_rates", **at("rates"))
+        hid.run_regularly(eq.rates_code(net), name="hid_rates", **at("rates"))
+        out.run_regularly(eq.rates_code(net), name="out_rates", **at("rates"))
         hid.run_regularly(eq.hidden_code(net), name="hid_step", **at("state"))
         out.run_regularly(eq.output_code(net), name="out_step", **at("state"))
 
@@ -164,7 +166,7 @@ class ContrastiveNetwork:
                             (Sb1, {"gs_post": "hebbian"}), (Sb2, {"gs_post": "hebbian"})):
             for var, stage in summed.items():
                 syn.summed_updaters[var].order = eq.ORDER[stage]
-        self.evaluations = b2.EventMonitor(out, "eval", variables=["r"], name="evaluations")
+        self.evaluations = b2.EventMonitor(out, "eval", variables=["ra"], name="evaluations")
         self.rec_out = b2.EventMonitor(out, "rec", variables=["r"], name="rec_out")
         self.rec_w2 = b2.EventMonitor(self.weights["w2"], "rec", variables=["w"], name="rec_w2")
         self.hid, self.out = hid, out
@@ -194,9 +196,15 @@ class ContrastiveNetwork:
         with _preferences(self.b2, self.target):  # runtime targets generate their code here
             self.net.run(self.shape.n_steps * self.b2.second, namespace=self.namespace)
 
+    @property
+    def eval_average(self) -> int:
+        """Read-out steps of an evaluation: the last ``eval_steps // 2`` (spiking) or the last one."""
+        return max(self.shape.eval_steps // 2, 1) if self.shape.net.model == "spiking" else 1
+
     def eval_rates(self) -> np.ndarray:
-        """Output rates at the end of every evaluation chunk: (epochs + 1, chunks · B, n_out)."""
-        t, i, r = np.asarray(self.evaluations.t_), np.asarray(self.evaluations.i), np.asarray(self.evaluations.r)
+        """Output rates (mean over the read-out steps) of every evaluation: (epochs + 1, chunks · B, n_out)."""
+        t, i = np.asarray(self.evaluations.t_), np.asarray(self.evaluations.i)
+        r = np.asarray(self.evaluations.ra) / self.eval_average  # torch: acc / count
         order = np.lexsort((i, t))
         shape = self.shape
         return r[order].reshape(shape.epochs + 1, shape.eval_chunks * shape.batch, shape.net.n_out)
