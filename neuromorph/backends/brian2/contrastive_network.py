@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import math
 import os
+import shutil
 import tempfile
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -102,7 +103,9 @@ class ContrastiveNetwork:
 
         self.b2, self.shape, self.target = b2, shape, target
         self.standalone = target == "cpp_standalone"
-        self.directory = Path(directory) if directory is not None else Path(tempfile.mkdtemp(prefix="neuromorph-cl-"))
+        self._own_directory = directory is None and self.standalone  # removed again by close()
+        self.directory = Path(directory) if directory is not None else \
+            Path(tempfile.mkdtemp(prefix="neuromorph-cl-")) if self.standalone else None
         if self.standalone:
             b2.set_device("cpp_standalone", build_on_run=False, directory=str(self.directory))
         else:
@@ -225,8 +228,10 @@ class ContrastiveNetwork:
         return rows(self.rec_out, "r"), rows(self.rec_w2, "w")
 
     def close(self) -> None:
-        """Reset brian2's global device after a standalone build."""
+        """Reset brian2's global device after a standalone build (and remove a temporary project)."""
         if self.standalone:
             self.b2.device.reinit()
             self.b2.device.activate()
             self.b2.set_device("runtime")
+            if self._own_directory:
+                shutil.rmtree(self.directory, ignore_errors=True)
