@@ -103,7 +103,8 @@ def test_cli_check_reports_and_exits_1_on_a_rejection(tmp_path, capsys):
     assert re.search(r'fix: set rule\.delivery = "post"', err)
 
 
-def test_cli_has_no_backend_switch():
-    """brian2 has no contrastive lowering: the command offers no --backend, so it cannot be asked silently."""
+def test_cli_rejects_an_unknown_backend_before_training(tmp_path):
+    """The brian2 lowering is tested in tests/brian2/test_contrastive.py; a bad switch fails in argparse."""
     with pytest.raises(SystemExit):
-        main(["contrastive", "train", "models/cl_xor.toml", "--out", "x.h5", "--backend", "brian2"])
+        main(["contrastive", "train", "models/cl_xor.toml", "--out", str(tmp_path / "x.h5"), "--backend", "nest"])
+    assert not (tmp_path / "x.h5").exists()
