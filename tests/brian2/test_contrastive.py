@@ -13,7 +13,7 @@ sensitivity test below). Accuracy curves must be identical (argmax of the same r
 from __future__ import annotations
 
 import dataclasses
-import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -136,7 +136,7 @@ def test_cli_brian2_writes_the_torch_layout(tmp_path):
     from neuromorph.cli import main
     from neuromorph.contrastive.store import read_contrastive
 
-    text = open("models/cl_xor.toml").read().replace("epochs = 600", "epochs = 4").replace(
+    text = Path("models/cl_xor.toml").read_text().replace("epochs = 600", "epochs = 4").replace(
         "seeds = [0, 1, 2, 3]", "seeds = [2]")
     card = tmp_path / "xor.toml"
     card.write_text(text)

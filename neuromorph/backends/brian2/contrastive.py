@@ -181,7 +181,7 @@ class ContrastiveBrian2:
 
         check_contrastive(card, self.target)
         network = self.network(card, data)
-        net, t = network.shape.net, card.train
+        net = network.shape.net
         plan = schedule(card, data, scheme, seed, record_raster)
         start = time.perf_counter()
         network.run(plan.params, {**plan.arrays, **data_tables(net, data)})

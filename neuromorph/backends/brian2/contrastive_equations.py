@@ -11,6 +11,7 @@ Order inside brian2's ``groups`` slot:
 ====  ====================================  ===========================================================
 order  object                               update
 ====  ====================================  ===========================================================
+ 5    ``inp``                               the input :math:`x` of each copy's sample (``DATA``, ``SAMPLE``)
  5    ``hid``, ``out``                      save / reload the training state around an evaluation
                                             (``SAVE``, ``LOAD``), reset (``RST``), :math:`r = \rho(u)`
 10    ``S1``, ``S2h``, ``S2y`` (summed)     :math:`I_1 = W_1 x`, :math:`I_2 = W_2^\top \rho(y)`, :math:`I_y = W_2\rho(h)`
@@ -171,8 +172,15 @@ def update_code(batch: int, baseline_steps: float) -> str:
                       "gm = STORE(t)*g + (1.0 - STORE(t))*gm", "w = w + ETA(t)*(d - gm)"])
 
 
+def input_variables() -> str:
+    """Input channel (copy, i): the value ``x`` its copy's sample shows (looked up once per step, order 5)."""
+    return "x : 1\ncopy : integer (constant)\ncol : integer (constant)"
+
+
+INPUT_CODE = "x = DATA(SAMPLE(t, copy)*second, col)"
+
 # summed variables (order 10: drives from the current rates; order 30: Hebbian sums of the new rates)
-S1 = "x = DATA(SAMPLE(t, copy_post)*second, col_pre) : 1\nI1_post = w_pre*x : 1 (summed)\ngs_pre = r_post*x : 1 (summed)"
+S1 = "x : 1 (linked)\nxidx : integer (constant)\nI1_post = w_pre*x : 1 (summed)\ngs_pre = r_post*x : 1 (summed)"
 S2H = "ry : 1 (linked)\nyi : integer (constant)\nI2_post = w_pre*ry : 1 (summed)\ngs_pre = ry*r_post : 1 (summed)"
 S2Y = "rh : 1 (linked)\nhi : integer (constant)\nIy_post = w_pre*rh : 1 (summed)"
 SB = "gs_post = r_pre : 1 (summed)"

@@ -126,8 +126,11 @@ class ContrastiveNetwork:
         self.arrays["SAMPLE"] = b2.TimedArray(zeros((shape.n_steps // shape.block, B)), dt=shape.block * second,
                                               name="SAMPLE")
         self.namespace = dict(self.arrays)
-        at = lambda stage: dict(when="groups", order=eq.ORDER[stage])  # noqa: E731
+        at = lambda stage: {"when": "groups", "order": eq.ORDER[stage]}
 
+        inp = b2.NeuronGroup(B * n_in, eq.input_variables(), name="inp", clock=clock)
+        inp.copy, inp.col = np.repeat(np.arange(B), n_in), np.tile(np.arange(n_in), B)
+        inp.run_regularly(eq.INPUT_CODE, name="inp_lookup", **at("rates"))
         hid = b2.NeuronGroup(B * n_h, eq.hidden_variables(net), name="hid", clock=clock)
         out = b2.NeuronGroup(B * n_out, eq.output_variables(net), name="out", clock=clock,
                              events={"rec": "REC(t) > 0.5 and copy == 0", "eval": "EVAL(t) > 0.5"})
@@ -151,6 +154,8 @@ class ContrastiveNetwork:
         b, j, i = (a.ravel() for a in np.meshgrid(np.arange(B), np.arange(n_h), np.arange(n_in), indexing="ij"))
         S1 = b2.Synapses(self.weights["w1"], hid, eq.S1, name="S1", clock=clock)
         S1.connect(i=j * n_in + i, j=b * n_h + j)
+        S1.xidx = b * n_in + i
+        S1.x = b2.linked_var(inp, "x", index="xidx")
         b, k, j = (a.ravel() for a in np.meshgrid(np.arange(B), np.arange(n_out), np.arange(n_h), indexing="ij"))
         S2h = b2.Synapses(self.weights["w2"], hid, eq.S2H, name="S2h", clock=clock)
         S2h.connect(i=k * n_h + j, j=b * n_h + j)
@@ -173,7 +178,7 @@ class ContrastiveNetwork:
         self.rec_out = b2.EventMonitor(out, "rec", variables=["r"], name="rec_out")
         self.rec_w2 = b2.EventMonitor(self.weights["w2"], "rec", variables=["w"], name="rec_w2")
         self.hid, self.out = hid, out
-        self.net = b2.Network(hid, out, *self.weights.values(), S1, S2h, S2y, Sb1, Sb2, self.evaluations,
+        self.net = b2.Network(inp, hid, out, *self.weights.values(), S1, S2h, S2y, Sb1, Sb2, self.evaluations,
                               self.rec_out, self.rec_w2)
         if self.standalone:  # every run_args variable needs an assignment in the generated main
             for g in self.weights.values():
