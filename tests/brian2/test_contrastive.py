@@ -32,13 +32,16 @@ EPOCHS = 15
 
 
 def card_of(model: str, *, epochs: int = EPOCHS, **phases):
-    """models/cl_xor.toml (state carried over, lr decay, baseline) with ``model``; CHL also resets and burns in."""
+    """models/cl_xor.toml (state carried over, lr decay, baseline) with ``model``; CHL also resets, burns in
+    and divides the local rate by κ (``kappa_lr``)."""
     card = load_contrastive_card("models/cl_xor.toml")
+    train = {"epochs": epochs}
     if model == "chl":
         phases = {"reset": True, "burn_in": 3, **phases}
+        train["kappa_lr"] = True
     return dataclasses.replace(card, network=dataclasses.replace(card.network, model=model),
                                phases=dataclasses.replace(card.phases, **phases),
-                               train=dataclasses.replace(card.train, epochs=epochs))
+                               train=dataclasses.replace(card.train, **train))
 
 
 @pytest.fixture(scope="module")
@@ -160,18 +163,28 @@ def test_cli_brian2_writes_the_torch_layout(tmp_path):
         assert set(curves) == set(runs["torch"]["curves"][scheme]["seed_2"])
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("target", ["cpp_standalone", "cython"])
-def test_compiled_targets(target, xor, tmp_path):
-    """One build for every scheme and seed (cpp_standalone: one run of the binary each)."""
-    runner = ContrastiveBrian2(target, directory=tmp_path)
+def check_compiled(target: str, models_: tuple[str, ...], xor, directory) -> None:
+    """One build per model for every scheme and seed (cpp_standalone: one run of the binary each, run_args)."""
+    runner = ContrastiveBrian2(target, directory=directory)
     try:
-        for model in ("ep", "chl"):
-            card = card_of(model)
-            for scheme, seed in (("random", 0), ("classical", 1), ("periodic", 2)):
+        for model in models_:
+            card = parse_contrastive_card(SPIKING) if model == "spiking" else card_of(model)
+            for scheme, seed in (("random", 0), ("classical", 1), ("periodic", 2))[:2 if model == "ep" else 3]:
                 ref = train_scheme(card, xor, scheme, seed, dtype=torch.float64)
                 got = runner.train_scheme(card, xor, scheme, seed)
-                assert relative_error(ref.params, got.params) < RTOL
+                assert relative_error(ref.params, got.params) < RTOL, (model, scheme)
                 np.testing.assert_array_equal(got.test_acc, ref.test_acc)
     finally:
         runner.close()
+
+
+def test_cpp_standalone_one_build_runs_every_scheme(xor, tmp_path):
+    """EP in cpp_standalone: one compile (about 8-40 s here, by machine load), then a run per (scheme, seed)."""
+    check_compiled("cpp_standalone", ("ep",), xor, tmp_path)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("target, models_", [("cpp_standalone", ("chl", "spiking")),
+                                             ("cython", ("ep", "chl", "spiking"))])
+def test_compiled_targets(target, models_, xor, tmp_path):
+    check_compiled(target, models_, xor, tmp_path)
