@@ -106,7 +106,7 @@ def output_variables(net: NetSpec) -> str:
 
 def weight_variables() -> str:
     """A weight group unit: the parameter, the batch sum of its Hebbian term, the baseline and the stored g-."""
-    return "w : 1\ngs : 1\ngbar : 1\ngm : 1\ncol : integer (constant)"
+    return "w : 1\ngs : 1\ngbar : 1\ngm : 1"
 
 
 def _rate(net: NetSpec) -> str:

@@ -137,11 +137,9 @@ class ContrastiveNetwork:
         hid.copy = np.repeat(np.arange(B), n_h)
         out.copy, out.unit = np.repeat(np.arange(B), n_out), np.tile(np.arange(n_out), B)
         self.weights = {}
-        for name, n, col in (("w1", n_h * n_in, np.tile(np.arange(n_in), n_h)), ("w2", n_out * n_h, 0),
-                             ("b1", n_h, 0), ("b2", n_out, 0)):
+        for name, n in (("w1", n_h * n_in), ("w2", n_out * n_h), ("b1", n_h), ("b2", n_out)):
             events = {"rec": f"REC(t) > 0.5 and i < {min(shape.raster_weights, n_h)}"} if name == "w2" else {}
             g = b2.NeuronGroup(n, eq.weight_variables(), name=f"G_{name}", clock=clock, events=events)
-            g.col = col
             g.run_regularly(eq.update_code(B, baseline_steps), name=f"G_{name}_update", **at("update"))
             self.weights[name] = g
         hid.b1 = b2.linked_var(self.weights["b1"], "w", index=np.tile(np.arange(n_h), B))
