@@ -24,6 +24,7 @@ from neuromorph.contrastive import models
 from neuromorph.contrastive.card import load_contrastive_card, parse_contrastive_card
 from neuromorph.contrastive.data import load_task
 from neuromorph.contrastive.train import train_scheme
+from neuromorph.errors import NonFiniteError
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
@@ -112,6 +113,18 @@ def test_brian2_evaluation_is_torch_predict(xor, runners):
     got = network.eval_rates()[-1][:len(x)]
     np.testing.assert_allclose(got, want, rtol=RTOL, atol=0)
     assert np.abs(got - network.eval_rates()[0][:len(x)]).max() > 1e-3  # training changed what is evaluated
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+def test_divergence_is_reported_like_torch(xor, runners):
+    """lr = 1e308 overflows the weights in the first epoch (found by trying 1e306 and 1e308 in torch)."""
+    card = card_of("ep")
+    card = dataclasses.replace(card, train=dataclasses.replace(card.train, lr=1e308))
+    with pytest.raises(NonFiniteError) as want:
+        train_scheme(card, xor, "classical", 0, dtype=torch.float64)
+    with pytest.raises(NonFiniteError) as got:
+        runners("ep").train_scheme(card, xor, "classical", 0)
+    assert str(got.value) == str(want.value)
 
 
 #: the spiking card of tests/contrastive/test_models.py (which learns XOR in 200 epochs), for a few epochs

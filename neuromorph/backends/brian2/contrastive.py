@@ -20,8 +20,8 @@ in cpp_standalone).
 training state is set aside and the batch copies relax freely from rest (``eval_steps`` steps,
 :func:`neuromorph.contrastive.models.predict`) on every training and test sample, *B* at a time;
 the accuracy is the fraction whose largest output rate is the target's class, as in
-:func:`neuromorph.contrastive.train.accuracy`. Non-finite rates in an evaluation stop the run with
-:class:`~neuromorph.errors.NonFiniteError` (torch checks the weights at the same point).
+:func:`neuromorph.contrastive.train.accuracy`. As in torch, a non-finite weight at the end of an
+epoch (an event in the weight groups) raises :class:`~neuromorph.errors.NonFiniteError` naming it.
 
 All three models are lowered: the rate models ``ep`` and ``chl`` and the ``spiking`` LIF variant.
 """
@@ -189,10 +189,12 @@ class ContrastiveBrian2:
         rates = network.eval_rates()  # (epochs + 1, padded samples, n_out)
         labels = torch.cat([data.y_train, data.y_test]).argmax(1).numpy()
         n_train = len(data.x_train)
+        bad = network.first_nonfinite_step()
+        if bad is not None:  # the epoch whose end it was: the evaluation at SAVE number e + 1 follows epoch e
+            epoch = int(np.searchsorted(np.flatnonzero(plan.arrays["SAVE"]), bad, side="right")) - 2
+            raise NonFiniteError(f"{card.path}: {scheme} seed {seed} diverged in epoch {epoch}; lower [train] lr")
         accs = []
-        for e, r in enumerate(rates):
-            if e and not np.isfinite(r).all():
-                raise NonFiniteError(f"{card.path}: {scheme} seed {seed} diverged in epoch {e - 1}; lower [train] lr")
+        for r in rates:
             correct = (r[:len(labels)].argmax(1) == labels).astype(float)
             accs.append((correct[:n_train].mean(), correct[n_train:].mean()))
         acc = np.array(accs)

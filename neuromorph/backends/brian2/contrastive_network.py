@@ -138,7 +138,10 @@ class ContrastiveNetwork:
         out.copy, out.unit = np.repeat(np.arange(B), n_out), np.tile(np.arange(n_out), B)
         self.weights = {}
         for name, n in (("w1", n_h * n_in), ("w2", n_out * n_h), ("b1", n_h), ("b2", n_out)):
-            events = {"rec": f"REC(t) > 0.5 and i < {min(shape.raster_weights, n_h)}"} if name == "w2" else {}
+            # torch's divergence check, at the end of every epoch (the first step of the evaluation after it)
+            events = {"nonfinite": "SAVE(t) > 0.5 and not (abs(w) < inf)"}
+            if name == "w2":
+                events["rec"] = f"REC(t) > 0.5 and i < {min(shape.raster_weights, n_h)}"
             g = b2.NeuronGroup(n, eq.weight_variables(), name=f"G_{name}", clock=clock, events=events)
             g.run_regularly(eq.update_code(B, baseline_steps), name=f"G_{name}_update", **at("update"))
             self.weights[name] = g
@@ -173,11 +176,13 @@ class ContrastiveNetwork:
             for var, stage in summed.items():
                 syn.summed_updaters[var].order = eq.ORDER[stage]
         self.evaluations = b2.EventMonitor(out, "eval", variables=["ra"], name="evaluations")
+        self.nonfinite = [b2.EventMonitor(g, "nonfinite", variables=[], name=f"nonfinite_{n}")
+                          for n, g in self.weights.items()]
         self.rec_out = b2.EventMonitor(out, "rec", variables=["r"], name="rec_out")
         self.rec_w2 = b2.EventMonitor(self.weights["w2"], "rec", variables=["w"], name="rec_w2")
         self.hid, self.out = hid, out
         self.net = b2.Network(inp, hid, out, *self.weights.values(), S1, S2h, S2y, Sb1, Sb2, self.evaluations,
-                              self.rec_out, self.rec_w2)
+                              *self.nonfinite, self.rec_out, self.rec_w2)
         if self.standalone:  # every run_args variable needs an assignment in the generated main
             for g in self.weights.values():
                 g.w[:] = 0.0
@@ -214,6 +219,11 @@ class ContrastiveNetwork:
         order = np.lexsort((i, t))
         shape = self.shape
         return r[order].reshape(shape.epochs + 1, shape.eval_chunks * shape.batch, shape.net.n_out)
+
+    def first_nonfinite_step(self) -> int | None:
+        """The first step at which a weight was non-finite (checked at the start of each evaluation), or None."""
+        steps = [int(np.rint(np.asarray(m.t_).min())) for m in self.nonfinite if len(m.t_)]
+        return min(steps) if steps else None
 
     def final_weights(self) -> dict[str, np.ndarray]:
         net = self.shape.net
