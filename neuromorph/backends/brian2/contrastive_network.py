@@ -31,36 +31,14 @@ import math
 import os
 import shutil
 import tempfile
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from neuromorph.backends.brian2 import contrastive_equations as eq
-from neuromorph.backends.brian2.network import CACHE_DIR
+from neuromorph.backends.brian2.network import preferences
 from neuromorph.contrastive.models import PARAMS, NetSpec
-
-#: brian2's global preferences while this module builds and runs (set, then restored): float64, no
-#: algebraic rewriting by brian2's optimiser, no -ffast-math reassociation by the C++ compiler
-PREFS = {"core.default_float_dtype": np.float64, "codegen.loop_invariant_optimisations": False,
-         "codegen.cpp.extra_compile_args_gcc": ["-w", "-O3", "-march=native", "-std=c++11"]}
-
-
-@contextmanager
-def _preferences(b2, target: str):
-    wanted = dict(PREFS)
-    if target != "cpp_standalone":
-        wanted |= {"codegen.target": target, "codegen.runtime.cython.cache_dir": str(CACHE_DIR)}
-    saved = {key: b2.prefs[key] for key in wanted}
-    try:
-        for key, value in wanted.items():
-            b2.prefs[key] = value
-        yield
-    finally:
-        for key, value in saved.items():
-            b2.prefs[key] = value
-
 
 #: the per-step TimedArrays (module docstring)
 STEP_ARRAYS = ("PHI", "ETA", "BL", "STORE", "RST", "SAVE", "LOAD", "AVG", "EVAL", "REC")
@@ -110,7 +88,7 @@ class ContrastiveNetwork:
             b2.set_device("cpp_standalone", build_on_run=False, directory=str(self.directory))
         else:
             b2.set_device("runtime")
-        with _preferences(b2, target):
+        with preferences(b2, target):
             self._build(shape, baseline_steps)
 
     def _build(self, shape: Shape, baseline_steps: float) -> None:
@@ -204,7 +182,7 @@ class ContrastiveNetwork:
             array.values[:] = v
         for view, v in weights.items():
             view[:] = v
-        with _preferences(self.b2, self.target):  # runtime targets generate their code here
+        with preferences(self.b2, self.target):  # runtime targets generate their code here
             self.net.run(self.shape.n_steps * self.b2.second, namespace=self.namespace)
 
     @property

@@ -19,6 +19,7 @@ so nothing is recompiled).
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -65,7 +66,10 @@ _PREFS = {"codegen.loop_invariant_optimisations": False,
 
 
 @contextmanager
-def _preferences(b2, target: str):
+def preferences(b2, target: str):
+    """brian2's global preferences as neuromorph's generated code needs them (:data:`_PREFS`, the target and
+    the cython cache), restored on exit. Runtime targets generate their code at every ``run``, so wrap
+    builds and runs alike."""
     wanted = dict(_PREFS)
     if target != "cpp_standalone":
         wanted |= {"codegen.target": target, "codegen.runtime.cython.cache_dir": str(CACHE_DIR)}
@@ -88,7 +92,10 @@ class Brian2Network:
 
         self.b2, self.layout, self.target = b2, layout, target
         self.standalone = target == "cpp_standalone"
-        self.directory = Path(directory) if directory is not None else Path(tempfile.mkdtemp(prefix="neuromorph-b2-"))
+        #: the cpp_standalone project (a temporary directory, removed by :meth:`close`, unless one is given)
+        self._owns_directory = directory is None and self.standalone
+        self.directory = Path(tempfile.mkdtemp(prefix="neuromorph-b2-")) if self._owns_directory else \
+            (Path(directory) if directory is not None else None)
         if self.standalone:
             b2.set_device("cpp_standalone", build_on_run=False, directory=str(self.directory))
         else:
@@ -96,9 +103,14 @@ class Brian2Network:
         with self.prefs():
             self._build(layout, consts, chip)
 
+    def close(self) -> None:
+        """Remove the standalone project directory if this network created it."""
+        if self._owns_directory:
+            shutil.rmtree(self.directory, ignore_errors=True)
+
     def prefs(self):
         """brian2's global preferences as this network needs them, restored afterwards (code is generated per run)."""
-        return _preferences(self.b2, self.target)
+        return preferences(self.b2, self.target)
 
     def _build(self, layout: Layout, consts: TraceConstants, chip: ChipNumerics | None) -> None:
         b2 = self.b2

@@ -52,7 +52,7 @@ class Brian2Backend:
 
     def network(self, low: Lowered, layout: Layout) -> Brian2Network:
         """The built network of ``layout`` (built, and compiled, on first use)."""
-        key = (layout, low.dtype, id(low.chip))  # the constants follow from the spec; a chip is its own object
+        key = (layout, low.dtype, low.chip)  # the constants follow from the spec; a chip is keyed (and kept) as itself
         if key not in self._built:
             import time
 
@@ -66,7 +66,9 @@ class Brian2Backend:
         return self._built[key]
 
     def close(self) -> None:
-        """Forget the built networks (and reset brian2's standalone device)."""
+        """Forget the built networks, remove their temporary standalone projects, reset brian2's device."""
+        for net in self._built.values():
+            net.close()
         if self.target == "cpp_standalone" and self._built:
             import brian2
 
