@@ -4,19 +4,19 @@ Every quantity of :mod:`neuromorph.dynamics` and :mod:`neuromorph.plasticity` be
 variable, and one torch step becomes one brian2 time step, in this order (``when="groups"``,
 ``order`` below; THEORY.md §5.1):
 
-====  =====================================  ==============================================
+=====  =====================================  ==============================================
 order  object                                update
-====  =====================================  ==============================================
-10    ``S_in``, ``S_rec`` (summed)           :math:`I^\mathrm{in}_j = \sum_i W^\mathrm{in}_{ji} x_i^t`,
-                                             :math:`I^\mathrm{rec}_j = \sum_i W^\mathrm{rec}_{ji} z_i^{t-1}`
-20    hidden group, input group              neuron (:func:`neuron_code`) and presynaptic traces
-30    ``S_out`` (summed)                     :math:`I^\mathrm{out}_k = \sum_j W^\mathrm{out}_{kj} z_j^t`
-40    readout group                          :math:`y^t = \kappa y^{t-1} + s_\mathrm{out}(I^\mathrm{out} + b^\mathrm{out})`
-45    ``S_soft`` (summed, classification)    :math:`\sum_k e^{y_k}`
-50    readout group                          output error :math:`\delta^t` (:mod:`.losses`)
-60    ``S_fb`` (summed)                      learning signal :math:`L_j^t = \sum_k B_{jk}\delta_k^t`
-70    synapses, hidden, readout              eligibility and the window accumulators
-====  =====================================  ==============================================
+=====  =====================================  ==============================================
+10     ``S_in``, ``S_rec`` (summed)           :math:`I^\mathrm{in}_j = \sum_i W^\mathrm{in}_{ji} x_i^t`,
+                                              :math:`I^\mathrm{rec}_j = \sum_i W^\mathrm{rec}_{ji} z_i^{t-1}`
+20     hidden group, input group              neuron or rate unit (:func:`neuron_code`), presynaptic traces
+30     ``S_out`` (summed)                     :math:`I^\mathrm{out}_k = \sum_j W^\mathrm{out}_{kj} z_j^t`
+40     readout group                          :math:`y^t = \kappa y^{t-1} + s_\mathrm{out}(I^\mathrm{out} + b^\mathrm{out})`
+45     ``S_soft`` (summed, classification)    :math:`\sum_k e^{y_k}`
+50     readout group                          output error :math:`\delta^t` (:mod:`.losses`)
+60     ``S_fb`` (summed)                      learning signal :math:`L_j^t = \sum_k B_{jk}\delta_k^t`
+70     synapses, hidden, readout              e-prop or RFLO eligibility, window accumulators
+=====  =====================================  ==============================================
 
 so the spikes :math:`z^t` are computed from :math:`z^{t-1}` exactly as in
 :meth:`neuromorph.backends.torch.simulate.Lowered.step`, and the eligibility of step *t* sees the
