@@ -54,22 +54,23 @@ def test_adaptive_feedback_tracks_the_readout_update():
     torch.testing.assert_close(result.feedback - feedback0, (result.params.w_out - w_out0).T, rtol=0, atol=1e-6)
 
 
-def test_interrupted_run_resumes_to_the_same_result(tmp_path, monkeypatch):
-    reference = experiment.train(tiny(), progress=False)
+@pytest.mark.parametrize("backend", ["torch", "brian2"])
+def test_interrupted_run_resumes_to_the_same_result(tmp_path, monkeypatch, backend):
+    reference = experiment.train(tiny(), progress=False, backend=backend)
     out = tmp_path / "run.h5"
     real = experiment._iteration
 
-    def crash_at_5(spec, low, run, dtype):
+    def crash_at_5(spec, low, run, dtype, *backend):
         if run.iteration == 5:
             raise KeyboardInterrupt
-        return real(spec, low, run, dtype)
+        return real(spec, low, run, dtype, *backend)
 
     monkeypatch.setattr(experiment, "_iteration", crash_at_5)
     with pytest.raises(KeyboardInterrupt):
-        experiment.train(tiny(), out=out, progress=False)
+        experiment.train(tiny(), out=out, progress=False, backend=backend)
     assert read_run(out).status == "running" and read_run(out).iteration == 4
     monkeypatch.setattr(experiment, "_iteration", real)
-    resumed = experiment.train(tiny(), out=out, progress=False)
+    resumed = experiment.train(tiny(), out=out, progress=False, backend=backend)
     assert resumed.resumed_from == 4
     np.testing.assert_array_equal(resumed.curves["loss"], reference.curves["loss"])
     for a, b in zip(resumed.params, reference.params):
