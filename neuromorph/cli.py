@@ -267,10 +267,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "train on the host and deploy quantised")
     p.add_argument("--force", action="store_true", help="overwrite an output file of another card")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
-    p.add_argument("--backend", choices=("torch", "brian2"), default="torch",
-                   help="simulate with torch (default; batched, fast) or brian2 (the same equations)")
-    p.add_argument("--target", choices=("numpy", "cython", "cpp_standalone"), default="numpy",
-                   help="with --backend brian2: brian2's code-generation target (default numpy)")
+    _backend_options(p)
     p.set_defaults(func=_train)
     p = sub.add_parser("profiles", help="list the hardware profiles and their key limits")
     p.set_defaults(func=_profiles)
@@ -326,10 +323,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("card", type=Path, help="contrastive model card (TOML), e.g. models/cl_xor.toml")
     p.add_argument("--out", type=Path, required=True, help="output HDF5 file; figures go next to it")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
-    p.add_argument("--backend", choices=("torch", "brian2"), default="torch",
-                   help="simulate with torch (default) or brian2 (the same equations and plasticity; ep and chl)")
-    p.add_argument("--target", choices=("numpy", "cython", "cpp_standalone"), default="numpy",
-                   help="with --backend brian2: brian2's code-generation target (default numpy)")
+    _backend_options(p)
     p.set_defaults(func=_contrastive_train)
     p = csub.add_parser("kappa", help="the transient shrinkage kappa, measured vs predicted (THEORY.md check 20)")
     p.add_argument("--out", type=Path, required=True, help="output HDF5 file; the figure goes next to it")
@@ -344,6 +338,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--classical", action="store_true", help="check the two-phase reference (stored states)")
     p.set_defaults(func=_contrastive_check)
     return parser
+
+
+def _backend_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--backend", choices=("torch", "brian2"), default="torch",
+                   help="simulate with torch (default; batched, fast) or brian2 (the same equations and rule)")
+    p.add_argument("--target", choices=("numpy", "cython", "cpp_standalone"), default="numpy",
+                   help="with --backend brian2: brian2's code-generation target (default numpy)")
 
 
 def main(argv: list[str] | None = None) -> int:

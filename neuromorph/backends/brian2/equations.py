@@ -31,7 +31,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from neuromorph.dynamics import ALIFParameters, LIFParameters, RateParameters
+from neuromorph.dynamics import LIFParameters, RateParameters
 from neuromorph.dynamics.rate import Activation
 from neuromorph.hardware.numerics import ChipNumerics
 from neuromorph.network import NetworkSpec
@@ -60,22 +60,30 @@ class Constants:
     """
 
     c: TraceConstants
-    neuron: LIFParameters | RateParameters
-    n_ref: int
+    spec: NetworkSpec
     chip: ChipNumerics | None
     rflo: str | None = None
 
     @classmethod
     def of(cls, spec: NetworkSpec, c: TraceConstants, chip: ChipNumerics | None, rflo: str | None = None) -> Constants:
-        return cls(c, spec.neuron, spec.neuron.n_ref(spec.dt) if spec.spiking else 0, chip, rflo)
+        return cls(c, spec, chip, rflo)
+
+    @property
+    def n_ref(self) -> int:
+        """Refractory period in steps (0 for rate units)."""
+        return self.spec.neuron.n_ref(self.spec.dt) if self.spec.spiking else 0
 
     @property
     def adaptive(self) -> bool:
-        return isinstance(self.neuron, ALIFParameters)
+        return self.spec.adaptive
 
     @property
     def spiking(self) -> bool:
-        return not isinstance(self.neuron, RateParameters)
+        return self.spec.spiking
+
+    @property
+    def neuron(self) -> LIFParameters | RateParameters:
+        return self.spec.neuron
 
 
 # ------------------------------------------------------------------------------------------ variables
