@@ -29,15 +29,12 @@ from __future__ import annotations
 
 import math
 import os
-import shutil
-import tempfile
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
 from neuromorph.backends.brian2 import contrastive_equations as eq
-from neuromorph.backends.brian2.network import preferences
+from neuromorph.backends.brian2.network import Device, preferences
 from neuromorph.contrastive.models import PARAMS, NetSpec
 
 #: the per-step TimedArrays (module docstring)
@@ -81,13 +78,8 @@ class ContrastiveNetwork:
 
         self.b2, self.shape, self.target = b2, shape, target
         self.standalone = target == "cpp_standalone"
-        self._own_directory = directory is None and self.standalone  # removed again by close()
-        self.directory = Path(directory) if directory is not None else \
-            Path(tempfile.mkdtemp(prefix="neuromorph-cl-")) if self.standalone else None
-        if self.standalone:
-            b2.set_device("cpp_standalone", build_on_run=False, directory=str(self.directory))
-        else:
-            b2.set_device("runtime")
+        self.device = Device(b2, target, directory, "neuromorph-cl-")
+        self.directory = self.device.directory
         with preferences(b2, target):
             self._build(shape, baseline_steps)
 
@@ -220,9 +212,4 @@ class ContrastiveNetwork:
 
     def close(self) -> None:
         """Reset brian2's global device after a standalone build (and remove a temporary project)."""
-        if self.standalone:
-            self.b2.device.reinit()
-            self.b2.device.activate()
-            self.b2.set_device("runtime")
-            if self._own_directory:
-                shutil.rmtree(self.directory, ignore_errors=True)
+        self.device.close()

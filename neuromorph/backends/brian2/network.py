@@ -83,6 +83,33 @@ def preferences(b2, target: str):
             b2.prefs[key] = value
 
 
+class Device:
+    """brian2's global device for one network: runtime, or a cpp_standalone project in ``directory``.
+
+    A standalone project goes to a temporary directory unless one is given; :meth:`close` resets
+    brian2 to the runtime device (one standalone build per process at a time) and removes the
+    temporary project.
+    """
+
+    def __init__(self, b2, target: str, directory: str | os.PathLike[str] | None, prefix: str) -> None:
+        self.b2, self.standalone = b2, target == "cpp_standalone"
+        self._owns_directory = directory is None and self.standalone
+        self.directory = Path(tempfile.mkdtemp(prefix=prefix)) if self._owns_directory else \
+            (Path(directory) if directory is not None else None)
+        if self.standalone:
+            b2.set_device("cpp_standalone", build_on_run=False, directory=str(self.directory))
+        else:
+            b2.set_device("runtime")
+
+    def close(self) -> None:
+        if self.standalone:
+            self.b2.device.reinit()
+            self.b2.device.activate()
+            self.b2.set_device("runtime")
+        if self._owns_directory:
+            shutil.rmtree(self.directory, ignore_errors=True)
+
+
 class Brian2Network:
     """The brian2 objects of one :class:`Layout` on one code-generation target."""
 
@@ -91,22 +118,13 @@ class Brian2Network:
         import brian2 as b2
 
         self.b2, self.layout, self.target = b2, layout, target
-        self.standalone = target == "cpp_standalone"
-        #: the cpp_standalone project (a temporary directory, removed by :meth:`close`, unless one is given)
-        self._owns_directory = directory is None and self.standalone
-        self.directory = Path(tempfile.mkdtemp(prefix="neuromorph-b2-")) if self._owns_directory else \
-            (Path(directory) if directory is not None else None)
-        if self.standalone:
-            b2.set_device("cpp_standalone", build_on_run=False, directory=str(self.directory))
-        else:
-            b2.set_device("runtime")
+        self.device = Device(b2, target, directory, "neuromorph-b2-")
+        self.standalone, self.directory = self.device.standalone, self.device.directory
         with self.prefs():
             self._build(layout, consts, chip)
 
     def close(self) -> None:
-        """Remove the standalone project directory if this network created it."""
-        if self._owns_directory:
-            shutil.rmtree(self.directory, ignore_errors=True)
+        self.device.close()
 
     def prefs(self):
         """brian2's global preferences as this network needs them, restored afterwards (code is generated per run)."""

@@ -69,12 +69,6 @@ class Brian2Backend:
         """Forget the built networks, remove their temporary standalone projects, reset brian2's device."""
         for net in self._built.values():
             net.close()
-        if self.target == "cpp_standalone" and self._built:
-            import brian2
-
-            brian2.device.reinit()
-            brian2.device.activate()
-            brian2.set_device("runtime")
         self._built.clear()
 
     # ------------------------------------------------------------------------------ training
