@@ -22,13 +22,11 @@ from typing import Any
 import tomli_w
 import torch
 
-from neuromorph.dynamics import Activation, ALIFParameters, LIFParameters, RateParameters, ReadoutParameters
+from neuromorph import dynamics, plasticity
+from neuromorph.dynamics import Activation, ReadoutParameters
 from neuromorph.errors import ConfigError
 from neuromorph.network import InitSpec, NetworkSpec
 from neuromorph.plasticity import (
-    BPTT,
-    RFLO,
-    EProp,
     Feedback,
     Mode,
     OptimizerName,
@@ -100,14 +98,14 @@ class RunSpec:
     task: Task
     network: NetworkSpec
     init: InitSpec
-    rule: EProp | RFLO | BPTT
+    rule: plasticity.Rule
     optimizer: OptimizerSpec
     train: TrainSpec
     hardware: HardwareSpec | None = None
 
 
-NEURONS: dict[str, type] = {"lif": LIFParameters, "alif": ALIFParameters, "rate": RateParameters}
-RULES: dict[str, type] = {"eprop": EProp, "rflo": RFLO, "bptt": BPTT}
+NEURONS = dynamics.NEURONS  #: neuron families by ``network.neuron.model`` (each family registers itself)
+RULES = plasticity.RULES  #: rules by ``rule.name`` (each rule family registers itself)
 SECTIONS = ("task", "network", "rule", "optimizer", "train", "hardware", "bias_study")
 #: ``[bias_study]`` is read by :mod:`neuromorph.bias.study` (``neuromorph bias``); a plain ``train`` ignores it.
 
@@ -168,7 +166,11 @@ def resolve(card: dict, where: str = "<card>") -> RunSpec:
 def resolved_card(spec: RunSpec) -> dict:
     """The complete card of ``spec`` (defaults filled in); ``resolve`` maps it back to ``spec``."""
     neuron = _plain(spec.network.neuron)
-    neuron = {"model": next(k for k, v in NEURONS.items() if v is type(spec.network.neuron)), **neuron}
+    model = type(spec.network.neuron).__dict__.get("model")
+    if NEURONS.get(model) is not type(spec.network.neuron):
+        raise ConfigError(f"neuron {type(spec.network.neuron).describe()} is not a registered family; give the class "
+                          "a unique `model` name (docs/extending.md) to store it in a card")
+    neuron = {"model": model, **neuron}
     rule = {"name": spec.rule.name, **_plain(spec.rule)}
     task = {"name": next(k for k, v in TASKS.items() if v is type(spec.task)), **_plain(spec.task)}
     card = {
@@ -204,7 +206,7 @@ def _task(table: dict, where: str) -> Task:
     return _build(TASKS[name], table, where, "task")
 
 
-def _neuron(table: dict, n_rec: int, where: str) -> LIFParameters | ALIFParameters | RateParameters:
+def _neuron(table: dict, n_rec: int, where: str) -> dynamics.Neuron:
     model = table.pop("model", "lif")
     if model not in NEURONS:
         raise ConfigError(f"{where}: network.neuron.model must be one of {sorted(NEURONS)}, got {model!r}")
@@ -233,7 +235,7 @@ def _hardware(table: Any, where: str) -> HardwareSpec:
     return _build(HardwareSpec, table, where, "hardware", {"override": flat})
 
 
-def _rule(table: dict, where: str) -> EProp | RFLO | BPTT:
+def _rule(table: dict, where: str) -> plasticity.Rule:
     name = table.pop("name", "eprop")
     if name not in RULES:
         raise ConfigError(f"{where}: [rule] name must be one of {sorted(RULES)}, got {name!r}")

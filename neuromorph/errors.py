@@ -46,3 +46,10 @@ class LocalityError(NeuromorphError, ValueError):
 class ExportError(NeuromorphError, ValueError):
     """A network, run or rule cannot be written to (or read from) an export format: NIR, a chip
     image, a chip learning-rule string. The message says what the format cannot express and why."""
+
+
+class UnsupportedPairingError(ConfigError):
+    """A rule (or a backend, or an exporter) paired with a neuron that does not state what it needs.
+
+    The message names the neuron, the component and the missing piece, so wrong gradients cannot be
+    had silently (:mod:`neuromorph.dynamics.neuron`)."""

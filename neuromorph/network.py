@@ -23,7 +23,7 @@ from typing import NamedTuple
 
 import torch
 
-from neuromorph.dynamics import ALIFParameters, LIFParameters, RateParameters, ReadoutParameters
+from neuromorph.dynamics import LIFParameters, Neuron, ReadoutParameters
 from neuromorph.errors import ConfigError, NonFiniteError, ShapeError
 
 
@@ -34,7 +34,7 @@ class NetworkSpec:
     n_in: int
     n_rec: int
     n_out: int
-    neuron: LIFParameters | ALIFParameters | RateParameters = field(default_factory=LIFParameters)
+    neuron: Neuron = field(default_factory=LIFParameters)
     readout: ReadoutParameters = field(default_factory=ReadoutParameters)
     dt: float = 1e-3
 
@@ -45,25 +45,25 @@ class NetworkSpec:
                 raise ConfigError(f"network.{name} must be a positive integer, got {value!r}")
         if not self.dt > 0:
             raise ConfigError(f"network.dt must be > 0 seconds, got {self.dt!r}")
-        if isinstance(self.neuron, ALIFParameters):
-            self.neuron.beta_tensor(self.n_rec, torch.float64)  # validates a per-neuron beta length
-        if isinstance(self.neuron, RateParameters):
-            self.neuron.leak(self.dt)  # validates tau >= dt
+        if not isinstance(self.neuron, Neuron):
+            raise ConfigError(f"network.neuron must be a neuron family (a subclass of neuromorph.dynamics.Neuron), "
+                              f"got {type(self.neuron).__name__}")
+        self.neuron.validate(self.n_rec, self.dt)
 
     @property
     def adaptive(self) -> bool:
-        """True for ALIF neurons."""
-        return isinstance(self.neuron, ALIFParameters)
+        """True for neurons with an adaptation variable (ALIF)."""
+        return self.neuron.adaptive
 
     @property
     def spiking(self) -> bool:
         """False for rate units (their output ``z`` is a real-valued rate)."""
-        return not isinstance(self.neuron, RateParameters)
+        return self.neuron.spiking
 
     @property
     def self_connections(self) -> bool:
         """Whether :math:`W^\\mathrm{rec}` may have a non-zero diagonal (rate units only)."""
-        return isinstance(self.neuron, RateParameters)
+        return self.neuron.self_connections
 
 
 class Parameters(NamedTuple):

@@ -1,6 +1,7 @@
-"""Neuron models: parameters as frozen data, pure step functions over explicit state."""
+"""Neuron models: one :class:`Neuron` interface, parameters as frozen data, pure step functions over explicit state."""
 
 from neuromorph.dynamics.alif import ALIFParameters, ALIFState, alif_initial_state, alif_step
+from neuromorph.dynamics.neuron import NEURONS, Eligibility, Filter, Neuron, neuron_class, require
 from neuromorph.dynamics.lif import LIFParameters, LIFState, lif_initial_state, lif_step
 from neuromorph.dynamics.rate import Activation, RateParameters, RateState, rate_initial_state, rate_step
 from neuromorph.dynamics.readout import ReadoutParameters, readout_step
@@ -9,6 +10,12 @@ from neuromorph.dynamics.surrogate import pseudo_derivative, spike
 __all__ = [
     "ALIFParameters",
     "ALIFState",
+    "Eligibility",
+    "Filter",
+    "NEURONS",
+    "Neuron",
+    "neuron_class",
+    "require",
     "Activation",
     "LIFParameters",
     "LIFState",

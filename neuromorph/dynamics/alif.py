@@ -23,19 +23,21 @@ Bellec et al., Nat. Commun. 11:3625 (2020), Methods, "ALIF" and eq. (25)-(27).
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import ClassVar, NamedTuple
 
 import torch
 
 from neuromorph.dynamics.lif import LIFParameters, Membrane, _fire, _positive, exact_membrane
+from neuromorph.dynamics.neuron import Eligibility, Filter
 from neuromorph.errors import ConfigError
 
 
 @dataclass(frozen=True)
 class ALIFParameters(LIFParameters):
-    """LIF parameters plus adaptation: ``tau_adapt`` (s) and ``beta`` (scalar or per neuron)."""
+    """LIF parameters plus adaptation: ``tau_adapt`` (s) and ``beta`` (scalar or per neuron); the ``"alif"`` family."""
 
     tau_adapt: float = 2.0
     beta: float | tuple[float, ...] = 0.07
@@ -60,6 +62,46 @@ class ALIFParameters(LIFParameters):
                 raise ConfigError(f"ALIF beta has {len(self.beta)} values for {n} neurons")
             return torch.tensor(self.beta, dtype=dtype)
         return torch.full((n,), float(self.beta), dtype=dtype)
+
+    model: ClassVar[str] = "alif"
+    state_names: ClassVar[tuple[str, ...]] = ("v", "z", "r", "a")
+    nir_primitive: ClassVar[str] = ""
+    nir_refusal: ClassVar[str] = (
+        "NIR 1.0.8 cannot express ALIF neurons: the adaptive threshold v_th + theta + beta*a_t moves the "
+        "spike condition without entering the membrane, and NIR has no neuron with a dynamic threshold "
+        "(LIF, CubaLIF, IF only have a fixed v_threshold); export an LIF network (beta = 0) instead")
+
+    @property
+    def signed_eligibility(self) -> bool:
+        """True: the :math:`-\\beta\\epsilon^a` term."""
+        return True
+
+    @property
+    def adaptive(self) -> bool:
+        return True
+
+    def validate(self, n: int, dt: float) -> None:
+        self.beta_tensor(n, torch.float64)  # a per-neuron beta must have n values
+
+    def initial_state(self, batch: int, n: int, dtype: torch.dtype = torch.float32) -> ALIFState:
+        return alif_initial_state(batch, n, dtype)
+
+    def step(self, state, drive, dt, *, theta=None, membrane=None):
+        return alif_step(self, state, drive, dt, _beta(self, state.v.shape[-1], state.v.dtype), membrane, theta)
+
+    def eligibility(self, dt: float, n: int, dtype: torch.dtype) -> Eligibility:
+        r"""The membrane stage :math:`(\alpha, s)` and the adaptation :math:`(\rho, \beta)` (Bellec et al. 2020, eq. 25-27)."""
+        return Eligibility((Filter(self.alpha(dt), self.drive_scale(dt)),), self.rho(dt), self.beta_tensor(n, dtype))
+
+    def membrane_update(self, dt: float) -> Filter:
+        """The membrane update (α, s); the adaptation stays in floating point on chips."""
+        return Filter(self.alpha(dt), self.drive_scale(dt))
+
+
+@functools.lru_cache(maxsize=64)
+def _beta(p: ALIFParameters, n: int, dtype: torch.dtype) -> torch.Tensor:
+    """:meth:`ALIFParameters.beta_tensor`, built once per (parameters, size, dtype)."""
+    return p.beta_tensor(n, dtype)
 
 
 class ALIFState(NamedTuple):

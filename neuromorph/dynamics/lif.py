@@ -36,17 +36,18 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import ClassVar, NamedTuple
 
 import torch
 
+from neuromorph.dynamics.neuron import Eligibility, Filter, Neuron
 from neuromorph.dynamics.surrogate import pseudo_derivative, spike
 from neuromorph.errors import ConfigError
 
 
 @dataclass(frozen=True)
-class LIFParameters:
-    """LIF parameters, SI units.
+class LIFParameters(Neuron):
+    """LIF parameters, SI units; the ``"lif"`` neuron family.
 
     Attributes
     ----------
@@ -85,6 +86,30 @@ class LIFParameters:
     def n_ref(self, dt: float) -> int:
         """Refractory period in whole steps."""
         return int(round(self.t_ref / dt))
+
+    model: ClassVar[str] = "lif"
+    state_names: ClassVar[tuple[str, ...]] = ("v", "z", "r")
+    nir_primitive: ClassVar[str] = "LIF"
+
+    @property
+    def signed_eligibility(self) -> bool:
+        """False: :math:`\\psi P \\ge 0` for spike inputs."""
+        return False
+
+    def initial_state(self, batch: int, n: int, dtype: torch.dtype = torch.float32) -> LIFState:
+        return lif_initial_state(batch, n, dtype)
+
+    def step(self, state, drive, dt, *, theta=None, membrane=None):
+        return lif_step(self, state, drive, dt, membrane, theta)
+
+    def eligibility(self, dt: float, n: int, dtype: torch.dtype) -> Eligibility:
+        r""":math:`P = F_{(\alpha, s)}(\mathrm{pre})`: the membrane is the neuron's only state (Bellec et al. 2020, eq. 23)."""
+        return Eligibility((Filter(self.alpha(dt), self.drive_scale(dt)),))
+
+    def membrane_update(self, dt: float) -> Filter:
+        r"""The membrane update :math:`v_t = \alpha v_{t-1} + s I_t - v_\mathrm{th} z_{t-1}` as (α, s): what a chip's
+        integer arithmetic replaces (:mod:`neuromorph.hardware.numerics`)."""
+        return Filter(self.alpha(dt), self.drive_scale(dt))
 
 
 Membrane = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]

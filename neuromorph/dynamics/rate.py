@@ -28,10 +28,11 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import ClassVar, NamedTuple
 
 import torch
 
+from neuromorph.dynamics.neuron import Eligibility, Filter, Neuron
 from neuromorph.errors import ConfigError
 
 
@@ -44,8 +45,9 @@ class Activation(enum.Enum):
 
 
 @dataclass(frozen=True)
-class RateParameters:
-    """Rate unit: time constant ``tau`` (s; ``None`` for the discrete map, :math:`a = 1`) and ``activation``."""
+class RateParameters(Neuron):
+    """Rate unit: time constant ``tau`` (s; ``None`` for the discrete map, :math:`a = 1`) and ``activation``;
+    the ``"rate"`` family (its output ``z`` is the rate, its pseudo-derivative :math:`\\phi'(u)`)."""
 
     tau: float | None = None
     activation: Activation = Activation.LINEAR
@@ -71,6 +73,27 @@ class RateParameters:
     def drive_scale(self, dt: float) -> float:
         """:math:`a`, the factor on the drive."""
         return self.leak(dt)
+
+    model: ClassVar[str] = "rate"
+    state_names: ClassVar[tuple[str, ...]] = ("v", "z")
+    spiking: ClassVar[bool] = False
+    self_connections: ClassVar[bool] = True  #: the linear theory's W = P W̄ P^T has a full diagonal
+    nir_primitive: ClassVar[str] = ""
+    nir_refusal: ClassVar[str] = "NIR has no primitive for rate units (rate networks); only LIF networks can be exported"
+
+    def validate(self, n: int, dt: float) -> None:
+        self.leak(dt)  # tau >= dt
+
+    def initial_state(self, batch: int, n: int, dtype: torch.dtype = torch.float32) -> RateState:
+        return rate_initial_state(batch, n, dtype)
+
+    def step(self, state, drive, dt, *, theta=None, membrane=None):
+        """:func:`rate_step`; a rate unit has no threshold (learning one is refused at setup), so ``theta`` is unused."""
+        return rate_step(self, state, drive, dt)
+
+    def eligibility(self, dt: float, n: int, dtype: torch.dtype) -> Eligibility:
+        r""":math:`P = F_{(1-a,\ a)}(\mathrm{pre})`: the leak acts on the pre-activation :math:`u` (Murray 2019, eq. 13)."""
+        return Eligibility((Filter(self.alpha(dt), self.drive_scale(dt)),))
 
 
 class RateState(NamedTuple):

@@ -52,7 +52,7 @@ import nir
 import numpy as np
 import torch
 
-from neuromorph.dynamics import ALIFParameters, LIFParameters, RateParameters
+from neuromorph.dynamics import Neuron
 from neuromorph.errors import ExportError
 from neuromorph.network import NetworkSpec, Parameters, complete
 
@@ -66,16 +66,14 @@ def _array(t: torch.Tensor) -> np.ndarray:
     return np.array(t.detach().cpu().numpy(), copy=True)
 
 
-def _check_model(spec: NetworkSpec) -> LIFParameters:
+def _check_model(spec: NetworkSpec, primitives: tuple[str, ...] = ("LIF",)) -> Neuron:
+    """The neuron, if it states a NIR primitive this exporter writes (asked of the neuron, not its type)."""
     neuron = spec.neuron
-    if isinstance(neuron, ALIFParameters):
-        raise ExportError(
-            "NIR 1.0.8 cannot express ALIF neurons: the adaptive threshold v_th + theta + beta*a_t moves the "
-            "spike condition without entering the membrane, and NIR has no neuron with a dynamic threshold "
-            "(LIF, CubaLIF, IF only have a fixed v_threshold); export an LIF network (beta = 0) instead")
-    if isinstance(neuron, RateParameters) or not isinstance(neuron, LIFParameters):
-        raise ExportError(f"NIR has no primitive for {type(neuron).__name__} units (rate networks); "
-                          "only LIF networks can be exported")
+    primitive = neuron.nir_primitive if type(neuron).stated("nir_primitive") else ""
+    if primitive not in primitives:
+        reason = neuron.nir_refusal if primitive == "" and type(neuron).stated("nir_refusal") else (
+            f"neuron {type(neuron).describe()} states no NIR primitive this exporter writes ({', '.join(primitives)})")
+        raise ExportError(reason)
     return neuron
 
 

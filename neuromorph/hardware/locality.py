@@ -24,7 +24,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from neuromorph.dynamics import ALIFParameters, RateParameters
 from neuromorph.errors import HardwareProfileError, LocalityError
 from neuromorph.hardware.profile import HardwareProfile, load_profile, profile_names
 from neuromorph.hardware.quantize import snap_mantissa_exponent
@@ -116,15 +115,18 @@ def assess(profile: HardwareProfile, mode: str, rule, network, optimizer, n_step
 
 
 def _deployment(report: Report, p: HardwareProfile, net) -> None:
-    model = "alif" if isinstance(net.neuron, ALIFParameters) else "rate" if isinstance(net.neuron, RateParameters) else "lif"
+    model = type(net.neuron).__dict__.get("model", "") or type(net.neuron).describe()
     supported = set(p.models) | ({"lif", "alif", "rate"} if "programmable" in p.models else set())
     if model not in supported and not (model == "lif" and supported & {"lif_2syn", "adex"}):
         report.add("rejected", "neuron", f"profile {p.id!r} runs {list(p.models)} neurons, not {model!r} "
                    f"({p.src('neuron.models')}); pick network.neuron.model from those, or another profile",
                    HardwareProfileError)
-    if model == "rate" and p.state.format == "int":
-        report.add("rejected", "neuron", f"rate units need a float state; {p.id!r} has an integer membrane "
-                   "(rate networks run under profiles with float states: ideal, spinnaker2)", HardwareProfileError)
+    if p.state.format == "int" and not type(net.neuron).stated("membrane_update"):
+        what = "rate units need a float state" if not net.neuron.spiking else (
+            f"neuron {type(net.neuron).describe()} states no membrane update a chip's integer arithmetic can replace "
+            "(Neuron.membrane_update)")
+        report.add("rejected", "neuron", f"{what}; {p.id!r} has an integer membrane "
+                   "(such networks run under profiles with float states: ideal, spinnaker2)", HardwareProfileError)
     for key, have, what in (("inputs_max", net.n_in, "inputs"), ("outputs_max", net.n_out, "outputs"),
                             ("neurons_total", net.n_rec, "recurrent neurons"),
                             ("fan_in_max", net.n_in + net.n_rec, "synapses per neuron (n_in + n_rec)")):
@@ -233,8 +235,8 @@ def _read(report: Report, p: HardwareProfile, rule, read: Read, net) -> None:
 def _eligibility(report: Report, p: HardwareProfile, rule, net, per_neuron: bool = False) -> None:
     """``per_neuron``: bias-only tuning, whose eligibility is one trace per neuron (pre = 1)."""
     store = p.plasticity.eligibility
-    signed = isinstance(net.neuron, (ALIFParameters, RateParameters)) or getattr(rule, "decay", None) == "jacobian"
-    why = "ALIF's -beta*epsilon term" if isinstance(net.neuron, ALIFParameters) else "signed rates or decays"
+    signed = net.neuron.signed_eligibility or getattr(rule, "decay", None) == "jacobian"
+    why = "ALIF's -beta*epsilon term" if net.neuron.adaptive else "signed rates or decays"
     if signed and store.get("signed") is False:
         report.add("rejected", "eligibility", f"rule {rule.name!r} keeps a signed eligibility per synapse ({why}); "
                    f"profile {p.id!r} stores it unsigned ({p.src('plasticity.eligibility_store')}); fix: use LIF "

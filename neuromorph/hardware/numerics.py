@@ -41,7 +41,7 @@ from typing import NamedTuple
 
 import torch
 
-from neuromorph.dynamics import ALIFParameters, LIFParameters, RateParameters
+from neuromorph.dynamics import LIFParameters
 from neuromorph.dynamics.lif import Membrane
 from neuromorph.errors import HardwareProfileError
 from neuromorph.hardware import quantize as q
@@ -143,7 +143,7 @@ class ChipNumerics:
         g = self.state
         if g is None:
             return None
-        alpha, scale, v_th = neuron.alpha(dt), neuron.drive_scale(dt), neuron.v_th
+        (alpha, scale), v_th = neuron.membrane_update(dt), neuron.v_th
         zero_reset = g.reset == "zero"
 
         def exact(v, z, drive):
@@ -260,8 +260,8 @@ def _state_grid(profile: HardwareProfile, neuron, dt: float) -> StateGrid | None
     if s.format == "float32":
         return StateGrid("float32", s.reset)
     if s.format in ("float64", "analog"):
-        return StateGrid("exact", s.reset) if s.reset == "zero" and not isinstance(neuron, RateParameters) else None
-    if not isinstance(neuron, (LIFParameters, ALIFParameters)):
+        return StateGrid("exact", s.reset) if s.reset == "zero" and neuron.spiking else None
+    if not type(neuron).stated("membrane_update"):  # rate units, or a neuron that states no integer membrane
         return None
     alpha = neuron.alpha(dt)
     if s.decay == "mul_shift":

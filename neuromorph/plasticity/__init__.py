@@ -1,6 +1,6 @@
-"""Three-factor plasticity: rule declarations and the traces they keep."""
+"""Three-factor plasticity: rules that declare what they read and compute their traces, eligibility and updates."""
 
-from neuromorph.plasticity.base import Read, Rule, Scope, Signal, Target, Temporal
+from neuromorph.plasticity.base import RULES, Read, Rule, RuleContext, Scope, Signal, StepSignals, Target, Temporal
 from neuromorph.plasticity.bptt import BPTT
 from neuromorph.plasticity.eprop import EProp, Feedback, Mode
 from neuromorph.plasticity.losses import RateRegularization
@@ -8,6 +8,7 @@ from neuromorph.plasticity.optim import Learner, OptimizerName, OptimizerSpec
 from neuromorph.plasticity.rflo import RFLO
 
 __all__ = [
+    "RULES",
     "BPTT",
     "RFLO",
     "EProp",
@@ -19,6 +20,8 @@ __all__ = [
     "RateRegularization",
     "Read",
     "Rule",
+    "RuleContext",
+    "StepSignals",
     "Scope",
     "Signal",
     "Target",

@@ -17,7 +17,11 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from typing import ClassVar, NamedTuple
+
+import torch
 
 
 class Signal(enum.Enum):
@@ -83,17 +87,99 @@ class Read:
     count: int = 1
 
 
-@runtime_checkable
-class Rule(Protocol):
-    """What every rule declares."""
+class Rule(ABC):
+    r"""A plasticity rule: what it declares, and what it computes.
 
-    name: str
+    **Declares** (checked by hardware profiles before any simulation): ``reads`` (signals and
+    scopes), ``targets`` (parameters it changes) and ``temporal`` (online: traces only; offline:
+    stored history).
+
+    **Computes** (online rules; pure functions of named tensors, no backend code):
+
+    * :meth:`initial` -- the rule's state at the start of a sequence (traces, eligibility, window
+      accumulators), a NamedTuple of tensors;
+    * :meth:`third_factor` -- the per-neuron learning signal :math:`L_j^t` from the output error
+      (or a broadcast value);
+    * :meth:`step` -- one step of traces and eligibility from the network's signals of step t;
+    * :meth:`gradients` -- at the end of an update window, the gradient
+      :math:`-\Delta\theta/\eta = \sum_t L_j \bar e_{ji}` (plus the rule's own terms) per target, and
+      the state with its accumulators cleared;
+    * :meth:`observe` -- the named per-neuron state of one step, as the run file stores it.
+
+    :meth:`check` refuses, at setup, a network whose neuron does not state what the rule needs.
+    Offline rules (BPTT) and backend forms of a rule (brian2 equations, the factored
+    matrix-product path) live in the backends, registered against the rule type.
+    """
+
+    name: ClassVar[str] = ""
+
+    def __init_subclass__(cls, **kwargs) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.__dict__.get("name"):
+            RULES.setdefault(cls.__dict__["name"], cls)
 
     @property
+    @abstractmethod
     def reads(self) -> frozenset[Read]: ...
 
     @property
-    def targets(self) -> frozenset[Target]: ...
+    @abstractmethod
+    def temporal(self) -> Temporal: ...
+
+    targets: frozenset[Target] = DEFAULT_TARGETS
+    update_interval: int | None = None  #: steps per update window (None: one window per sequence)
 
     @property
-    def temporal(self) -> Temporal: ...
+    def factored(self) -> bool:
+        """Whether the rule asks for its backend's exact end-of-sequence (factored) form."""
+        return False
+
+    def check(self, network) -> None:
+        """Refuse ``network`` (a :class:`~neuromorph.network.NetworkSpec`) at setup if the rule cannot train it."""
+
+    def initial(self, ctx: RuleContext):
+        raise NotImplementedError(f"rule {self.name!r} has no online form; it runs through a backend form")
+
+    def third_factor(self, delta: torch.Tensor, params, feedback: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def step(self, state, s: StepSignals, ctx: RuleContext):
+        raise NotImplementedError
+
+    def gradients(self, state, ctx: RuleContext) -> tuple[dict[Target, torch.Tensor], object]:
+        raise NotImplementedError
+
+    def observe(self, state, s: StepSignals, ctx: RuleContext) -> dict[str, torch.Tensor]:
+        """Named per-neuron state after step t, shapes (B, n); stored for batch element 0 (default: none)."""
+        return {}
+
+
+#: Rules by card name (``rule.name``); filled as the rule families are defined.
+RULES: dict[str, type[Rule]] = {}
+
+
+class RuleContext(NamedTuple):
+    """What a rule's functions may read besides the step's signals: sizes, constants, the chip's trace grid."""
+
+    n_in: int
+    n_rec: int
+    n_out: int
+    batch: int
+    dt: float
+    dtype: torch.dtype
+    consts: object  #: :class:`~neuromorph.plasticity.traces.TraceConstants` (None if the neuron states none)
+    project: Callable | None = None  #: ``project(traces) -> traces`` on a chip's trace grid; None for floats
+
+
+class StepSignals(NamedTuple):
+    """The network's signals at step t, as the loop hands them to :meth:`Rule.step`."""
+
+    x: torch.Tensor  #: (B, n_in) input x_t
+    z_prev: torch.Tensor  #: (B, n_rec) z_{t-1}
+    z: torch.Tensor  #: (B, n_rec) z_t
+    psi: torch.Tensor  #: (B, n_rec) pseudo-derivative psi_t
+    psi_prev: torch.Tensor  #: (B, n_rec) psi_{t-1} (zeros at t = 0)
+    y: torch.Tensor  #: (B, n_out) readout y_t
+    delta: torch.Tensor  #: (B, n_out) output error dE/dy_t
+    learning: torch.Tensor  #: (B, n_rec) third factor L_t
+    params: object  #: :class:`~neuromorph.network.Parameters` in force at step t

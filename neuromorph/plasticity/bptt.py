@@ -17,12 +17,12 @@ from dataclasses import dataclass, field
 from typing import ClassVar
 
 from neuromorph.errors import ConfigError
-from neuromorph.plasticity.base import DEFAULT_TARGETS, Read, Scope, Signal, Target, Temporal
+from neuromorph.plasticity.base import DEFAULT_TARGETS, Read, Rule, Scope, Signal, Target, Temporal
 from neuromorph.plasticity.losses import RateRegularization
 
 
 @dataclass(frozen=True)
-class BPTT:
+class BPTT(Rule):
     """BPTT (``truncation=None``) or truncated BPTT (detach every ``truncation`` steps)."""
 
     truncation: int | None = None

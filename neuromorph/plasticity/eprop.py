@@ -23,7 +23,7 @@ Two execution modes compute the same numbers where both apply:
 ``ONLINE`` keeps per-synapse eligibility state (what a chip holds) and can
 update every ``update_interval`` steps; ``FACTORED`` computes the exact
 end-of-sequence update from per-neuron factors with matrix products
-(:mod:`.eprop_factored`).
+(the torch backend's ``factored`` form).
 
 References
 ----------
@@ -32,36 +32,45 @@ Bellec et al., Nat. Commun. 11:3625 (2020), eqs. (1)-(4), Methods; THEORY.md §5
 
 from __future__ import annotations
 
-import enum
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, ClassVar
+from typing import ClassVar, NamedTuple
 
-from neuromorph.errors import ConfigError
-from neuromorph.plasticity.base import DEFAULT_TARGETS, Read, Scope, Signal, Target, Temporal
+import torch
+
+from neuromorph.dynamics import require
+from neuromorph.plasticity.base import DEFAULT_TARGETS, Read, RuleContext, StepSignals, Target, Temporal
+from neuromorph.plasticity.eprop_online import OnlineState, online_init, online_step
 from neuromorph.plasticity.losses import RateRegularization
+from neuromorph.plasticity.three_factor import (
+    Feedback,
+    Mode,
+    ThreeFactorRule,
+    check_three_factor,
+    three_factor_reads,
+)
+from neuromorph.plasticity.traces import (
+    InnerTraces,
+    PreTraces,
+    inner_trace_step,
+    pre_trace_step,
+    zero_inner,
+    zero_traces,
+)
 
-if TYPE_CHECKING:
-    from neuromorph.plasticity.rflo import RFLO
+__all__ = ["EProp", "EPropState", "Feedback", "Mode"]
 
 
-class Feedback(enum.Enum):
-    """How the output error reaches the hidden neurons."""
+class EPropState(NamedTuple):
+    """e-prop's state in a sequence: inner-stage traces, presynaptic/readout traces, eligibility and accumulators."""
 
-    SYMMETRIC = "symmetric"
-    RANDOM = "random"
-    ADAPTIVE = "adaptive"
-
-
-class Mode(enum.Enum):
-    """How the eligibility is computed (same result where both apply)."""
-
-    ONLINE = "online"
-    FACTORED = "factored"
+    inner: tuple[InnerTraces, ...]
+    traces: PreTraces
+    online: OnlineState
 
 
 @dataclass(frozen=True)
-class EProp:
-    """e-prop rule declaration. ``update_interval=None`` updates at the end of each sequence."""
+class EProp(ThreeFactorRule):
+    """e-prop rule. ``update_interval=None`` updates at the end of each sequence."""
 
     feedback: Feedback = Feedback.RANDOM
     mode: Mode = Mode.FACTORED
@@ -82,53 +91,26 @@ class EProp:
     def reads(self) -> frozenset[Read]:
         return three_factor_reads(self)
 
+    def check(self, network) -> None:
+        """e-prop needs the neuron's eligibility terms (:meth:`neuromorph.dynamics.Neuron.eligibility`)."""
+        require(network.neuron, "eligibility", f"rule {self.name!r}",
+                "the eligibility terms of its state (trace filters, adaptation)")
 
-def check_three_factor(rule: EProp | RFLO) -> None:
-    """Checks shared by the feedback-driven three-factor rules (e-prop, RFLO)."""
-    if not rule.targets:
-        raise ConfigError(f"{rule.name} needs at least one target parameter")
-    if rule.update_interval is not None:
-        if not isinstance(rule.update_interval, int) or rule.update_interval < 1:
-            raise ConfigError(f"rule.update_interval must be a positive integer, got {rule.update_interval!r}")
-        if rule.mode is Mode.FACTORED:
-            raise ConfigError(
-                f"factored {rule.name} computes exact end-of-sequence updates; "
-                "for updates every K steps set rule.mode = \"online\""
-            )
+    def initial(self, ctx: RuleContext) -> EPropState:
+        c = ctx.consts
+        tr = zero_traces(ctx.batch, ctx.n_in, ctx.n_rec, ctx.dtype)
+        return EPropState(zero_inner(c, ctx.batch, ctx.n_in, ctx.n_rec, ctx.dtype), tr,
+                          online_init(self.targets, tr, ctx.n_out, c.adaptive))
 
+    def step(self, state: EPropState, s: StepSignals, ctx: RuleContext) -> EPropState:
+        r"""Traces :math:`P^t` (through the neuron's filter stages), then :math:`e^t`, :math:`\bar e^t` and the accumulators."""
+        c = ctx.consts
+        inner, u_in, u_rec, u_b = inner_trace_step(state.inner, c, s.x, s.z_prev)
+        tr = pre_trace_step(state.traces, c, u_in, u_rec, s.z, u_b)
+        if ctx.project is not None:
+            tr = ctx.project(tr)
+        return EPropState(inner, tr, online_step(state.online, c, tr, s.psi, s.z, s.learning, s.delta))
 
-def three_factor_reads(rule: EProp | RFLO, pre: Signal = Signal.PRE_TRACE) -> frozenset[Read]:
-    r"""What e-prop and RFLO read on chip.
-
-    Hidden targets read the presynaptic factor (e-prop's trace :math:`P_i`, RFLO's raw activity)
-    at the presynaptic neuron, the pseudo-derivative at the postsynaptic neuron, the eligibility
-    :math:`\bar e_{ji}` and the learning signal :math:`L_j`; the readout's exact local update reads
-    its own output error :math:`\delta_k`. Both signals are signed unless ``split_signed``
-    delivers each as a positive and a negative part (nengo-loihi's PES split). Symmetric feedback
-    also reads :math:`W^{\mathrm{out}\top}` across the core; the rate regulariser reads the
-    neuron's own firing rate.
-
-    Bias-only tuning (hidden target ``bias`` alone) has :math:`\mathrm{pre} \equiv 1`: it reads no
-    presynaptic signal and keeps one eligibility trace per *neuron*, not per synapse
-    (THEORY.md §5.3), the cheapest three-factor rule a chip can run. So does learning the
-    threshold offset (pre :math:`\equiv -1`, without the leak).
-    """
-    signed, count = (False, 2) if rule.split_signed else (True, 1)
-    synaptic = bool(rule.targets & {Target.W_IN, Target.W_REC})
-    hidden = synaptic or bool(rule.targets & {Target.BIAS, Target.THRESHOLD})
-    reads = set()
-    if hidden:
-        reads |= {
-            Read(Signal.PSEUDO_DERIVATIVE, Scope.POST),
-            Read(Signal.ELIGIBILITY, Scope.SYNAPSE if synaptic else Scope.POST),
-            Read(Signal.LEARNING_SIGNAL, Scope.POST, signed, count),
-        }
-        if synaptic:
-            reads.add(Read(pre, Scope.PRE))
-        if rule.feedback is Feedback.SYMMETRIC:
-            reads.add(Read(Signal.WEIGHTS_TRANSPOSED, Scope.CORE))
-        if rule.regularization.strength > 0:
-            reads.add(Read(Signal.POST_STATE, Scope.POST))
-    if rule.targets & {Target.W_OUT, Target.B_OUT}:
-        reads.add(Read(Signal.OUTPUT_ERROR, Scope.POST, signed, count))
-    return frozenset(reads)
+    def observe(self, state: EPropState, s: StepSignals, ctx: RuleContext) -> dict[str, torch.Tensor]:
+        return {"pre_trace_in": state.traces.inp, "pre_trace_rec": state.traces.rec, "post_term": s.psi,
+                "learning_signal": s.learning, "output_error": s.delta}

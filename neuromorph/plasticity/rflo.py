@@ -41,7 +41,7 @@ end-of-sequence update with an anti-causal per-neuron scan and one matrix produc
     g_{ji} = s \sum_{t,b} G_j^t\, \mathrm{pre}_i^t, \qquad
     G_j^t = \psi_j^t c_j^t + d_j^{t+1} G_j^{t+1}
 
-with :math:`c` the κ-filtered learning signal of :func:`.eprop_factored.post_coefficient`.
+with :math:`c` the κ-filtered learning signal (the torch backend's ``factored`` form).
 
 References
 ----------
@@ -52,23 +52,31 @@ arXiv:2606.00243 (2026); Bellec et al., Nat. Commun. 11:3625 (2020).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import ClassVar
+from typing import ClassVar, NamedTuple
 
 import torch
 
-from neuromorph.errors import ConfigError
-from neuromorph.plasticity.base import DEFAULT_TARGETS, Read, Scope, Signal, Target, Temporal
-from neuromorph.plasticity.eprop import Feedback, Mode, check_three_factor, three_factor_reads
-from neuromorph.plasticity.eprop_factored import SequenceFactors, outer_products, post_coefficient
-from neuromorph.plasticity.eprop_online import OnlineState, accumulate
+from neuromorph.dynamics import require
+from neuromorph.errors import ConfigError, UnsupportedPairingError
+from neuromorph.plasticity.base import DEFAULT_TARGETS, Read, RuleContext, Scope, Signal, StepSignals, Target, Temporal
+from neuromorph.plasticity.eprop_online import OnlineState, accumulate, online_init
 from neuromorph.plasticity.losses import RateRegularization
-from neuromorph.plasticity.traces import TraceConstants, reverse_scan
+from neuromorph.plasticity.three_factor import Feedback, Mode, ThreeFactorRule, check_three_factor, three_factor_reads
+from neuromorph.plasticity.traces import PreTraces, TraceConstants, pre_trace_step, zero_traces
 
 DECAY_NAMES = ("leak", "jacobian")
 
 
+class RFLOState(NamedTuple):
+    """RFLO's state in a sequence: readout traces, the fixed decay (None: the Jacobian's), per-synapse traces."""
+
+    traces: PreTraces
+    decay: torch.Tensor | None
+    online: OnlineState
+
+
 @dataclass(frozen=True)
-class RFLO:
+class RFLO(ThreeFactorRule):
     """RFLO declaration: ``decay`` is a float λ, a per-neuron tuple, ``"leak"`` or ``"jacobian"``."""
 
     feedback: Feedback = Feedback.RANDOM
@@ -105,6 +113,44 @@ class RFLO:
             reads.add(Read(Signal.POST_STATE, Scope.POST))
         return frozenset(reads)
 
+    def check(self, network) -> None:
+        """RFLO needs a neuron with one leaky stage and no adaptation (LIF, rate units)."""
+        neuron = network.neuron
+        require(neuron, "eligibility", f"rule {self.name!r}", "the neuron's leak (its eligibility terms)")
+        e = neuron.eligibility(network.dt, network.n_rec, torch.float64)
+        if e.adaptive or len(e.filters) != 1:
+            what = "an adaptation variable" if e.adaptive else f"{len(e.filters)} filter stages"
+            raise UnsupportedPairingError(
+                f"rule 'rflo' keeps one trace per synapse that decays with the postsynaptic neuron's leak; neuron "
+                f"{type(neuron).describe()} has {what}, which that trace cannot follow; use rule.name = \"eprop\" "
+                "(exact eligibility for this neuron) or \"bptt\"")
+
+    def initial(self, ctx: RuleContext) -> RFLOState:
+        c = ctx.consts
+        tr = zero_traces(ctx.batch, ctx.n_in, ctx.n_rec, ctx.dtype)
+        return RFLOState(tr, fixed_decay(self, c, ctx.n_rec, ctx.dtype),
+                         online_init(self.targets, tr, ctx.n_out, False, synaptic_trace=True))
+
+    def step_decay(self, state: RFLOState, s: StepSignals, ctx: RuleContext) -> torch.Tensor:
+        """:math:`d^t`: the fixed decay, or the Jacobian's diagonal from :math:`\\psi^{t-1}`."""
+        return jacobian_decay(ctx.consts, s.params.w_rec, s.psi_prev) if state.decay is None else state.decay
+
+    def step(self, state: RFLOState, s: StepSignals, ctx: RuleContext) -> RFLOState:
+        c = ctx.consts
+        tr = pre_trace_step(state.traces, c, s.x, s.z_prev, s.z)
+        if ctx.project is not None:
+            tr = ctx.project(tr)
+        pres = {Target.W_IN: s.x, Target.W_REC: s.z_prev, Target.BIAS: tr.bias.new_ones(s.x.shape[0], 1)}
+        online = rflo_online_step(state.online, c, pres, self.step_decay(state, s, ctx), s.psi, tr, s.z,
+                                  s.learning, s.delta)
+        return RFLOState(tr, state.decay, online)
+
+    def observe(self, state: RFLOState, s: StepSignals, ctx: RuleContext) -> dict[str, torch.Tensor]:
+        """RFLO's trace is per synapse (decay d_j): the neuron's presynaptic traces are not its state."""
+        decay = self.step_decay(state, s, ctx)
+        return {"post_term": s.psi, "learning_signal": s.learning, "output_error": s.delta,
+                "trace_decay": decay.expand(s.psi.shape[0], s.psi.shape[1])}
+
 
 def fixed_decay(rule: RFLO, c: TraceConstants, n_rec: int, dtype: torch.dtype) -> torch.Tensor | None:
     """Per-neuron decay (n_rec,) for the fixed choices; ``None`` for ``"jacobian"`` (see :func:`jacobian_decay`)."""
@@ -122,25 +168,6 @@ def fixed_decay(rule: RFLO, c: TraceConstants, n_rec: int, dtype: torch.dtype) -
 def jacobian_decay(c: TraceConstants, w_rec: torch.Tensor, psi_prev: torch.Tensor) -> torch.Tensor:
     """:math:`d^t = \\alpha + s\\,\\mathrm{diag}(W^\\mathrm{rec})\\,\\psi^{t-1}`, shape like ``psi_prev``."""
     return c.alpha + c.s_in * torch.diagonal(w_rec) * psi_prev
-
-
-def rflo_factored_gradients(
-    f: SequenceFactors, decay: torch.Tensor, c: TraceConstants, reg: RateRegularization, dt: float,
-    targets: frozenset[Target],
-) -> dict[Target, torch.Tensor]:
-    """Exact end-of-sequence RFLO gradients.
-
-    Here ``f.pre_in``, ``f.pre_rec`` and ``f.pre_bias`` hold the *raw* presynaptic activity
-    :math:`x_t`, :math:`z_{t-1}` and 1 (not e-prop's traces), and ``decay`` is :math:`d^t`
-    as (n_rec,) or (T, B, n_rec).
-    """
-    post = None
-    if targets & {Target.W_IN, Target.W_REC, Target.BIAS}:
-        q = post_coefficient(f, c._replace(beta=None, rho=None), reg, dt)
-        d = decay.expand_as(q)
-        d_next = torch.cat([d[1:], torch.zeros_like(d[:1])])
-        post = c.s_in * reverse_scan(q, d_next)
-    return outer_products(post, f, targets)
 
 
 def rflo_online_step(

@@ -24,14 +24,14 @@ import torch
 
 from neuromorph.backends.brian2.network import Brian2Network, Layout
 from neuromorph.backends.brian2.support import check_supported, check_target
-from neuromorph.backends.torch.simulate import Lowered, Recording, check_inputs
-from neuromorph.backends.torch.train import ApplyFn, SequenceResult, check_rule, feedback_matrix, masked_mean
+from neuromorph.backends.base import ApplyFn, Lowered, Recording, SequenceResult, check_inputs, check_training, masked_mean
 from neuromorph.errors import ConfigError
 from neuromorph.network import Parameters
-from neuromorph.plasticity import RFLO, EProp, Target
+from neuromorph.plasticity import RFLO, EProp
 from neuromorph.plasticity.eprop_online import OnlineState, online_gradients
 from neuromorph.plasticity.losses import loss_value
 from neuromorph.plasticity.rflo import fixed_decay
+from neuromorph.plasticity.three_factor import feedback_matrix
 from neuromorph.types import LossKind, TrialBatch
 
 
@@ -82,9 +82,7 @@ class Brian2Backend:
             raise ConfigError("the brian2 backend starts every sequence from rest; initial_state is not supported")
         n_steps = batch.n_steps
         check_supported(low.spec, rule, low.chip, self.target, rule.update_interval, n_steps)
-        if Target.THRESHOLD in rule.targets and params.threshold is None:
-            raise ConfigError("rule.targets has 'threshold' but params.threshold is None; pass zeros of shape (n_rec,)")
-        check_rule(low, rule)
+        check_training(low, rule, params)
         # always record batch copy 0's rule state (small), so that recorded and plain iterations share one
         # build: a cpp_standalone network would otherwise be rebuilt at every checkpoint
         layout = Layout(low.spec, batch.batch_size, n_steps, frozenset(rule.targets),

@@ -1,190 +1,136 @@
-r"""Training one batch of sequences in the torch backend.
+r"""Training one batch of sequences in the torch backend: one online loop for every rule, and backend forms.
 
-A lowering table maps each rule type to the loop that runs it. e-prop and RFLO run a
-no-grad forward loop that advances the presynaptic traces beside the network
-(:mod:`neuromorph.plasticity.traces`) and either keeps per-synapse eligibility
-state (online mode) or stacks per-neuron factors and computes the exact
-end-of-sequence update with matrix products (factored mode). BPTT runs the same
-step under autograd. Updates go through ``apply(grads)`` at the end of each
-update window, so the caller owns the optimizer.
+How a rule runs is looked up, never branched on its type:
+
+* an **online** rule runs :func:`online_sequence`: per step the network step, the output error
+  :math:`\delta^t`, the rule's third factor, :meth:`Rule.step`, and at the end of each update window
+  :meth:`Rule.gradients` → ``apply``. Without ``record`` it keeps memory independent of T;
+* a rule that asks for its **factored** form (``rule.factored``) runs a no-grad forward pass and
+  the exact end-of-sequence update of :data:`~neuromorph.backends.torch.factored.FACTORED`;
+* an **offline** rule (``temporal = offline``) runs its form in :data:`OFFLINE` (BPTT: autograd
+  through the same step).
+
+Updates go through ``apply(grads)``, so the caller owns the optimizer.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import NamedTuple
 
 import torch
 
-from neuromorph.backends.torch.simulate import Lowered, NetworkState, check_inputs, differentiable_run
+from neuromorph.backends.base import (
+    ApplyFn,
+    Lowered,
+    NetworkState,
+    SequenceResult,
+    check_inputs,
+    check_training,
+    masked_mean,
+)
+from neuromorph.backends.torch.bptt import bptt_sequence
+from neuromorph.backends.torch.factored import FACTORED, Forward
 from neuromorph.errors import ConfigError
-from neuromorph.hardware.numerics import ChipNumerics
 from neuromorph.network import Parameters
-from neuromorph.plasticity import BPTT, RFLO, EProp, Feedback, Mode, Target
-from neuromorph.plasticity.eprop_factored import SequenceFactors, factored_gradients
-from neuromorph.plasticity.eprop_online import online_gradients, online_init, online_step
+from neuromorph.plasticity import BPTT, Rule, StepSignals, Temporal
 from neuromorph.plasticity.losses import loss_value, output_error
-from neuromorph.plasticity.rflo import fixed_decay, jacobian_decay, rflo_factored_gradients, rflo_online_step
-from neuromorph.plasticity.traces import PreTraces, TraceConstants, pre_trace_step, zero_traces
 from neuromorph.types import LossKind, TrialBatch
 
-ApplyFn = Callable[[dict[Target, torch.Tensor]], None]
+#: Offline rules' forms in this backend.
+OFFLINE: dict[type, Callable[..., SequenceResult]] = {BPTT: bptt_sequence}
 
 
-class SequenceResult(NamedTuple):
-    """Loss (task loss, before the update), spike count, decision, and what was recorded."""
+class _Totals:
+    """Loss, spikes and the masked output sum accumulated step by step (the online loop)."""
 
-    loss: float
-    spike_count: float  #: spikes summed over batch, time and neurons
-    mean_output: torch.Tensor  #: (B, n_out) readout averaged over the masked steps (the decision)
-    y: torch.Tensor | None  #: (T, B, n_out), when recorded
-    z: torch.Tensor | None  #: (T, B, n_rec), when recorded
-    rule_state: dict[str, torch.Tensor]  #: named on-chip state of batch element 0, time-major, when recorded
+    def __init__(self, low: Lowered, batch: TrialBatch) -> None:
+        self.loss = torch.zeros((), dtype=low.dtype)
+        self.spikes = torch.zeros((), dtype=low.dtype)
+        self.out = torch.zeros(batch.batch_size, low.spec.n_out, dtype=low.dtype)
+        self.mask = torch.zeros(batch.batch_size, dtype=low.dtype)
 
-
-def feedback_matrix(rule: EProp | RFLO, params: Parameters, feedback: torch.Tensor) -> torch.Tensor:
-    """:math:`B` (n_rec, n_out): :math:`W^{\\mathrm{out}\\top}` for symmetric feedback, else ``feedback``."""
-    return params.w_out.T if rule.feedback is Feedback.SYMMETRIC else feedback
-
-
-def masked_mean(y: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Readout averaged over the masked steps: (T, B, n_out) → (B, n_out)."""
-    return (y * mask.unsqueeze(-1)).sum(0) / mask.sum(0).clamp(min=1).unsqueeze(-1)
-
-
-_FACTORS = ("pre_in", "pre_rec", "pre_bias", "psi", "out_trace", "out_bias_trace")
-
-
-def chip_traces(chip: ChipNumerics, tr: PreTraces, c: TraceConstants) -> PreTraces:
-    """The traces on the chip's trace grid: hidden-layer traces step s_in/impulse, readout traces s_out/impulse."""
-    return PreTraces(*(chip.project_trace(x, scale) for x, scale in zip(tr, (c.s_in, c.s_in, c.s_in, c.s_out, c.s_out))))
-
-
-def check_rule(low: Lowered, rule: EProp | RFLO) -> None:
-    """Setup checks of a three-factor rule against the network, shared by every backend."""
-    if isinstance(rule, RFLO) and low.consts.adaptive:
-        raise ConfigError("rflo is defined for LIF and rate neurons; use rule.name = \"eprop\" for ALIF")
+    def add(self, kind: LossKind, y: torch.Tensor, z: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> None:
+        self.loss += loss_value(kind, y.unsqueeze(0), target.unsqueeze(0), mask.unsqueeze(0))
+        self.spikes += z.sum()
+        self.out += mask.unsqueeze(1) * y
+        self.mask += mask
 
 
 @torch.no_grad()
-def _train_three_factor(
-    low: Lowered, params: Parameters, feedback: torch.Tensor, rule: EProp | RFLO, kind: LossKind,
-    batch: TrialBatch, apply: ApplyFn, state: NetworkState, record: bool,
+def online_sequence(
+    low: Lowered, params: Parameters, feedback: torch.Tensor, rule: Rule, kind: LossKind, batch: TrialBatch,
+    apply: ApplyFn, state: NetworkState, record: bool,
 ) -> SequenceResult:
-    """e-prop and RFLO. Online mode without ``record`` keeps O(1) memory in T; factored mode stores O(T) factors.
-
-    e-prop's eligibility is post factor × presynaptic trace; RFLO's trace decays with the
-    postsynaptic neuron, so its factored form keeps the raw presynaptic activity instead.
-    """
-    check_rule(low, rule)
-    spec, c = low.spec, low.consts
-    rflo = isinstance(rule, RFLO)
-    online = rule.mode is Mode.ONLINE
-    keep = record or not online
-    n_steps, n_batch = batch.n_steps, batch.batch_size
-    tr = zero_traces(n_batch, spec.n_in, spec.n_rec, low.dtype)
-    ost = online_init(rule.targets, tr, spec.n_out, c.adaptive, synaptic_trace=rflo) if online else None
-    decay = fixed_decay(rule, c, spec.n_rec, low.dtype) if rflo else None
-    interval = rule.update_interval or n_steps
-    steps: dict[str, list] = {k: [] for k in (*_FACTORS, "z", "y", "learning", "delta", "x", "z_prev", "decay")}
-    loss, spikes = torch.zeros((), dtype=low.dtype), torch.zeros((), dtype=low.dtype)
-    out_sum, mask_sum = torch.zeros(n_batch, spec.n_out, dtype=low.dtype), torch.zeros(n_batch, dtype=low.dtype)
-    psi_prev = torch.zeros(n_batch, spec.n_rec, dtype=low.dtype)
+    """Any online rule, step by step (module docstring); updates every ``rule.update_interval`` steps."""
+    ctx = low.context(batch.batch_size)
+    rs, totals = rule.initial(ctx), _Totals(low, batch)
+    interval, n_steps = rule.update_interval or batch.n_steps, batch.n_steps
+    psi_prev = torch.zeros(batch.batch_size, low.spec.n_rec, dtype=low.dtype)
+    kept: dict[str, list] = {"z": [], "y": []}
     for t in range(n_steps):
         z_prev = state.neuron.z
         z, psi, state = low.step(params, state, batch.inputs[t])
-        tr = pre_trace_step(tr, c, batch.inputs[t], z_prev, z)
-        if low.chip is not None:
-            tr = chip_traces(low.chip, tr, c)
-        d_t = jacobian_decay(c, params.w_rec, psi_prev) if rflo and decay is None else decay
+        totals.add(kind, state.y, z, batch.targets[t], batch.mask[t])
+        delta = output_error(kind, state.y, batch.targets[t], batch.mask[t])
+        sig = StepSignals(batch.inputs[t], z_prev, z, psi, psi_prev, state.y, delta,
+                          rule.third_factor(delta, params, feedback), params)
+        rs = rule.step(rs, sig, ctx)
         psi_prev = psi
-        if keep:
-            values = (tr.inp, tr.rec, tr.bias, psi, tr.out, tr.out_bias, z, state.y)
-            for key, value in zip((*_FACTORS, "z", "y"), values):
-                steps[key].append(value)
-            if rflo:
-                steps["x"].append(batch.inputs[t])
-                steps["z_prev"].append(z_prev)
-                steps["decay"].append(d_t.expand(n_batch, spec.n_rec))
-        if online:
-            target_t, mask_t = batch.targets[t], batch.mask[t]
-            loss += loss_value(kind, state.y.unsqueeze(0), target_t.unsqueeze(0), mask_t.unsqueeze(0))
-            spikes += z.sum()
-            out_sum += mask_t.unsqueeze(1) * state.y
-            mask_sum += mask_t
-            delta = output_error(kind, state.y, target_t, mask_t)
-            learning = delta @ feedback_matrix(rule, params, feedback).T
-            if record:
-                steps["learning"].append(learning)
-                steps["delta"].append(delta)
-            if rflo:
-                pres = {Target.W_IN: batch.inputs[t], Target.W_REC: z_prev, Target.BIAS: tr.bias.new_ones(n_batch, 1)}
-                ost = rflo_online_step(ost, c, pres, d_t, psi, tr, z, learning, delta)
-            else:
-                ost = online_step(ost, c, tr, psi, z, learning, delta)
-            if (t + 1) % interval == 0 or t == n_steps - 1:
-                grads, ost = online_gradients(ost, rule.regularization, spec.dt)
-                apply(grads)
-    stacked = {k: torch.stack(v) for k, v in steps.items() if v}
-    if online:
-        mean_output = out_sum / mask_sum.clamp(min=1).unsqueeze(1)
-    else:
-        y, z = stacked["y"], stacked["z"]
-        loss, spikes, mean_output = loss_value(kind, y, batch.targets, batch.mask), z.sum(), masked_mean(y, batch.mask)
-        stacked["delta"] = output_error(kind, y, batch.targets, batch.mask)
-        stacked["learning"] = stacked["delta"] @ feedback_matrix(rule, params, feedback).T
-        factors = SequenceFactors(**{k: stacked[k] for k in _FACTORS}, learning=stacked["learning"],
-                                  delta=stacked["delta"], spike_count=z.sum((0, 1)))
-        if rflo:
-            raw = factors._replace(pre_in=stacked["x"], pre_rec=stacked["z_prev"],
-                                   pre_bias=torch.ones_like(factors.pre_bias))
-            apply(rflo_factored_gradients(raw, stacked["decay"], c, rule.regularization, spec.dt, rule.targets))
-        else:
-            apply(factored_gradients(factors, c, rule.regularization, spec.dt, rule.targets))
-    rule_state = {}
-    if record:
-        rule_state = {
-            "pre_trace_in": stacked["pre_in"][:, 0],
-            "pre_trace_rec": stacked["pre_rec"][:, 0],
-            "post_term": stacked["psi"][:, 0],
-            "learning_signal": stacked["learning"][:, 0],
-            "output_error": stacked["delta"][:, 0],
-        }
-        if rflo:  # RFLO's trace is per synapse (decay d_j); the neuron's presynaptic traces are not its state
-            del rule_state["pre_trace_in"], rule_state["pre_trace_rec"]
-            rule_state["trace_decay"] = stacked["decay"][:, 0]
-    return SequenceResult(float(loss), float(spikes), mean_output, stacked.get("y") if record else None,
-                          stacked.get("z") if record else None, rule_state)
+        if record:
+            for key, value in {"z": z, "y": state.y, **rule.observe(rs, sig, ctx)}.items():
+                kept.setdefault(key, []).append(value)
+        if (t + 1) % interval == 0 or t == n_steps - 1:
+            grads, rs = rule.gradients(rs, ctx)
+            apply(grads)
+    stacked = {k: torch.stack(v) for k, v in kept.items() if v}
+    mean_output = totals.out / totals.mask.clamp(min=1).unsqueeze(1)
+    return _result(totals.loss, totals.spikes, mean_output, stacked, record)
 
 
-def _train_bptt(  # always records: autograd keeps the whole history anyway
-    low: Lowered, params: Parameters, feedback: torch.Tensor, rule: BPTT, kind: LossKind, batch: TrialBatch,
+@torch.no_grad()
+def forward_pass(low: Lowered, params: Parameters, inputs: torch.Tensor, state: NetworkState) -> Forward:
+    """The no-grad forward pass a factored form starts from."""
+    keep: dict[str, list] = {k: [] for k in Forward._fields}
+    for x_t in inputs:
+        keep["z_prev"].append(state.neuron.z)
+        z, psi, state = low.step(params, state, x_t)
+        keep["z"].append(z)
+        keep["psi"].append(psi)
+        keep["y"].append(state.y)
+    return Forward(inputs, *(torch.stack(keep[k]) for k in Forward._fields[1:]))
+
+
+@torch.no_grad()
+def factored_sequence(
+    low: Lowered, params: Parameters, feedback: torch.Tensor, rule: Rule, kind: LossKind, batch: TrialBatch,
     apply: ApplyFn, state: NetworkState, record: bool,
 ) -> SequenceResult:
-    targets = sorted(rule.targets, key=lambda t: t.value)
-    leaves = {t.value: getattr(params, t.value).detach().requires_grad_(True) for t in targets}
-    with torch.enable_grad():
-        y, z = differentiable_run(low, params._replace(**leaves), batch.inputs, truncation=rule.truncation, state=state)
-        task_loss = loss_value(kind, y, batch.targets, batch.mask)
-        total = task_loss + rule.regularization.value(z, low.spec.dt)
-        grads = torch.autograd.grad(total, list(leaves.values()))
-    apply(dict(zip(targets, grads)))
-    y, z = y.detach(), z.detach()
-    return SequenceResult(float(task_loss.detach()), float(z.sum()), masked_mean(y, batch.mask), y, z, {})
+    """A rule's registered factored form after a forward pass; one update at the end of the sequence."""
+    form = FACTORED.get(type(rule))
+    if form is None:
+        raise ConfigError(f"rule {rule.name!r} has no factored form in the torch backend; set rule.mode = \"online\"")
+    fw = forward_pass(low, params, batch.inputs, state)
+    delta = output_error(kind, fw.y, batch.targets, batch.mask)
+    grads, observed = form(rule, fw, delta, rule.third_factor(delta, params, feedback),
+                           low.context(batch.batch_size), params)
+    apply(grads)
+    loss = loss_value(kind, fw.y, batch.targets, batch.mask)
+    return _result(loss, fw.z.sum(), masked_mean(fw.y, batch.mask), {"z": fw.z, "y": fw.y, **observed}, record)
 
 
-_RULES: dict[type, Callable[..., SequenceResult]] = {
-    EProp: _train_three_factor,
-    RFLO: _train_three_factor,
-    BPTT: _train_bptt,
-}
+def _result(loss, spikes, mean_output, stacked: dict[str, torch.Tensor], record: bool) -> SequenceResult:
+    """The sequence's result; the rule's named state of batch element 0 when recorded."""
+    if not record:
+        return SequenceResult(float(loss), float(spikes), mean_output, None, None, {})
+    rule_state = {k: v[:, 0] for k, v in stacked.items() if k not in ("z", "y")}
+    return SequenceResult(float(loss), float(spikes), mean_output, stacked["y"], stacked["z"], rule_state)
 
 
 def train_sequence(
     low: Lowered,
     params: Parameters,
     feedback: torch.Tensor,
-    rule: EProp | RFLO | BPTT,
+    rule: Rule,
     kind: LossKind,
     batch: TrialBatch,
     apply: ApplyFn,
@@ -196,13 +142,15 @@ def train_sequence(
     ``initial_state`` (default: all zeros) sets the neuron and readout state at the first
     step; eligibility traces always start at zero, since the initial state does not depend
     on the weights. ``record`` returns the outputs, spikes and the rule's per-neuron
-    state of every step; without it, online e-prop runs in memory independent of T.
+    state of every step; without it, online rules run in memory independent of T.
     """
     check_inputs(low.spec, batch.inputs)
-    if Target.THRESHOLD in rule.targets:
-        if not low.spec.spiking:
-            raise ConfigError("rate units have no threshold: drop 'threshold' from rule.targets (learn 'bias')")
-        if params.threshold is None:
-            raise ConfigError("rule.targets has 'threshold' but params.threshold is None; pass zeros of shape (n_rec,)")
+    check_training(low, rule, params)
     state = low.initial_state(batch.batch_size) if initial_state is None else initial_state
-    return _RULES[type(rule)](low, params, feedback, rule, kind, batch, apply, state, record)
+    if rule.temporal is Temporal.OFFLINE:
+        form = OFFLINE.get(type(rule))
+        if form is None:
+            raise ConfigError(f"rule {rule.name!r} is offline and the torch backend has no form for it")
+        return form(low, params, feedback, rule, kind, batch, apply, state, record)
+    run = factored_sequence if rule.factored else online_sequence
+    return run(low, params, feedback, rule, kind, batch, apply, state, record)

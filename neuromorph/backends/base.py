@@ -1,0 +1,129 @@
+r"""What every backend shares: the lowered network, the reference step, results, and the setup checks.
+
+A :class:`Lowered` network is a :class:`~neuromorph.network.NetworkSpec` with its constants resolved
+once (trace decays from the neuron, a chip's arithmetic). Its :meth:`Lowered.step` is the reference
+network step every backend reproduces:
+
+.. math::
+
+    I_t = W^\mathrm{in} x_t + W^\mathrm{rec} z_{t-1} + b, \qquad
+    (z_t, \psi_t, s_t) = \mathrm{neuron.step}(s_{t-1}, I_t), \qquad
+    y_t = \kappa y_{t-1} + s_\mathrm{out}(W^\mathrm{out} z_t + b^\mathrm{out})
+
+Backends import this module, never each other (docs/extending.md).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import torch
+
+from neuromorph.dynamics import readout_step
+from neuromorph.dynamics.lif import Membrane
+from neuromorph.errors import ConfigError, ShapeError
+from neuromorph.hardware.numerics import ChipNumerics
+from neuromorph.network import NetworkSpec, Parameters
+from neuromorph.plasticity.base import RuleContext, Target
+from neuromorph.plasticity.traces import PreTraces, TraceConstants, trace_constants
+
+ApplyFn = Callable[[dict[Target, torch.Tensor]], None]
+"""``apply(grads)``: the caller's optimiser step, called at the end of every update window."""
+
+
+class NetworkState(NamedTuple):
+    """Neuron state (the neuron family's NamedTuple) and readout ``y``."""
+
+    neuron: NamedTuple
+    y: torch.Tensor
+
+
+@dataclass(frozen=True)
+class Lowered:
+    """A :class:`NetworkSpec` lowered once: trace constants from the neuron, a chip's arithmetic.
+
+    ``consts`` is ``None`` when the neuron states no eligibility (only offline rules train it).
+    ``chip`` replaces the membrane update and quantises the traces; ``None`` runs in exact floats.
+    """
+
+    spec: NetworkSpec
+    dtype: torch.dtype
+    consts: TraceConstants | None
+    chip: ChipNumerics | None = None
+    membrane: Membrane | None = None
+
+    def initial_state(self, batch: int) -> NetworkState:
+        neuron = self.spec.neuron.initial_state(batch, self.spec.n_rec, self.dtype)
+        return NetworkState(neuron, torch.zeros(batch, self.spec.n_out, dtype=self.dtype))
+
+    def step(
+        self, params: Parameters, state: NetworkState, x_t: torch.Tensor, stop_recurrent: bool = False
+    ) -> tuple[torch.Tensor, torch.Tensor, NetworkState]:
+        """One step (module docstring); ``stop_recurrent`` detaches :math:`z_{t-1}` (e-prop's stop-gradient)."""
+        spec = self.spec
+        z_prev = state.neuron.z.detach() if stop_recurrent else state.neuron.z
+        drive = x_t @ params.w_in.T + z_prev @ params.w_rec.T + params.bias
+        z, psi, neuron = spec.neuron.step(state.neuron, drive, spec.dt, theta=params.threshold, membrane=self.membrane)
+        y = readout_step(spec.readout, state.y, z @ params.w_out.T + params.b_out, spec.dt)
+        return z, psi, NetworkState(neuron, y)
+
+    def context(self, batch: int) -> RuleContext:
+        """What a rule's functions read: sizes, constants, and the chip's trace grid."""
+        project = None if self.chip is None or self.consts is None else (lambda tr: chip_traces(self.chip, tr, self.consts))
+        s = self.spec
+        return RuleContext(s.n_in, s.n_rec, s.n_out, batch, s.dt, self.dtype, self.consts, project)
+
+
+def lower(spec: NetworkSpec, dtype: torch.dtype = torch.float32, chip: ChipNumerics | None = None) -> Lowered:
+    """Resolve decays, scales and per-neuron constants for ``spec`` (and a chip's arithmetic)."""
+    stated = type(spec.neuron).stated("eligibility")
+    consts = trace_constants(spec.neuron, spec.readout, spec.dt, spec.n_rec, dtype) if stated else None
+    membrane = chip.membrane(spec.neuron, spec.dt) if chip is not None and spec.spiking else None
+    return Lowered(spec, dtype, consts, chip, membrane)
+
+
+def chip_traces(chip: ChipNumerics, tr: PreTraces, c: TraceConstants) -> PreTraces:
+    """The traces on the chip's trace grid: hidden-layer traces step s_in/impulse, readout traces s_out/impulse."""
+    return PreTraces(*(chip.project_trace(x, scale) for x, scale in zip(tr, (c.s_in, c.s_in, c.s_in, c.s_out, c.s_out))))
+
+
+def check_inputs(spec: NetworkSpec, inputs: torch.Tensor) -> None:
+    """Inputs must be (T, B, n_in)."""
+    if inputs.dim() != 3 or inputs.shape[2] != spec.n_in:
+        raise ShapeError(f"inputs have shape {tuple(inputs.shape)}, expected (T, B, {spec.n_in})")
+
+
+def check_training(low: Lowered, rule, params: Parameters) -> None:
+    """Setup checks every backend runs before a training sequence: the rule against the network."""
+    if Target.THRESHOLD in rule.targets:
+        if not low.spec.spiking:
+            raise ConfigError("rate units have no threshold: drop 'threshold' from rule.targets (learn 'bias')")
+        if params.threshold is None:
+            raise ConfigError("rule.targets has 'threshold' but params.threshold is None; pass zeros of shape (n_rec,)")
+    rule.check(low.spec)
+
+
+class Recording(NamedTuple):
+    """Time-major recording of a simulation."""
+
+    z: torch.Tensor  #: (T, B, n_rec) spikes (rates for rate units)
+    v: torch.Tensor  #: (T, B, n_rec) membrane (pre-reset), or pre-activation
+    y: torch.Tensor  #: (T, B, n_out) readout
+
+
+class SequenceResult(NamedTuple):
+    """Loss (task loss, before the update), spike count, decision, and what was recorded."""
+
+    loss: float
+    spike_count: float  #: spikes summed over batch, time and neurons
+    mean_output: torch.Tensor  #: (B, n_out) readout averaged over the masked steps (the decision)
+    y: torch.Tensor | None  #: (T, B, n_out), when recorded
+    z: torch.Tensor | None  #: (T, B, n_rec), when recorded
+    rule_state: dict[str, torch.Tensor]  #: named on-chip state of batch element 0, time-major, when recorded
+
+
+def masked_mean(y: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Readout averaged over the masked steps: (T, B, n_out) → (B, n_out)."""
+    return (y * mask.unsqueeze(-1)).sum(0) / mask.sum(0).clamp(min=1).unsqueeze(-1)
