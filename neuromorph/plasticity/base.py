@@ -169,6 +169,7 @@ class RuleContext(NamedTuple):
     dtype: torch.dtype
     consts: object  #: :class:`~neuromorph.plasticity.traces.TraceConstants` (None if the neuron states none)
     project: Callable | None = None  #: ``project(traces) -> traces`` on a chip's trace grid; None for floats
+    generator: torch.Generator | None = None  #: the run's generator, for rules that draw (stochastic policies)
 
 
 class StepSignals(NamedTuple):
@@ -183,3 +184,5 @@ class StepSignals(NamedTuple):
     delta: torch.Tensor  #: (B, n_out) output error dE/dy_t
     learning: torch.Tensor  #: (B, n_rec) third factor L_t
     params: object  #: :class:`~neuromorph.network.Parameters` in force at step t
+    target: torch.Tensor  #: the task's target at step t: (B, n_out) float, or (B,) class index
+    mask: torch.Tensor  #: (B,) 1 where step t enters the loss (or is a decision step)

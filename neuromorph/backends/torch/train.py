@@ -59,10 +59,10 @@ class _Totals:
 @torch.no_grad()
 def online_sequence(
     low: Lowered, params: Parameters, feedback: torch.Tensor, rule: Rule, kind: LossKind, batch: TrialBatch,
-    apply: ApplyFn, state: NetworkState, record: bool,
+    apply: ApplyFn, state: NetworkState, record: bool, generator: torch.Generator | None = None,
 ) -> SequenceResult:
     """Any online rule, step by step (module docstring); updates every ``rule.update_interval`` steps."""
-    ctx = low.context(batch.batch_size)
+    ctx = low.context(batch.batch_size, generator)
     rs, totals = rule.initial(ctx), _Totals(low, batch)
     interval, n_steps = rule.update_interval or batch.n_steps, batch.n_steps
     psi_prev = torch.zeros(batch.batch_size, low.spec.n_rec, dtype=low.dtype)
@@ -73,7 +73,7 @@ def online_sequence(
         totals.add(kind, state.y, z, batch.targets[t], batch.mask[t])
         delta = output_error(kind, state.y, batch.targets[t], batch.mask[t])
         sig = StepSignals(batch.inputs[t], z_prev, z, psi, psi_prev, state.y, delta,
-                          rule.third_factor(delta, params, feedback), params)
+                          rule.third_factor(delta, params, feedback), params, batch.targets[t], batch.mask[t])
         rs = rule.step(rs, sig, ctx)
         psi_prev = psi
         if record:
@@ -103,7 +103,7 @@ def forward_pass(low: Lowered, params: Parameters, inputs: torch.Tensor, state: 
 @torch.no_grad()
 def factored_sequence(
     low: Lowered, params: Parameters, feedback: torch.Tensor, rule: Rule, kind: LossKind, batch: TrialBatch,
-    apply: ApplyFn, state: NetworkState, record: bool,
+    apply: ApplyFn, state: NetworkState, record: bool, generator: torch.Generator | None = None,
 ) -> SequenceResult:
     """A rule's registered factored form after a forward pass; one update at the end of the sequence."""
     form = FACTORED.get(type(rule))
@@ -112,7 +112,7 @@ def factored_sequence(
     fw = forward_pass(low, params, batch.inputs, state)
     delta = output_error(kind, fw.y, batch.targets, batch.mask)
     grads, observed = form(rule, fw, delta, rule.third_factor(delta, params, feedback),
-                           low.context(batch.batch_size), params)
+                           low.context(batch.batch_size, generator), params)
     apply(grads)
     loss = loss_value(kind, fw.y, batch.targets, batch.mask)
     return _result(loss, fw.z.sum(), masked_mean(fw.y, batch.mask), {"z": fw.z, "y": fw.y, **observed}, record)
@@ -136,6 +136,7 @@ def train_sequence(
     apply: ApplyFn,
     initial_state: NetworkState | None = None,
     record: bool = False,
+    generator: torch.Generator | None = None,
 ) -> SequenceResult:
     """Run ``batch`` through the network, learning with ``rule``; updates go through ``apply``.
 
@@ -143,6 +144,7 @@ def train_sequence(
     step; eligibility traces always start at zero, since the initial state does not depend
     on the weights. ``record`` returns the outputs, spikes and the rule's per-neuron
     state of every step; without it, online rules run in memory independent of T.
+    ``generator`` is handed to rules that draw random numbers (a stochastic policy).
     """
     check_inputs(low.spec, batch.inputs)
     check_training(low, rule, params)
@@ -153,4 +155,4 @@ def train_sequence(
             raise ConfigError(f"rule {rule.name!r} is offline and the torch backend has no form for it")
         return form(low, params, feedback, rule, kind, batch, apply, state, record)
     run = factored_sequence if rule.factored else online_sequence
-    return run(low, params, feedback, rule, kind, batch, apply, state, record)
+    return run(low, params, feedback, rule, kind, batch, apply, state, record, generator)
