@@ -16,6 +16,7 @@ import sys
 import tomllib
 from pathlib import Path
 
+from neuromorph.backends.registry import BACKENDS
 from neuromorph.errors import ConfigError, NeuromorphError
 
 
@@ -341,7 +342,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _backend_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--backend", choices=("torch", "brian2"), default="torch",
+    p.add_argument("--backend", choices=sorted(BACKENDS), default="torch",
                    help="simulate with torch (default; batched, fast) or brian2 (the same equations and rule)")
     p.add_argument("--target", choices=("numpy", "cython", "cpp_standalone"), default="numpy",
                    help="with --backend brian2: brian2's code-generation target (default numpy)")

@@ -19,12 +19,14 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from neuromorph.backends.torch import SequenceResult, lower, train_sequence
+from neuromorph.backends.base import SequenceResult
+from neuromorph.backends.registry import get_backend
 from neuromorph.config import RunSpec, card_to_toml, resolved_card
+from neuromorph.engine import Session
 from neuromorph.errors import ConfigError, NeuromorphError, NonFiniteError
 from neuromorph.hardware.setup import HardwareSetup, prepare
 from neuromorph.network import Parameters, check_parameters, complete, init_parameters
-from neuromorph.plasticity import Feedback, Learner, Target
+from neuromorph.plasticity import Learner, Target
 from neuromorph.plasticity.losses import accuracy
 from neuromorph.storage import RunRecord, package_versions, read_run, write_run
 from neuromorph.types import LossKind, TrialBatch
@@ -48,15 +50,25 @@ class TrainResult:
 class _Run:
     """Mutable training state (what a checkpoint holds)."""
 
-    params: dict[Target, torch.nn.Parameter]
-    feedback: torch.Tensor
-    learner: Learner
+    session: Session
     generator: torch.Generator
     hardware: HardwareSetup | None = None
     curves: dict[str, list[float]] = field(default_factory=dict)
     iteration: int = 0
     last: SequenceResult | None = None  #: the last recorded iteration
     last_batch: TrialBatch | None = None  #: its batch
+
+    @property
+    def params(self) -> dict[Target, torch.nn.Parameter]:
+        return self.session.params
+
+    @property
+    def feedback(self) -> torch.Tensor:
+        return self.session.feedback
+
+    @property
+    def learner(self) -> Learner:
+        return self.session.learner
 
 
 def train(
@@ -68,13 +80,14 @@ def train(
     progress: bool = True,
     force: bool = False,
     backend: str = "torch",
-    target: str = "numpy",
+    target: str | None = None,
 ) -> TrainResult:
     """Train ``spec``; write the run to ``out`` (HDF5) if given.
 
-    ``backend`` is ``"torch"`` (default) or ``"brian2"`` (simulated by brian2 on ``target``:
-    numpy, cython or cpp_standalone; :mod:`neuromorph.backends.brian2`). Both write the same file
-    layout; a model feature brian2 does not lower fails here, before any simulation.
+    ``backend`` names a backend of :mod:`neuromorph.backends.registry`: ``"torch"`` (default) or
+    ``"brian2"`` (simulated by brian2 on ``target``: numpy, cython or cpp_standalone;
+    :mod:`neuromorph.backends.brian2`). All write the same file layout; a model feature a backend
+    does not lower fails here, before any simulation.
 
     ``params``/``feedback`` replace the random initialisation (e.g. to replay a
     published network). With an existing ``out`` written from the same card,
@@ -82,98 +95,60 @@ def train(
     different card needs ``force=True``.
     """
     torch.set_num_threads(spec.train.threads)
-    dtype = spec.train.precision.dtype
     toml = card_to_toml(resolved_card(spec))
     hardware = prepare(spec) if spec.hardware is not None else None
-    sequence, close = _backend(spec, backend, target, hardware)
-    run = _start(spec, params, feedback, dtype, hardware)
+    runner = get_backend(backend, target if backend != "torch" else None)
+    runner.check(spec.network, spec.rule, hardware.numerics if hardware is not None else None, spec.task.n_steps)
+    run = _start(spec, params, feedback, hardware, runner)
     resumed_from = _resume(run, Path(out), toml, force) if out is not None else 0
     if out is not None and resumed_from == spec.train.iterations:
+        runner.close()
         return _result(run, spec, resumed_from, Path(out))
-    low = lower(spec.network, dtype, chip=hardware.numerics if hardware is not None else None)
     bar = tqdm(total=spec.train.iterations, initial=run.iteration, disable=not progress, desc=spec.rule.name, unit="it")
     try:
         while run.iteration < spec.train.iterations:
-            _iteration(spec, low, run, dtype, sequence)
+            _iteration(spec, run)
             bar.update(1)
             bar.set_postfix(_postfix(run.curves))
             if out is not None and run.iteration % spec.train.checkpoint_every == 0:
-                write_run(out, _record(spec, run, toml, "running", backend=(backend, target)))
+                write_run(out, _record(spec, run, toml, "running"))
     except NeuromorphError as exc:
         if out is not None:
-            write_run(out, _record(spec, run, toml, "failed", error=str(exc), backend=(backend, target)))
+            write_run(out, _record(spec, run, toml, "failed", error=str(exc)))
         raise
     finally:
         bar.close()
-        close()
+        runner.close()
     if out is not None:
-        write_run(out, _record(spec, run, toml, "complete", backend=(backend, target)))
+        write_run(out, _record(spec, run, toml, "complete"))
     return _result(run, spec, resumed_from, Path(out) if out is not None else None)
 
 
-def _backend(spec: RunSpec, backend: str, target: str, hardware: HardwareSetup | None):
-    """``(train_sequence, close)`` of ``backend``, after checking that it runs this card."""
-    if backend == "torch":
-        return train_sequence, lambda: None
-    if backend != "brian2":
-        raise ConfigError(f"backend must be 'torch' or 'brian2', got {backend!r}")
-    from neuromorph.backends.brian2 import Brian2Backend, check_supported
-
-    chip = hardware.numerics if hardware is not None else None
-    check_supported(spec.network, spec.rule, chip, target, getattr(spec.rule, "update_interval", None),
-                    spec.task.n_steps)
-    runner = Brian2Backend(target)
-    return runner.train_sequence, runner.close
-
-
 def _start(
-    spec: RunSpec, params: Parameters | None, feedback: torch.Tensor | None, dtype: torch.dtype,
-    hardware: HardwareSetup | None,
+    spec: RunSpec, params: Parameters | None, feedback: torch.Tensor | None, hardware: HardwareSetup | None,
+    backend,
 ) -> _Run:
     """Draw (or take) the parameters; under an on-chip profile, put them on the chip's grids."""
+    dtype = spec.train.precision.dtype
     generator = torch.Generator().manual_seed(spec.train.seed)
     drawn, drawn_feedback = init_parameters(spec.network, spec.init, generator, dtype)
     params = drawn if params is None else complete(Parameters(*params), spec.network, dtype)
     feedback = drawn_feedback if feedback is None else torch.as_tensor(feedback, dtype=dtype)
     check_parameters(spec.network, params, feedback)
     chip = hardware.numerics if hardware is not None else None
-    optimizer, write = spec.optimizer, None
-    if hardware is not None and hardware.on_chip:
-        optimizer = dataclasses.replace(optimizer, lr=hardware.report.lr)
-        if chip is not None:
-            params, write = chip.deploy(params, rechoose=True), chip.write
-    tensors = {Target(name): torch.nn.Parameter(value.clone()) for name, value in params._asdict().items()}
-    adaptive = getattr(spec.rule, "feedback", None) is Feedback.ADAPTIVE
-    feedback = feedback.clone()
-    learner = Learner(optimizer, tensors, spec.rule.targets, feedback if adaptive else None,
-                      zero_diagonal=not spec.network.self_connections, write=write)
-    return _Run(tensors, feedback, learner, generator, hardware)
+    on_chip = hardware is not None and hardware.on_chip
+    optimizer = dataclasses.replace(spec.optimizer, lr=hardware.report.lr) if on_chip else spec.optimizer
+    session = Session.create(spec.network, spec.rule, spec.task.loss, optimizer, params, feedback, dtype=dtype,
+                             chip=chip, backend=backend, on_chip=on_chip)
+    return _Run(session, generator, hardware)
 
 
-def _params(run: _Run) -> Parameters:
-    return Parameters(**{t.value: p for t, p in run.params.items()})
-
-
-def _iteration(spec: RunSpec, low, run: _Run, dtype: torch.dtype, sequence=train_sequence) -> SequenceResult:
+def _iteration(spec: RunSpec, run: _Run) -> SequenceResult:
     """One batch. Outputs and rule state are recorded only when they will be written."""
-    batch = spec.task.sample(spec.train.batch_size, run.generator).to(dtype)
+    batch = spec.task.sample(spec.train.batch_size, run.generator).to(spec.train.precision.dtype)
     done = run.iteration + 1
     record = done % spec.train.checkpoint_every == 0 or done == spec.train.iterations
-    chip = low.chip
-    if chip is not None and chip.mode == "offline":  # float shadow weights, quantised forward pass
-        deployed = chip.deploy(_params(run), rechoose=True)
-
-        def apply(grads):
-            run.learner.apply(grads)
-            fresh = chip.deploy(_params(run), rechoose=True)
-            with torch.no_grad():
-                for name in chip.grids.steps:
-                    getattr(deployed, name).copy_(getattr(fresh, name))
-
-        res = sequence(low, deployed, run.feedback, spec.rule, spec.task.loss, batch, apply, record=record)
-    else:
-        res = sequence(low, _params(run), run.feedback, spec.rule, spec.task.loss, batch, run.learner.apply,
-                             record=record)
+    res = run.session.step(batch, record=record, generator=run.generator)
     if not np.isfinite(res.loss):
         raise NonFiniteError(
             f"loss became {res.loss} at iteration {run.iteration}; lower optimizer.lr or the weight gains"
@@ -202,8 +177,7 @@ def _append(curves: dict[str, list[float]], name: str, value: float) -> None:
     curves.setdefault(name, []).append(value)
 
 
-def _record(spec: RunSpec, run: _Run, toml: str, status: str, error: str | None = None,
-            backend: tuple[str, str] = ("torch", "")) -> RunRecord:
+def _record(spec: RunSpec, run: _Run, toml: str, status: str, error: str | None = None) -> RunRecord:
     last_arrays: dict[str, np.ndarray] = {}
     rule_state: dict[str, np.ndarray] = {}
     last = run.last
@@ -230,7 +204,7 @@ def _record(spec: RunSpec, run: _Run, toml: str, status: str, error: str | None 
         last=last_arrays,
         rule_state=rule_state,
         attrs={"dt": spec.network.dt, "loss": spec.task.loss.value, "rule": spec.rule.name, **_hardware_attrs(run),
-               "backend": backend[0], **({"brian2_target": backend[1]} if backend[0] == "brian2" else {})},
+               **run.session.backend.attrs},
         checkpoint=_checkpoint(run),
         error=error,
     )

@@ -7,7 +7,7 @@ deviations is about 2 (THEORY.md §6 check 4).
 
 *SGD.* The same student is a :func:`neuromorph.linear_rate.linear_network_spec` network
 trained with the package's rules on sampled :math:`x_t \sim \mathcal N(0, I)`, the loss at
-the final step, through :func:`neuromorph.backends.torch.train_sequence` and the torch SGD
+the final step, through the shared training step (:class:`neuromorph.engine.Session`) and the torch SGD
 optimizer: BPTT, tBPTT-1 (``BPTT(truncation=1)``), RFLO (``decay = λ``) and symmetric
 e-prop (``RFLO(feedback=SYMMETRIC, decay="jacobian")``). e-prop is run in the bases with
 :math:`P = I`, where it equals BPTT (THEORY.md §1.4), and compared with the BPTT ODE.
@@ -21,10 +21,10 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from neuromorph.backends.torch import lower, train_sequence
+from neuromorph.engine import Session
 from neuromorph.linear_rate import as_linear_rnn, as_parameters, feedback_tensor, linear_network_spec
-from neuromorph.network import NetworkSpec, Parameters
-from neuromorph.plasticity import BPTT, RFLO, Feedback, Learner, OptimizerName, OptimizerSpec, Target
+from neuromorph.network import NetworkSpec
+from neuromorph.plasticity import BPTT, RFLO, Feedback, OptimizerName, OptimizerSpec
 from neuromorph.tasks.linear_teacher import teacher_batch
 from neuromorph.theory import (
     AlignedBases,
@@ -133,20 +133,15 @@ def train_linear_sgd(
     r"""Train ``start`` on ``teacher`` by SGD on :math:`x_t \sim \mathcal N(0, I)` through ``rule``, loss at the
     last step, feedback :math:`\hat A^\top`. Returns the snapshots at iteration 0, every ``record_every``
     iterations (``None``: only the last), and their iteration indices."""
-    low = lower(net, torch.float64)
-    tensors = {Target(k): torch.nn.Parameter(v) for k, v in as_parameters(start)._asdict().items()}
-    learner = Learner(OptimizerSpec(OptimizerName.SGD, lr=lr), tensors, rule.targets, zero_diagonal=False)
-    fb, gen = feedback_tensor(A_hat), torch.Generator().manual_seed(seed)
+    session = Session.create(net, rule, LossKind.REGRESSION, OptimizerSpec(OptimizerName.SGD, lr=lr),
+                             as_parameters(start), feedback_tensor(A_hat), dtype=torch.float64)
+    gen = torch.Generator().manual_seed(seed)
     every = record_every or iterations
     snaps, steps = [start], [0]
     for it in tqdm(range(1, iterations + 1), disable=not progress, desc=desc, unit="it", leave=False):
         x = torch.randn(n_steps, batch_size, net.n_in, generator=gen, dtype=torch.float64)
-        train_sequence(low, _params(tensors), fb, rule, LossKind.REGRESSION, teacher_batch(teacher, x), learner.apply)
+        session.step(teacher_batch(teacher, x))
         if it % every == 0:
-            snaps.append(as_linear_rnn(_params(tensors)))
+            snaps.append(as_linear_rnn(session.parameters))
             steps.append(it)
     return snaps, np.array(steps)
-
-
-def _params(tensors: dict[Target, torch.Tensor]) -> Parameters:
-    return Parameters(**{t.value: p.detach() for t, p in tensors.items()})

@@ -45,6 +45,7 @@ class Brian2Backend:
     def __init__(self, target: str = "numpy", directory: str | os.PathLike[str] | None = None) -> None:
         check_target(target)
         self.target = target
+        self.attrs = {"backend": "brian2", "brian2_target": target}
         self.directory = Path(directory) if directory is not None else None
         self._built: dict[tuple, Brian2Network] = {}
         self._builds = 0
@@ -71,10 +72,14 @@ class Brian2Backend:
             net.close()
         self._built.clear()
 
+    def check(self, spec, rule, chip, n_steps: int) -> None:
+        """Refuse at setup what the brian2 lowering cannot run (:func:`.support.check_supported`)."""
+        check_supported(spec, rule, chip, self.target, getattr(rule, "update_interval", None), n_steps)
+
     # ------------------------------------------------------------------------------ training
     def train_sequence(
         self, low: Lowered, params: Parameters, feedback: torch.Tensor, rule: EProp | RFLO, kind: LossKind,
-        batch: TrialBatch, apply: ApplyFn, initial_state=None, record: bool = False,
+        batch: TrialBatch, apply: ApplyFn, initial_state=None, record: bool = False, generator=None,
     ) -> SequenceResult:
         """:func:`neuromorph.backends.torch.train_sequence`, simulated by brian2."""
         check_inputs(low.spec, batch.inputs)

@@ -1,0 +1,49 @@
+"""One registry of backends: a name (``--backend``, ``train(backend=...)``) to the object that runs it.
+
+A backend lowers (network, rule, profile) and runs the time loop. Every backend offers
+
+* ``check(spec, rule, chip, n_steps)``: refuse at setup, before any simulation, what it cannot run;
+* ``train_sequence(low, params, feedback, rule, kind, batch, apply, *, record, generator)``;
+* ``simulate(low, params, inputs)``: a forward :class:`~neuromorph.backends.base.Recording`;
+* ``close()``: release builds (temporary projects, compiled code);
+* ``attrs``: what a run file records about it (``backend``, and e.g. ``brian2_target``).
+
+Backends are imported only when asked for, so ``import neuromorph`` never imports brian2.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Protocol
+
+from neuromorph.errors import ConfigError
+
+
+class Backend(Protocol):
+    """What :mod:`neuromorph.experiment` needs from a backend (module docstring)."""
+
+    attrs: dict[str, str]
+
+    def check(self, spec, rule, chip, n_steps: int) -> None: ...
+
+    def train_sequence(self, low, params, feedback, rule, kind, batch, apply, *, record=False, generator=None): ...
+
+    def simulate(self, low, params, inputs): ...
+
+    def close(self) -> None: ...
+
+
+#: backend name -> "module:factory"; the factory takes the backend's target (or None)
+BACKENDS: dict[str, str] = {
+    "torch": "neuromorph.backends.torch.backend:TorchBackend",
+    "brian2": "neuromorph.backends.brian2.train:Brian2Backend",
+}
+
+
+def get_backend(name: str, target: str | None = None) -> Backend:
+    """The backend registered as ``name``, created for ``target`` (brian2: numpy, cython, cpp_standalone)."""
+    if name not in BACKENDS:
+        raise ConfigError(f"backend must be one of {sorted(BACKENDS)}, got {name!r}")
+    module, factory = BACKENDS[name].split(":")
+    cls = getattr(importlib.import_module(module), factory)
+    return cls() if target is None else cls(target)
