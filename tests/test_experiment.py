@@ -60,10 +60,10 @@ def test_interrupted_run_resumes_to_the_same_result(tmp_path, monkeypatch, backe
     out = tmp_path / "run.h5"
     real = experiment._iteration
 
-    def crash_at_5(spec, low, run, dtype, *backend):
+    def crash_at_5(spec, run):
         if run.iteration == 5:
             raise KeyboardInterrupt
-        return real(spec, low, run, dtype, *backend)
+        return real(spec, run)
 
     monkeypatch.setattr(experiment, "_iteration", crash_at_5)
     with pytest.raises(KeyboardInterrupt):

@@ -76,3 +76,24 @@ def test_a_subclass_that_changes_step_is_refused_by_eprop(page):
     rule = page["EProp"](targets=frozenset({Target.W_IN}))
     with pytest.raises(UnsupportedPairingError, match=r"rule 'eprop'.*Faster.*eligibility"):
         rule.check(spec)
+
+
+def test_a_rule_without_an_online_form_is_refused_with_a_message(page):
+    from dataclasses import dataclass
+    from typing import ClassVar
+
+    from neuromorph.errors import ConfigError
+    from neuromorph.plasticity import Rule, Temporal
+
+    @dataclass(frozen=True)
+    class DeclaresOnly(Rule):  # declarations but no computation
+        reads: frozenset = frozenset()
+        temporal: Temporal = Temporal.ONLINE
+        targets: frozenset = frozenset({Target.W_IN})
+
+    with pytest.raises(ConfigError, match=r"DeclaresOnly.*no online form"):
+        page["train_sequence"](lower(page["spec"], torch.float64), page["params"], page["feedback"], DeclaresOnly(),
+                               LossKind.REGRESSION, page["batch"], lambda grads: None)
+    with pytest.raises(ConfigError, match="must subclass neuromorph.plasticity.Rule"):
+        page["train_sequence"](lower(page["spec"], torch.float64), page["params"], page["feedback"], object(),
+                               LossKind.REGRESSION, page["batch"], lambda grads: None)

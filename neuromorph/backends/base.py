@@ -26,7 +26,7 @@ from neuromorph.dynamics.lif import Membrane
 from neuromorph.errors import ConfigError, ShapeError
 from neuromorph.hardware.numerics import ChipNumerics
 from neuromorph.network import NetworkSpec, Parameters
-from neuromorph.plasticity.base import RuleContext, Target
+from neuromorph.plasticity.base import Rule, RuleContext, Target
 from neuromorph.plasticity.traces import PreTraces, TraceConstants, trace_constants
 
 ApplyFn = Callable[[dict[Target, torch.Tensor]], None]
@@ -97,6 +97,9 @@ def check_inputs(spec: NetworkSpec, inputs: torch.Tensor) -> None:
 
 def check_training(low: Lowered, rule, params: Parameters) -> None:
     """Setup checks every backend runs before a training sequence: the rule against the network."""
+    if not isinstance(rule, Rule):  # the interface itself, not a dispatch on a rule family
+        raise ConfigError(f"a rule must subclass neuromorph.plasticity.Rule (docs/extending.md), got "
+                          f"{type(rule).__name__}")
     if Target.THRESHOLD in rule.targets:
         if not low.spec.spiking:
             raise ConfigError("rate units have no threshold: drop 'threshold' from rule.targets (learn 'bias')")

@@ -80,10 +80,10 @@ def test_chip_run_resumes_with_the_same_random_stream(tmp_path, monkeypatch):
     out = tmp_path / "run.h5"
     real = experiment._iteration
 
-    def crash_at_3(spec, low, run, dtype, *backend):
+    def crash_at_3(spec, run):
         if run.iteration == 3:
             raise KeyboardInterrupt
-        return real(spec, low, run, dtype, *backend)
+        return real(spec, run)
 
     monkeypatch.setattr(experiment, "_iteration", crash_at_3)
     with pytest.raises(KeyboardInterrupt):

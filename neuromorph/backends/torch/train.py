@@ -154,5 +154,8 @@ def train_sequence(
         if form is None:
             raise ConfigError(f"rule {rule.name!r} is offline and the torch backend has no form for it")
         return form(low, params, feedback, rule, kind, batch, apply, state, record)
+    if not rule.factored and type(rule).initial is Rule.initial:
+        raise ConfigError(f"rule {rule.name!r} ({type(rule).__name__}) defines no online form (Rule.initial, step, "
+                          "gradients) and no torch backend form; see docs/extending.md")
     run = factored_sequence if rule.factored else online_sequence
     return run(low, params, feedback, rule, kind, batch, apply, state, record, generator)
