@@ -14,7 +14,7 @@ from pathlib import Path
 from neuromorph.config import load_card
 from neuromorph.experiment import train
 from neuromorph.plots import compare_curves
-from neuromorph.plots_hardware import final_loss, plot_weight_bits_sweep
+from neuromorph.plots.hardware import final_loss, plot_weight_bits_sweep
 
 ROOT = Path(__file__).resolve().parents[1]
 CARD = ROOT / "models" / "eprop_sine_chip.toml"

@@ -174,7 +174,7 @@ def run_study(study: Study, out: str | Path, progress: bool = True, force: bool 
     Finished runs are read back and interrupted ones resume; ``force`` retrains runs whose files
     were written from another card.
     """
-    from neuromorph import plots_bias
+    from neuromorph.plots import bias as plots_bias
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)

@@ -91,7 +91,7 @@ def run_contrastive(card: ContrastiveCard, out: str | Path, *, progress: bool = 
     write_contrastive(out, "train", card.source, groups, elapsed, **attrs)
     paths: list[Path] = []
     if figures:
-        from neuromorph.contrastive import plots
+        from neuromorph.plots import contrastive as plots
 
         paths = plots.training_figures(curves, card, out)
     return ContrastiveResult(card, curves, summary, out, paths, elapsed)
@@ -155,7 +155,7 @@ def run_kappa(out: str | Path, *, cases: tuple[KappaCase, ...] = THEORY_CASES, r
     write_contrastive(out, "kappa", "", groups, elapsed)
     paths: list[Path] = []
     if figures:
-        from neuromorph.contrastive import plots
+        from neuromorph.plots import contrastive as plots
 
         paths = [plots.kappa_figure(results, out.with_suffix(".png"))]
     return KappaRun(results, out, paths, elapsed)

@@ -1,6 +1,6 @@
 r"""Data behind the theory figures (THEORY §7.1): stationary manifolds and rates.
 
-Pure numpy; :mod:`neuromorph.plots_theory` only draws what these functions return.
+Pure numpy; :mod:`neuromorph.plots.theory` only draws what these functions return.
 
 * :func:`manifold_points` samples :math:`M_{\rm opt} = \{w = w^*, ab = a^*b^*\}` and classifies each
   point with the closed-form stability invariants of THEORY §1.6 (stable iff ``tr > 0`` and

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from neuromorph import plots_theory
+from neuromorph.plots import theory as plots_theory
 from neuromorph.theory import Rule, random_bases, random_linear_rnn
 from neuromorph.theory.figures_data import rates_vs_w_star
 from neuromorph.theory.ordering import ModeOrder, mode_order

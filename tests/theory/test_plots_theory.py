@@ -1,4 +1,4 @@
-"""Theory figures (neuromorph.plots_theory) and their data (neuromorph.theory.figures_data).
+"""Theory figures (neuromorph.plots.theory) and their data (neuromorph.theory.figures_data).
 
 Each figure function must write a non-empty PNG quickly; the data helpers are checked against
 THEORY §1.6 (stability of the RFLO branches), §1.7 (rate table) and §1.8 (rank restriction).
@@ -12,9 +12,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import neuromorph.plots_theory
+import neuromorph.plots.theory
 from neuromorph.errors import TheoryError
-from neuromorph.plots_theory import (
+from neuromorph.plots.theory import (
     plot_convergence_rates,
     plot_mode_order,
     plot_mode_trajectories,
@@ -138,9 +138,9 @@ def test_rates_reproduce_the_theory_table():
 
 
 def test_plots_theory_does_not_import_torch_or_backends():
-    """Static check of every import in plots_theory and the theory package (numpy/scipy/matplotlib only)."""
-    root = Path(neuromorph.plots_theory.__file__).parent
-    for path in [root / "plots_theory.py", *sorted((root / "theory").glob("*.py"))]:
+    """Static check of every import in plots.theory and the theory package (numpy/scipy/matplotlib only)."""
+    root = Path(neuromorph.plots.theory.__file__).parent.parent
+    for path in [root / "plots" / "theory.py", *sorted((root / "theory").glob("*.py"))]:
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.Import):
                 names = [alias.name for alias in node.names]

@@ -1,8 +1,7 @@
 """PNG figures of the linear-RNN theory of local learning (THEORY §7.1, poster panels A–D).
 
-Same conventions as :mod:`neuromorph.plots`: matplotlib's object-oriented API on the Agg canvas
-(``Figure`` + ``FigureCanvasAgg``; no pyplot, so there is no global figure to close), one function
-per figure, each writes ``path`` and returns it as a :class:`~pathlib.Path`. Mode ``i`` is drawn in
+Conventions of :mod:`neuromorph.plots.style` (Agg canvas, no pyplot), one function per figure,
+each writes ``path`` and returns it as a :class:`~pathlib.Path`. Mode ``i`` is drawn in
 colour ``C{i}`` in every figure. Data come from :mod:`neuromorph.theory` (numpy only); nothing
 here imports torch or a backend.
 """
@@ -14,10 +13,10 @@ from pathlib import Path
 
 import numpy as np
 from matplotlib.axes import Axes
-from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
+from neuromorph.plots.style import cycle_color, save
 from neuromorph.theory.figures_data import RULE_LABELS, manifold_points
 from neuromorph.theory.modes import ModeTrajectory
 from neuromorph.theory.odes import ModeFeedback, mode_field
@@ -45,16 +44,6 @@ _KIND_STYLES = (
 _STABLE = {"color": "tab:green", "marker": "o", "ls": "none", "markersize": 5}
 _UNSTABLE = {"color": "tab:red", "marker": "o", "ls": "none", "markersize": 5, "markerfacecolor": "none"}
 _SADDLE_LINE = {"color": "tab:red", "marker": "X", "ls": "none", "markersize": 9}
-
-
-def _save(fig: Figure, path: str | os.PathLike[str]) -> Path:
-    FigureCanvasAgg(fig)
-    fig.savefig(path, dpi=_DPI)
-    return Path(path)
-
-
-def _mode_color(i: int) -> str:
-    return f"C{i % 10}"
 
 
 def _rule_label(key: str | Rule) -> str:
@@ -90,7 +79,7 @@ def plot_mode_trajectories(
     for row, (key, traj) in zip(axes, ode.items()):
         for ax, name in zip(row, ("a", "b", "w")):
             for i in modes:
-                color = _mode_color(i)
+                color = cycle_color(i)
                 ax.plot(traj.t, getattr(traj, name)[:, i], color=color, lw=2.6, alpha=0.45)
                 for kind, sim in simulated.get(key, {}).items():
                     style = dict(styles[kind])
@@ -105,9 +94,9 @@ def plot_mode_trajectories(
     handles = [Line2D([], [], color="k", lw=2.6, alpha=0.45, label="ODE (§1.4)")]
     handles += [Line2D([], [], color="k", label=kind, **styles[kind]) for kind in kinds]
     handles += [Line2D([], [], color="k", ls=":", label="teacher value")]
-    handles += [Line2D([], [], color=_mode_color(i), lw=3, label=f"mode {i}") for i in modes]
+    handles += [Line2D([], [], color=cycle_color(i), lw=3, label=f"mode {i}") for i in modes]
     fig.legend(handles=handles, loc="outside lower center", ncol=min(len(handles), 7), fontsize=8, frameon=False)
-    return _save(fig, path)
+    return save(fig, path, _DPI)
 
 
 # -- panel B: vector fields and stationary manifolds --------------------------------------------
@@ -185,7 +174,7 @@ def plot_vector_fields(
     ]
     fig.suptitle(f"teacher (a*, b*, w*) = ({a_star:g}, {b_star:g}, {w_star:g}); RFLO â = {a_hat:g}, ŵ = {w_hat:g}")
     fig.legend(handles=handles, loc="outside lower center", ncol=4, fontsize=8, frameon=False)
-    return _save(fig, path)
+    return save(fig, path, _DPI)
 
 
 # -- panel D and extras ---------------------------------------------------------------------------
@@ -211,7 +200,7 @@ def plot_rank_restriction(singular_values: dict[str, np.ndarray], o: int, path: 
     ax.set_title("Rank restriction of RFLO updates")
     ax.legend(fontsize=8)
     fig.tight_layout()
-    return _save(fig, path)
+    return save(fig, path, _DPI)
 
 
 def plot_convergence_rates(w_star: np.ndarray, rates: dict[str, np.ndarray], path: str | os.PathLike[str]) -> Path:
@@ -231,7 +220,7 @@ def plot_convergence_rates(w_star: np.ndarray, rates: dict[str, np.ndarray], pat
     ax.set_title("Asymptotic convergence rate at the optimum")
     ax.legend(fontsize=8)
     fig.tight_layout()
-    return _save(fig, path)
+    return save(fig, path, _DPI)
 
 
 def plot_mode_order(
@@ -256,7 +245,7 @@ def plot_mode_order(
     fig = Figure(figsize=(7, 4))
     ax = fig.add_subplot()
     for j, i in enumerate(modes):
-        color = _mode_color(int(i))
+        color = cycle_color(int(i))
         ax.plot(times, losses[:, j] / losses[0, j], color=color, lw=1.6, label=f"mode {i}")
         ax.axvline(predicted_half_times[j], color=color, ls="--", lw=1.0)
         ax.axvline(measured_half_times[j], color=color, ls="-", lw=1.0, alpha=0.7)
@@ -272,4 +261,4 @@ def plot_mode_order(
     ax.set_title("Non-aligned student: order in which teacher modes are learned")
     ax.legend(handles=handles, fontsize=8)
     fig.tight_layout()
-    return _save(fig, path)
+    return save(fig, path, _DPI)

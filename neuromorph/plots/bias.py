@@ -1,7 +1,7 @@
 """Figures of bias-learning studies (``neuromorph bias``): accuracy against width, success against
 the recurrent gain, Jacobian spectra before and after learning, and Lorenz forecasts.
 
-Each function takes the summary tree of :mod:`neuromorph.bias.run` (as written to and read back
+Each function takes the summary tree of the bias study (``neuromorph.bias.run``) (as written to and read back
 from ``summary.h5``) and writes PNG files.
 """
 
@@ -10,17 +10,20 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from neuromorph.plots.style import save
+
+__all__ = ["plot_gain", "plot_lorenz", "plot_multitask", "plot_study"]
+
+_DPI = 100
 LABELS = {"bias": "bias only", "full": "fully trained", "readout": "readout only"}
 COLORS = {"bias": "C0", "full": "C1", "readout": "C2"}
 
 
 def _save(fig: Figure, path: Path) -> Path:
     fig.tight_layout()
-    FigureCanvasAgg(fig).print_png(str(path))
-    return path
+    return save(fig, path, _DPI)
 
 
 def _names(values) -> list[str]:

@@ -1,7 +1,8 @@
 """PNG figures of the contrastive experiments (THEORY.md §7 item 3).
 
-Same conventions as :mod:`neuromorph.plots_theory`: matplotlib's object-oriented API on the Agg
-canvas (no pyplot), one function per figure, each writes ``path`` and returns it.
+Conventions of :mod:`neuromorph.plots.style` (Agg canvas, no pyplot), one function per figure,
+each writes ``path`` and returns it. The functions read the study's result objects by attribute
+(``scheme``, ``test_acc``, ``raster``, ...) and import nothing from :mod:`neuromorph.contrastive`.
 
 * :func:`learning_curves` — test accuracy per epoch of the three schemes (mean and seeds);
 * :func:`raster` — the first epoch of a temporally local run: phase, broadcast signal s(t), the output
@@ -14,20 +15,18 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+
+from neuromorph.plots.style import save
+
+__all__ = ["kappa_figure", "learning_curves", "raster", "training_figures"]
 
 _DPI = 150
 _COLORS = {"classical": "k", "periodic": "C0", "random": "C1"}
 
 
-def _save(fig: Figure, path: Path) -> Path:
-    FigureCanvasAgg(fig)
-    fig.savefig(path, dpi=_DPI)
-    return path
-
-
 def learning_curves(curves, title: str, path: Path) -> Path:
+    """Test accuracy per epoch of each scheme in ``curves``: every seed thin, their mean thick."""
     fig = Figure(figsize=(5.5, 3.6), layout="constrained")
     ax = fig.add_subplot()
     for scheme in dict.fromkeys(c.scheme for c in curves):
@@ -39,10 +38,11 @@ def learning_curves(curves, title: str, path: Path) -> Path:
         ax.plot(epochs, runs.mean(0), color=color, lw=2, label=f"{scheme} (final {runs[:, -1].mean():.3f})")
     ax.set(xlabel="epoch", ylabel="test accuracy", title=title, ylim=(0, 1.02))
     ax.legend(loc="lower right", fontsize=8)
-    return _save(fig, path)
+    return save(fig, path, _DPI)
 
 
 def raster(curve, title: str, path: Path, max_steps: int = 400) -> Path:
+    """Phase, signal s(t), output rates and weight changes of ``curve.raster`` over its first ``max_steps``."""
     r = curve.raster
     n = min(max_steps, len(r["phase"]))
     t = np.arange(n)
@@ -56,7 +56,7 @@ def raster(curve, title: str, path: Path, max_steps: int = 400) -> Path:
     axes[2].set(ylabel="output rates")
     axes[3].plot(t, r["weight"][:n] - r["weight"][0])
     axes[3].set(ylabel=r"$\Delta W_2$[0, :4]", xlabel="step")
-    return _save(fig, path)
+    return save(fig, path, _DPI)
 
 
 def training_figures(curves, card, out: Path) -> list[Path]:
@@ -72,6 +72,7 @@ def training_figures(curves, card, out: Path) -> list[Path]:
 
 
 def kappa_figure(results, path: Path) -> Path:
+    """Measured against predicted shrinkage kappa, one marker per case, with the identity line."""
     fig = Figure(figsize=(4.8, 4.2), layout="constrained")
     ax = fig.add_subplot()
     for r in results:
@@ -83,4 +84,4 @@ def kappa_figure(results, path: Path) -> Path:
     ax.set(xlabel=r"predicted $\kappa$", ylabel=r"measured $\kappa$",
            title=r"transient shrinkage $\kappa = 1/(1+\tau(1/T_+ + 1/T_-))$")
     ax.legend(fontsize=6.5, loc="upper left")
-    return _save(fig, path)
+    return save(fig, path, _DPI)

@@ -6,10 +6,14 @@ import os
 from pathlib import Path
 
 import numpy as np
-from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from neuromorph.plots.style import save
 from neuromorph.storage import read_run
+
+__all__ = ["final_loss", "plot_weight_bits_sweep"]
+
+_DPI = 100
 
 
 def final_loss(path: str | os.PathLike[str], last: int = 10) -> float:
@@ -38,6 +42,4 @@ def plot_weight_bits_sweep(
     ax.set_title("e-prop on the sine task, loihi2 arithmetic")
     ax.legend()
     fig.tight_layout()
-    FigureCanvasAgg(fig)
-    fig.savefig(Path(out), dpi=100)
-    return Path(out)
+    return save(fig, out, _DPI)

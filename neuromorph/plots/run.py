@@ -1,8 +1,7 @@
 """PNG figures of a stored run (learning curve, rasters, output, rule state).
 
-Uses matplotlib's object-oriented API with the Agg canvas (``Figure`` + ``FigureCanvasAgg``):
-no pyplot, no global backend switch, nothing is ever shown. Time axes are in ms from
-``attrs["dt"]`` (seconds); without it they count steps.
+Drawn with the conventions of :mod:`neuromorph.plots.style` (Agg canvas, no pyplot). Time axes
+are in ms from ``attrs["dt"]`` (seconds); without it they count steps.
 
 The figures follow the e-prop tutorial plots (Bellec et al., Nat. Commun. 11:3625, 2020,
 Fig. 3 and the official tutorial code): rasters, output against target, and for one synapse
@@ -16,13 +15,13 @@ from pathlib import Path
 
 import numpy as np
 from matplotlib.axes import Axes
-from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from neuromorph.errors import ShapeError
+from neuromorph.plots.style import cycle_color, save
 from neuromorph.storage import RunRecord, read_run
 
-__all__ = ["compare_curves", "plot_curves", "plot_output", "plot_raster", "plot_rule_state", "plot_run"]
+__all__ = ["RULE_STATE_PANELS", "compare_curves", "plot_curves", "plot_output", "plot_raster", "plot_rule_state", "plot_run"]
 
 #: Rule-state entries drawn by :func:`plot_rule_state`, top to bottom, with their labels.
 RULE_STATE_PANELS = (
@@ -74,16 +73,10 @@ def compare_curves(runs: dict[str, str | os.PathLike[str]], out: str | os.PathLi
     ax.set_ylabel(curve)
     ax.legend()
     fig.tight_layout()
-    return _save(fig, Path(out))
+    return save(fig, out, _DPI)
 
 
 # -- helpers ------------------------------------------------------------------------------------
-
-
-def _save(fig: Figure, out: Path) -> Path:
-    FigureCanvasAgg(fig)
-    fig.savefig(out, dpi=_DPI)
-    return out
 
 
 def _time_axis(record: RunRecord, n_steps: int) -> tuple[np.ndarray, str]:
@@ -161,7 +154,7 @@ def plot_curves(record: RunRecord, out: Path) -> Path:
         twin.set_ylim(0.0, 1.05)
     ax.set_title(f"{record.status}, {record.iteration} iterations")
     fig.tight_layout()
-    return _save(fig, out)
+    return save(fig, out, _DPI)
 
 
 def plot_raster(record: RunRecord, out: Path) -> Path:
@@ -177,7 +170,7 @@ def plot_raster(record: RunRecord, out: Path) -> Path:
     axes[-1].set_xlabel(t_label)
     axes[0].set_title("last iteration, trial 0")
     fig.tight_layout()
-    return _save(fig, out)
+    return save(fig, out, _DPI)
 
 
 def plot_output(record: RunRecord, out: Path) -> Path:
@@ -190,7 +183,7 @@ def plot_output(record: RunRecord, out: Path) -> Path:
     ax = fig.add_subplot()
     if "mask" in record.last:
         _shade_mask(ax, _first_trial(record, "mask").reshape(output.shape[0], -1)[:, 0], t)
-    colors = [f"C{k % 10}" for k in range(output.shape[1])]
+    colors = [cycle_color(k) for k in range(output.shape[1])]
     if _is_classification(record, target):
         probs = _softmax(output)
         for k, color in enumerate(colors):
@@ -208,7 +201,7 @@ def plot_output(record: RunRecord, out: Path) -> Path:
     ax.set_xlabel(t_label)
     ax.legend(loc="upper right", fontsize=7, ncol=2)
     fig.tight_layout()
-    return _save(fig, out)
+    return save(fig, out, _DPI)
 
 
 def _strongest(trace: np.ndarray) -> int:
@@ -259,4 +252,4 @@ def plot_rule_state(record: RunRecord, out: Path) -> Path:
         ax.set_title(where, fontsize=7, loc="right")
     axes[-1].set_xlabel(t_label)
     fig.tight_layout()
-    return _save(fig, out)
+    return save(fig, out, _DPI)
