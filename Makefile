@@ -12,7 +12,8 @@ export OMP_NUM_THREADS ?= 1
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml constraints.txt
+# neuromorph/__init__.py: an editable install records whether neuromorph is a namespace package
+$(STAMP): pyproject.toml constraints.txt neuromorph/__init__.py
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) (set PYTHON=...)"; exit 1; }
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet -c constraints.txt -e ".[dev,tasks,sweep,export,brian2]"

@@ -2,8 +2,8 @@
 ``neuromorph profiles``, ``neuromorph check CARD --profile NAME``,
 ``neuromorph export RUN.h5 --nir NET.nir [--chip-image IMAGE.h5]`` and
 ``neuromorph theory compare CARD --out THEORY.h5``,
-``neuromorph sweep SWEEP.toml --out DIR [--scheduler tcp://HOST:PORT]``, ``neuromorph sweep-report DIR``
-and ``neuromorph bias STUDY.toml --out DIR``.
+``neuromorph sweep SWEEP.toml --out DIR [--scheduler tcp://HOST:PORT]``, ``neuromorph sweep-report DIR``,
+``neuromorph bias STUDY.toml --out DIR`` and ``neuromorph --version``.
 
 Any :class:`NeuromorphError` becomes one line on stderr and exit code 2, never
 a traceback. Ctrl-C exits 130; running the same command again resumes.
@@ -16,6 +16,7 @@ import sys
 import tomllib
 from pathlib import Path
 
+from neuromorph import __version__
 from neuromorph.backends.registry import BACKENDS
 from neuromorph.errors import ConfigError, NeuromorphError
 
@@ -256,6 +257,7 @@ def _contrastive_check(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="neuromorph", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("train", help="train a model card and write one HDF5 run file")
     p.add_argument("card", type=Path, help="model card (TOML), e.g. models/eprop_sine.toml")
