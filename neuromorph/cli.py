@@ -1,5 +1,5 @@
 """Command line: ``neuromorph train CARD --out RUN.h5 [--profile NAME]``, ``neuromorph plot RUN.h5``,
-``neuromorph profiles``, ``neuromorph check CARD --profile NAME``,
+``neuromorph profiles [--rules]``, ``neuromorph check CARD --profile NAME``,
 ``neuromorph export RUN.h5 --nir NET.nir [--chip-image IMAGE.h5]`` and
 ``neuromorph theory compare CARD --out THEORY.h5``,
 ``neuromorph sweep SWEEP.toml --out DIR [--scheduler tcp://HOST:PORT]``, ``neuromorph sweep-report DIR``,
@@ -66,9 +66,14 @@ def _card_overrides(args: argparse.Namespace) -> dict[str, object]:
 
 
 def _profiles(args: argparse.Namespace) -> int:
-    from neuromorph.hardware.table import profiles_table
+    from neuromorph.hardware.table import profiles_table, rule_profile_markdown
 
     print(profiles_table())
+    if args.rules:
+        from neuromorph.config import load_card
+
+        print()
+        print(rule_profile_markdown(load_card, str(args.root)))
     return 0
 
 
@@ -273,6 +278,9 @@ def build_parser() -> argparse.ArgumentParser:
     _backend_options(p)
     p.set_defaults(func=_train)
     p = sub.add_parser("profiles", help="list the hardware profiles and their key limits")
+    p.add_argument("--rules", action="store_true", help="also the rule x profile table of docs/hardware.md "
+                   "(Markdown; reads the cards in models/)")
+    p.add_argument("--root", type=Path, default=Path("."), help="with --rules: the directory holding models/")
     p.set_defaults(func=_profiles)
     p = sub.add_parser("check", help="what a profile quantises and rejects for a model card (exit 1 on a rejection)")
     p.add_argument("card", type=Path, help="model card (TOML), e.g. models/eprop_sine.toml")

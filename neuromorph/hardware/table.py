@@ -3,9 +3,16 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
 from neuromorph.errors import HardwareProfileError
 from neuromorph.hardware.profile import HardwareProfile, load_profile, profile_names
+
+#: Reads a model card with overrides into a run spec, e.g. :func:`neuromorph.config.load_card`. The
+#: caller passes it in: hardware sits below the card layer and never imports it.
+CardLoader = Callable[[Path, dict], Any]
 
 
 def _weights(p: HardwareProfile) -> str:
@@ -67,20 +74,16 @@ RULE_CASES: tuple[tuple[str, str, dict], ...] = (
 )
 
 
-def rule_profile_matrix(root: str = ".") -> list[tuple[str, dict[str, str]]]:
-    """For each case of :data:`RULE_CASES`, each shipped profile's verdict: ``runs``, ``runs (bias synapse)``
-    or ``rejected: <first problem>``."""
-    from pathlib import Path
-
-    from neuromorph.config import load_card
+def rule_profile_matrix(load_card: CardLoader, root: str = ".") -> list[tuple[str, dict[str, str]]]:
+    """For each case of :data:`RULE_CASES`, each shipped profile's verdict: ``runs``, ``runs (bias mapped)``
+    or ``rejected: <topics>``. ``load_card(path, overrides)`` reads the case's card under ``root``."""
     from neuromorph.hardware.setup import check_run
 
     rows = []
     for label, card, overrides in RULE_CASES:
         cells = {}
         for name in profile_names():
-            spec = load_card(Path(root) / card, {**overrides, "hardware.profile": name})
-            report = check_run(spec)
+            report = check_run(load_card(Path(root) / card, {**overrides, "hardware.profile": name}))
             if report.ok:
                 mapped = [f.topic for f in report.findings if f.level == "mapped"]
                 cells[name] = "runs" + (f" ({', '.join(mapped)} mapped)" if mapped else "")
@@ -90,16 +93,10 @@ def rule_profile_matrix(root: str = ".") -> list[tuple[str, dict[str, str]]]:
     return rows
 
 
-def rule_profile_markdown(root: str = ".") -> str:
-    """:func:`rule_profile_matrix` as a Markdown table."""
-    rows = rule_profile_matrix(root)
+def rule_profile_markdown(load_card: CardLoader, root: str = ".") -> str:
+    """:func:`rule_profile_matrix` as a Markdown table (``neuromorph profiles --rules``; docs/hardware.md)."""
+    rows = rule_profile_matrix(load_card, root)
     names = profile_names()
     lines = ["| rule | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
     lines += [f"| {label.strip()} | " + " | ".join(cells[n] for n in names) + " |" for label, cells in rows]
     return "\n".join(lines)
-
-
-if __name__ == "__main__":  # python -m neuromorph.hardware.table: regenerate the table in docs/hardware.md
-    print(profiles_table())
-    print()
-    print(rule_profile_markdown())

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from neuromorph.cli import main
@@ -41,11 +43,23 @@ EXPECTED = {
 
 
 def test_rule_profile_table_matches_the_documentation():
-    rows = rule_profile_matrix()
+    rows = rule_profile_matrix(load_card)
     assert len(rows) == len(RULE_CASES) == len(EXPECTED)
     for (label, cells), (key, expected) in zip(rows, EXPECTED.items()):
         assert key in label
         assert cells == expected, label
+
+
+def test_cli_rule_table_is_the_one_in_the_documentation(capsys):
+    """``neuromorph profiles --rules`` prints the Markdown table of docs/hardware.md, row for row."""
+    assert main(["profiles", "--rules"]) == 0
+    printed = capsys.readouterr().out.splitlines()
+    start = printed.index(next(line for line in printed if line.startswith("| rule |")))
+    table = printed[start:]
+    docs = Path(__file__).resolve().parents[2] / "docs" / "hardware.md"
+    documented = [line for line in docs.read_text().splitlines() if line.startswith("|")]
+    assert len(table) == len(RULE_CASES) + 2
+    assert table == documented[documented.index(table[0]):][: len(table)]
 
 
 def _report(card, profile, **overrides):
