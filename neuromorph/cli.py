@@ -129,17 +129,7 @@ def _export(args: argparse.Namespace) -> int:
         if args.chip_image is not None:
             print(write_chip_image(args.chip_image, image, source=str(args.run)))
         if args.brian2_loihi is not None:
-            from neuromorph.export import brian2_loihi as b2l
-
-            data = b2l.to_brian2_loihi(spec.network, image)
-            inputs = record.last.get("inputs")
-            if inputs is None:
-                raise ConfigError(f"{args.run} stores no inputs of its last iteration; brian2-loihi needs spike inputs")
-            b2l.check_inputs(inputs, spec.network.n_in)
-            expected = b2l.reference_spikes(spec.network, image, chip, inputs)
-            out = b2l.write_brian2_loihi(args.brian2_loihi, data, inputs, expected, source=str(args.run))
-            print(f"{out / 'run.py'} ({out / 'network.npz'}: {expected.shape[0]} trial(s), {expected.shape[1]} steps, "
-                  f"{int(expected.sum())} neuromorph spikes)")
+            _export_brian2_loihi(args, spec, record, image, chip)
     if args.loihi2_rules is not None:
         import numpy as np
 
@@ -158,6 +148,39 @@ def _export(args: argparse.Namespace) -> int:
         tmp.replace(args.loihi2_rules)
         print(args.loihi2_rules)
     return 0
+
+
+def _export_brian2_loihi(args: argparse.Namespace, spec, record, image, chip) -> None:
+    """Write the brian2-loihi port with neuromorph's own spikes for the run's last inputs to compare against."""
+    from neuromorph.export import brian2_loihi as b2l
+
+    data = b2l.to_brian2_loihi(spec.network, image)
+    inputs = record.last.get("inputs")
+    if inputs is None:
+        raise ConfigError(f"{args.run} stores no inputs of its last iteration; brian2-loihi needs spike inputs")
+    b2l.check_inputs(inputs, spec.network.n_in)
+    expected = loihi1_reference_spikes(spec.network, image, chip, inputs)
+    out = b2l.write_brian2_loihi(args.brian2_loihi, data, inputs, expected, source=str(args.run))
+    print(f"{out / 'run.py'} ({out / 'network.npz'}: {expected.shape[0]} trial(s), {expected.shape[1]} steps, "
+          f"{int(expected.sum())} neuromorph spikes)")
+
+
+def loihi1_reference_spikes(network, image, chip, inputs):
+    """neuromorph's own ``loihi1`` simulation of a chip image on ``inputs`` (T, B, n_in): spikes (B, T, n_rec).
+
+    The torch backend (float64, the profile's integer membrane) runs the image's weights
+    (:func:`neuromorph.export.brian2_loihi.image_parameters`). It lives here, above the export package,
+    because export reads runs and never runs a backend; the port only stores these spikes.
+    """
+    import numpy as np
+    import torch
+
+    from neuromorph.backends.torch.simulate import lower, simulate
+    from neuromorph.export.brian2_loihi import image_parameters
+
+    low = lower(network, torch.float64, chip=chip)
+    rec = simulate(low, image_parameters(image, network), torch.as_tensor(np.asarray(inputs), dtype=torch.float64))
+    return rec.z.numpy().transpose(1, 0, 2).astype(np.uint8)
 
 
 def _run_chip(args: argparse.Namespace, spec, record, what: str):

@@ -2,7 +2,9 @@ r"""Port of a network trained under the ``loihi1`` profile to the brian2-loihi L
 
 Both sides are integer machines, so the port is exact: brian2-loihi's spikes equal neuromorph's
 own ``loihi1`` simulation spike for spike (``tests/export/test_brian2_loihi.py``, a property
-test over random networks and inputs).
+test over random networks and inputs). This package only reads runs: the spikes the written script
+compares against are simulated above it (``neuromorph export --brian2-loihi``,
+:func:`neuromorph.cli.loihi1_reference_spikes`) and handed to :func:`write_brian2_loihi`.
 
 neuromorph's ``loihi1`` membrane (:meth:`~neuromorph.hardware.numerics.ChipNumerics.membrane`,
 integer :math:`k` in units of :math:`\Delta_v = v_\mathrm{th}/K_\mathrm{th}`, ``threshold_lsb``
@@ -95,8 +97,7 @@ from neuromorph.export.chip_image import ChipImage
 from neuromorph.hardware.numerics import ChipNumerics
 from neuromorph.network import NetworkSpec, Parameters
 
-__all__ = ["check_inputs", "image_parameters", "reference_spikes", "run_port", "to_brian2_loihi",
-           "write_brian2_loihi"]
+__all__ = ["check_inputs", "image_parameters", "run_port", "to_brian2_loihi", "write_brian2_loihi"]
 
 SHIFT = 6  #: brian2-loihi: w_act = w * 2^(6 + w_exp); v_th = threshold_v_mant * 2^6
 EXP_RANGE = (0, 7)  #: exponents that keep every weight a whole multiple of 2^6 (see the module docstring)
@@ -193,7 +194,7 @@ def check_inputs(inputs: np.ndarray | torch.Tensor, n_in: int) -> np.ndarray:
 
 
 def image_parameters(image: ChipImage, spec: NetworkSpec) -> Parameters:
-    """The image's weights as float64 parameters (``k * step``), for neuromorph's reference simulation."""
+    """The image's weights as float64 parameters (``k * step``), for neuromorph's own simulation of the image."""
     def w(name):
         return torch.from_numpy(image.mantissas[name].astype(np.float64) * image.weight_attrs[name]["step"])
 
@@ -201,15 +202,6 @@ def image_parameters(image: ChipImage, spec: NetworkSpec) -> Parameters:
     return Parameters(w_in=w("w_in"), w_rec=w("w_rec"), w_out=w("w_out"), bias=w("bias"),
                       b_out=floats.get("b_out", torch.zeros(spec.n_out, dtype=torch.float64)),
                       threshold=floats.get("threshold"))
-
-
-def reference_spikes(spec: NetworkSpec, image: ChipImage, chip: ChipNumerics, inputs: np.ndarray) -> np.ndarray:
-    """neuromorph's own ``loihi1`` simulation (float64, integer membrane) of ``inputs`` (T, B, n_in): (B, T, n_rec)."""
-    from neuromorph.backends.torch.simulate import lower, simulate  # export's only backend use: the oracle
-
-    low = lower(spec, torch.float64, chip=chip)
-    rec = simulate(low, image_parameters(image, spec), torch.as_tensor(np.asarray(inputs), dtype=torch.float64))
-    return rec.z.numpy().transpose(1, 0, 2).astype(np.uint8)
 
 
 def run_port(data: dict[str, np.ndarray], inputs: np.ndarray, target: str = "numpy") -> tuple[np.ndarray, bool]:

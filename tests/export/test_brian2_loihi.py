@@ -57,11 +57,28 @@ def spikes_input(rng, steps, batch, n_in, p):
     return (rng.random((steps, batch, n_in)) < p).astype(np.float64)
 
 
-def neuromorph_min_state(spec, image, chip, x):
+def neuromorph_loihi1(spec, image, chip, x):
+    """The oracle: neuromorph's torch backend on the image (float64, ``loihi1`` integer membrane).
+
+    Returns the spikes (B, T, n_rec) as uint8 and the lowest membrane state in LSBs.
+    """
     from neuromorph.backends.torch.simulate import lower, simulate
 
-    rec = simulate(lower(spec, torch.float64, chip=chip), b2l.image_parameters(image, spec), torch.as_tensor(x))
-    return round(float((rec.v / chip.state.step).min()))
+    rec = simulate(lower(spec, torch.float64, chip=chip), b2l.image_parameters(image, spec),
+                   torch.as_tensor(x, dtype=torch.float64))
+    return rec.z.numpy().transpose(1, 0, 2).astype(np.uint8), round(float((rec.v / chip.state.step).min()))
+
+
+def test_the_cli_writes_the_oracles_spikes():
+    """``neuromorph export --brian2-loihi`` stores exactly this oracle's spikes for the script to compare against."""
+    from neuromorph.cli import loihi1_reference_spikes
+
+    rng = np.random.default_rng(3)
+    spec, chip, image = network(rng, 6, 10, (5, 3, 3))
+    x = spikes_input(rng, 40, 2, 6, 0.3)
+    expected, _ = neuromorph_loihi1(spec, image, chip, x)
+    assert expected.sum() > 10
+    np.testing.assert_array_equal(loihi1_reference_spikes(spec, image, chip, x), expected)
 
 
 @settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow], derandomize=True)
@@ -73,10 +90,10 @@ def test_brian2_loihi_spikes_equal_neuromorph_loihi1(n_in, n_rec, steps, exps, t
     rng = np.random.default_rng(seed)
     spec, chip, image = network(rng, n_in, n_rec, exps, tau_ms * 1e-3, input_scaling, lo=lo)
     x = spikes_input(rng, steps, 1, n_in, p)
-    expected = b2l.reference_spikes(spec, image, chip, x)
+    expected, min_state = neuromorph_loihi1(spec, image, chip, x)
     data = b2l.to_brian2_loihi(spec, image)
     got, overflow = b2l.run_port(data, x)
-    saturated = neuromorph_min_state(spec, image, chip, x) <= -LIMIT
+    saturated = min_state <= -LIMIT
     event(f"neuromorph spikes > 0: {bool(expected.any())}; membrane saturated: {saturated}")
     assert overflow == saturated  # the port reports when a membrane reached Loihi's 24-bit limit
     np.testing.assert_array_equal(got, expected)  # with the port's saturation: always spike for spike
@@ -100,8 +117,8 @@ def test_plain_brian2_loihi_differs_after_saturation():
     x = np.zeros((12, 1, 6))
     x[0, 0, :5] = 1
     x[1:, 0, 5] = 1
-    expected = b2l.reference_spikes(spec, image, chip, x)
-    assert neuromorph_min_state(spec, image, chip, x) == -LIMIT and expected.any()
+    expected, min_state = neuromorph_loihi1(spec, image, chip, x)
+    assert min_state == -LIMIT and expected.any()
     data = b2l.to_brian2_loihi(spec, image)
     assert int(data["in_exp"]) == 7
     clipped, overflow = b2l.run_port(data, x)
@@ -117,7 +134,7 @@ def test_a_spiking_recurrent_network_matches_and_wrong_mappings_do_not():
     rng = np.random.default_rng(0)
     spec, chip, image = network(rng, 8, 12, (5, 3, 3))
     x = spikes_input(rng, 60, 2, 8, 0.3)
-    expected = b2l.reference_spikes(spec, image, chip, x)
+    expected, _ = neuromorph_loihi1(spec, image, chip, x)
     data = b2l.to_brian2_loihi(spec, image)
     from brian2 import defaultclock, prefs
 
