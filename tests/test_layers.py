@@ -104,6 +104,12 @@ def test_export_imports_no_backend(edges):
     assert_no_offenders(edges, ["neuromorph.export"], ["neuromorph.backends"], "neuromorph.export imports a backend")
 
 
+def test_plots_import_no_study_or_backend(edges):
+    """The figures take data (run files, summaries, result objects): studies import plots, never the reverse."""
+    assert_no_offenders(edges, ["neuromorph.plots"], [*STUDIES, "neuromorph.backends", "neuromorph.experiment"],
+                        "neuromorph.plots imports a study, a backend or the experiment")
+
+
 # -- (e) no import cycles --------------------------------------------------------------------------
 
 
