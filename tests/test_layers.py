@@ -5,7 +5,7 @@ backends, tasks, hardware, storage, plots; the torch and brian2 backends -> dyna
 hardware, backends.base and never each other; theory -> numpy/scipy only; export reads runs, never
 a backend. Imports inside functions count; ``if TYPE_CHECKING:`` blocks do not.
 
-Edges that are being removed in the current engine rewrite are listed in ``KNOWN_*``: the test that
+Edges that are being removed in the current engine rewrite are listed in ``KNOWN_ENGINE_TO_STUDY``: the test that
 forbids them is a strict xfail (it fails loudly once they are gone, so the marker must go too), and a
 second test fails on any offender that is not in the list.
 """
@@ -23,11 +23,6 @@ PACKAGE_ROOT = Path(neuromorph.__file__).resolve().parent
 STUDIES = ("neuromorph.bias", "neuromorph.contrastive", "neuromorph.sweep", "neuromorph.theory_compare")
 ENGINE = ("neuromorph.backends", "neuromorph.plasticity", "neuromorph.dynamics", "neuromorph.hardware")
 
-#: brian2 backend -> torch backend: the brian2 trainer reuses the torch simulator and trainer (being removed).
-KNOWN_BRIAN2_TO_TORCH = {
-    ("neuromorph.backends.brian2.train", "neuromorph.backends.torch.simulate"),
-    ("neuromorph.backends.brian2.train", "neuromorph.backends.torch.train"),
-}
 #: engine -> study: the brian2 contrastive lowering reads the contrastive study's models and data (being removed).
 KNOWN_ENGINE_TO_STUDY = {
     ("neuromorph.backends.brian2.contrastive", "neuromorph.contrastive.card"),
@@ -66,16 +61,9 @@ def assert_no_cycles(edges: list[Edge], package: str) -> None:
 # -- (a) brian2 backend -/-> torch backend ---------------------------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason="backends.brian2.train imports backends.torch.simulate and .train; "
-                                        "removed in the brian2 backend rewrite (then drop this marker)")
 def test_brian2_backend_does_not_import_the_torch_backend(edges):
     assert_no_offenders(edges, ["neuromorph.backends.brian2"], ["neuromorph.backends.torch"],
                         "neuromorph.backends.brian2 imports the torch backend")
-
-
-def test_brian2_backend_imports_of_the_torch_backend_are_only_the_known_ones(edges):
-    assert_only_known(edges, ["neuromorph.backends.brian2"], ["neuromorph.backends.torch"], KNOWN_BRIAN2_TO_TORCH,
-                      "neuromorph.backends.brian2 imports the torch backend")
 
 
 # -- (b) engine -/-> studies ----------------------------------------------------------------------
