@@ -156,7 +156,8 @@ def _hidden_node(neuron: Neuron, dt: float, n: int, theta: np.ndarray, v_thresho
     alpha, s = neuron.alpha(dt), neuron.drive_scale(dt)
     full = lambda value: np.full(n, value, dtype=np.float64)
     meta = {
-        "neuromorph_model": "lif" if neuron.nir_primitive == "LIF" else "cuba_lif", "discretisation": "exact_zoh", "reset": "subtract_next_step",
+        "neuromorph_model": "lif" if neuron.nir_primitive == "LIF" else "cuba_lif",
+        "discretisation": "exact_zoh", "reset": "subtract_next_step",
         "v_th": float(neuron.v_th), "threshold_offset": theta, "t_ref": float(neuron.t_ref),
         "refractory_steps": int(neuron.n_ref(dt)), "input_scaling": int(neuron.input_scaling),
         "alpha": float(alpha), "drive_scale": float(s),
@@ -168,8 +169,8 @@ def _hidden_node(neuron: Neuron, dt: float, n: int, theta: np.ndarray, v_thresho
     alpha_syn, s_syn = neuron.alpha_syn(dt), neuron.current_scale(dt)
     meta.update(discretisation="stagewise_zoh", tau_syn=float(neuron.tau_syn), alpha_syn=float(alpha_syn),
                 current_scale=float(s_syn))
-    return nir.CubaLIF(tau_syn=full(neuron.tau_syn), tau_mem=full(neuron.tau_mem), w_in=full(s_syn / (1.0 - alpha_syn)),
-                       **common, metadata=meta)
+    return nir.CubaLIF(tau_syn=full(neuron.tau_syn), tau_mem=full(neuron.tau_mem),
+                       w_in=full(s_syn / (1.0 - alpha_syn)), **common, metadata=meta)
 
 
 def write_nir(path: str | os.PathLike[str], graph: nir.NIRGraph) -> Path:
