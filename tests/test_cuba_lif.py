@@ -226,3 +226,19 @@ def test_bptt_trains_the_lif_subclass_and_matches_the_family():
     want = rule_gradients(family, params, feedback, batch, LossKind.REGRESSION, rule)
     for target in ALL_TARGETS:
         assert max_rel_err(got[target], want[target]) < 1e-12, target
+
+
+# ------------------------------------------------------------------------------------------- card
+def test_cuba_card_is_the_sine_card_with_the_neuron_changed():
+    from pathlib import Path
+
+    from neuromorph.config import load_card, resolved_card
+
+    models = Path(__file__).resolve().parents[1] / "models"
+    spec = load_card(models / "eprop_sine_cuba.toml")
+    cuba, lif = resolved_card(spec), resolved_card(load_card(models / "eprop_sine.toml"))
+    neuron = spec.network.neuron
+    assert type(neuron) is CubaLIFParameters and neuron.tau_syn == 5e-3 and neuron.input_scaling
+    assert cuba["network"]["neuron"].pop("model") == "cuba_lif" and cuba["network"]["neuron"].pop("tau_syn") == 5e-3
+    lif["network"]["neuron"].pop("model")
+    assert cuba == lif
