@@ -156,6 +156,42 @@ def test_eprop_equals_autograd_with_stop_gradient(mode, kind, scaled):
         assert max_rel_err(got[target], want[target]) < 1e-10, target
 
 
+def test_eprop_from_a_given_initial_state_equals_autograd():
+    """A non-zero initial current and membrane: the traces still start at zero (i_0 does not depend on W)."""
+    from neuromorph.backends.torch import NetworkState, differentiable_run, train_sequence
+    from neuromorph.network import Parameters
+    from neuromorph.plasticity.losses import loss_value
+
+    spec = cuba_spec()
+    params, feedback, batch = problem(spec, LossKind.REGRESSION, seed=8)
+    low, g = lower(spec, torch.float64), torch.Generator().manual_seed(9)
+    zero = low.initial_state(batch.batch_size)
+    neuron = type(zero.neuron)(*(0.4 * torch.rand(s.shape, generator=g, dtype=torch.float64) for s in zero.neuron))
+    neuron = neuron._replace(z=(neuron.z > 0.2).double(), r=torch.zeros_like(neuron.r))
+    state = NetworkState(neuron, torch.randn(batch.batch_size, spec.n_out, generator=g, dtype=torch.float64))
+    captured = {}
+    rule = EProp(feedback=Feedback.SYMMETRIC, targets=ALL_TARGETS, regularization=REG)
+    train_sequence(low, params, feedback, rule, LossKind.REGRESSION, batch, captured.update, initial_state=state)
+    leaves = Parameters(*(q.detach().clone().requires_grad_(True) for q in params))
+    y, z = differentiable_run(low, leaves, batch.inputs, stop_recurrent=True, state=state)
+    loss = loss_value(LossKind.REGRESSION, y, batch.targets, batch.mask) + REG.value(z, spec.dt)
+    want = dict(zip((Target(name) for name in Parameters._fields), torch.autograd.grad(loss, list(leaves))))
+    for target in ALL_TARGETS:
+        assert max_rel_err(captured[target], want[target]) < 1e-10, target
+
+
+@pytest.mark.parametrize("feedback_kind", [Feedback.RANDOM, Feedback.ADAPTIVE])
+def test_online_equals_factored_with_random_feedback(feedback_kind):
+    spec = cuba_spec()
+    params, feedback, batch = problem(spec, LossKind.CLASSIFICATION, seed=5)
+    grads = {mode: rule_gradients(spec, params, feedback, batch, LossKind.CLASSIFICATION,
+                                  EProp(feedback=feedback_kind, mode=mode, targets=ALL_TARGETS, regularization=REG))
+             for mode in Mode}
+    for target in ALL_TARGETS:
+        assert grads[Mode.FACTORED][target].abs().max() > 0, target
+        assert max_rel_err(grads[Mode.ONLINE][target], grads[Mode.FACTORED][target]) < 1e-10, target
+
+
 @dataclass(frozen=True)
 class _MembraneOnly(CubaLIFParameters):
     """Negative control: CUBA dynamics with plain-LIF eligibility (the synaptic stage dropped)."""
