@@ -3,6 +3,7 @@
 from neuromorph.dynamics.alif import ALIFParameters, ALIFState, alif_initial_state, alif_step
 from neuromorph.dynamics.neuron import NEURONS, Eligibility, Filter, Neuron, neuron_class, require
 from neuromorph.dynamics.lif import LIFParameters, LIFState, lif_initial_state, lif_step
+from neuromorph.dynamics.cuba_lif import CubaLIFParameters, CubaLIFState, cuba_lif_initial_state, cuba_lif_step
 from neuromorph.dynamics.rate import Activation, RateParameters, RateState, rate_initial_state, rate_step
 from neuromorph.dynamics.readout import ReadoutParameters, readout_step
 from neuromorph.dynamics.surrogate import pseudo_derivative, spike
@@ -10,6 +11,8 @@ from neuromorph.dynamics.surrogate import pseudo_derivative, spike
 __all__ = [
     "ALIFParameters",
     "ALIFState",
+    "CubaLIFParameters",
+    "CubaLIFState",
     "Eligibility",
     "Filter",
     "NEURONS",
@@ -24,6 +27,8 @@ __all__ = [
     "ReadoutParameters",
     "alif_initial_state",
     "alif_step",
+    "cuba_lif_initial_state",
+    "cuba_lif_step",
     "lif_initial_state",
     "lif_step",
     "pseudo_derivative",
