@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from neuromorph.dynamics import NEURONS
 from neuromorph.errors import HardwareProfileError, LocalityError
 from neuromorph.hardware.profile import HardwareProfile, load_profile, profile_names
 from neuromorph.hardware.quantize import snap_mantissa_exponent
@@ -116,17 +117,20 @@ def assess(profile: HardwareProfile, mode: str, rule, network, optimizer, n_step
 
 def _deployment(report: Report, p: HardwareProfile, net) -> None:
     model = type(net.neuron).__dict__.get("model", "") or type(net.neuron).describe()
-    supported = set(p.models) | ({"lif", "alif", "rate"} if "programmable" in p.models else set())
+    supported = set(p.models) | (set(NEURONS) if "programmable" in p.models else set())  # microcode runs any family
     if model not in supported and not (model == "lif" and supported & {"lif_2syn", "adex"}):
         report.add("rejected", "neuron", f"profile {p.id!r} runs {list(p.models)} neurons, not {model!r} "
                    f"({p.src('neuron.models')}); pick network.neuron.model from those, or another profile",
                    HardwareProfileError)
-    if p.state.format == "int" and not type(net.neuron).stated("membrane_update"):
-        what = "rate units need a float state" if not net.neuron.spiking else (
-            f"neuron {type(net.neuron).describe()} states no membrane update a chip's integer arithmetic can replace "
-            "(Neuron.membrane_update)")
-        report.add("rejected", "neuron", f"{what}; {p.id!r} has an integer membrane "
-                   "(such networks run under profiles with float states: ideal, spinnaker2)", HardwareProfileError)
+    rounded = p.state.format == "int" or (p.state.format == "float32" and net.neuron.spiking)
+    if rounded and not type(net.neuron).stated("membrane_update"):
+        if not net.neuron.spiking:
+            what, fix = "rate units need a float state", "ideal, spinnaker2"
+        else:
+            what, fix = (f"neuron {type(net.neuron).describe()} states no membrane update the chip's arithmetic can "
+                         "replace (Neuron.membrane_update)", "ideal")
+        report.add("rejected", "neuron", f"{what}; {p.id!r} has a {p.state.format} membrane "
+                   f"(such networks run under {fix})", HardwareProfileError)
     for key, have, what in (("inputs_max", net.n_in, "inputs"), ("outputs_max", net.n_out, "outputs"),
                             ("neurons_total", net.n_rec, "recurrent neurons"),
                             ("fan_in_max", net.n_in + net.n_rec, "synapses per neuron (n_in + n_rec)")):

@@ -17,6 +17,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from neuromorph.dynamics import NEURONS
 from neuromorph.errors import HardwareProfileError
 
 SCHEMA_VERSION = 1
@@ -107,7 +108,7 @@ SCHEMA: dict[str, dict[str, Field] | None] = {
         "fan_in_max", "fan_out_max", "synapse_memory_bytes_per_core", "axons_in_per_core",
         "spikes_per_step_max", "sources_per_row", "plasticity_memory_bytes_per_core")},
     "neuron": {
-        "models": Field("strs", choices=("lif", "alif", "rate", "programmable", "adex", "lif_2syn", "multicompartment")),
+        "models": Field("strs", choices=(*sorted(NEURONS), "programmable", "adex", "lif_2syn", "multicompartment")),
         "state_format": Field("str", choices=_FORMATS),
         "state_bits": Field("int", required=False, lo=1, hi=52),
         "state_overflow": Field("str", required=False, choices=("saturate", "wrap")),
