@@ -9,7 +9,9 @@ eligibility (``low.consts``, :meth:`neuromorph.dynamics.Neuron.eligibility`) and
 
 The table is keyed by the exact class: a subclass (``class MyLIF(LIFParameters)``) may step
 differently, so it is refused at setup (:func:`.support.family_code`) until it has its own
-entry. A new family adds one entry here.
+entry. A new family adds one entry here, e.g. a current-based LIF::
+
+    NEURON_CODE[CubaLIFParameters] = CUBA_LIF_CODE
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import numpy as np
 import torch
 
 from neuromorph.backends.brian2.equations import Constants, _num, membrane_code
-from neuromorph.dynamics import ALIFParameters, LIFParameters, RateParameters
+from neuromorph.dynamics import ALIFParameters, Filter, LIFParameters, RateParameters
 from neuromorph.dynamics.rate import Activation
 from neuromorph.plasticity.traces import TraceConstants
 
@@ -111,6 +113,36 @@ def rate_code(k: Constants) -> str:
     update = f"v = {drive}" if a == 1.0 else f"v = {_num(1.0 - a)}*v + {_num(a)}*{drive}"
     return "\n".join([update, *_PHI[k.neuron.activation]])
 
+
+# ------------------------------------------------------------------------------------------ current-based LIF
+def current_based_lif_code(k: Constants, synaptic: Filter, membrane: Filter) -> str:
+    r"""One current-based LIF step from its two filter stages (the synaptic one first).
+
+    .. math::
+
+        i_t = d_\mathrm{syn}\, i_{t-1} + s_\mathrm{syn} I_t, \qquad
+        v_t = \alpha v_{t-1} + s\, i_t - v_\mathrm{th} z_{t-1}
+
+    then LIF's threshold and :func:`fire_code`. The current :math:`i` is the brian2 variable ``isyn``
+    (brian2 reserves ``i`` for the neuron index). ``synaptic`` is :math:`(d_\mathrm{syn}, s_\mathrm{syn})`
+    (``Filter(alpha_syn, 1)``), ``membrane`` :math:`(\alpha, s)`. A chip's integer membrane
+    (:func:`.equations.membrane_code`) takes :math:`i_t` as its drive.
+    """
+    i_update = f"isyn = {_num(synaptic.decay)}*isyn + {_num(synaptic.scale)}*(I_in + I_rec + bias)"
+    return "\n".join([f"thr = {_num(k.neuron.v_th)} + theta", i_update,
+                      membrane_code(k, drive="isyn", update=membrane), *fire_code(k)])
+
+
+def _cuba_lif_step(k: Constants) -> str:
+    """:func:`current_based_lif_code` with the stated eligibility's stages: (synaptic, membrane)."""
+    (synaptic,) = k.c.inner
+    return current_based_lif_code(k, synaptic, Filter(k.c.alpha, k.c.s_in))
+
+
+#: A current-based LIF family's entry (state v, z, r, i; eligibility filters (synaptic, membrane)):
+#: ``NEURON_CODE[CubaLIFParameters] = CUBA_LIF_CODE``. Its presynaptic traces pass through the synaptic
+#: stage first (:func:`.equations.presynaptic_trace_code`, one inner trace per presynaptic source).
+CUBA_LIF_CODE = NeuronCode(("isyn",), _cuba_lif_step)
 
 #: brian2 code of each neuron family, by exact class (subclasses are refused: they may step differently).
 NEURON_CODE: dict[type, NeuronCode] = {
