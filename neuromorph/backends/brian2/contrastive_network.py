@@ -121,7 +121,23 @@ class ContrastiveNetwork:
         out.run_regularly(eq.rates_code(net), name="out_rates", **at("rates"))
         hid.run_regularly(eq.hidden_code(net), name="hid_step", **at("state"))
         out.run_regularly(eq.output_code(net), name="out_step", **at("state"))
+        synapses = self._synapses(shape, clock, inp, hid, out)
+        self._monitors(out)
+        self.hid, self.out = hid, out
+        self.net = b2.Network(inp, hid, out, *self.weights.values(), *synapses, self.evaluations,
+                              *self.nonfinite, self.rec_out, self.rec_w2)
+        if self.standalone:  # every run_args variable needs an assignment in the generated main
+            for g in self.weights.values():
+                g.w[:] = 0.0
+            self.net.run(shape.n_steps * second, namespace=self.namespace)
+            b2.device.build(directory=str(self.directory), compile=True, run=False)
+        else:
+            self.net.store("init")
 
+    def _synapses(self, shape: Shape, clock, inp, hid, out) -> list:
+        """The weight-carrying synapses S1 (W1 x), S2h and S2y (W2 both ways) and the bias synapses, in every copy."""
+        b2, B = self.b2, shape.batch
+        n_in, n_h, n_out = shape.net.n_in, shape.net.n_hidden, shape.net.n_out
         b, j, i = (a.ravel() for a in np.meshgrid(np.arange(B), np.arange(n_h), np.arange(n_in), indexing="ij"))
         S1 = b2.Synapses(self.weights["w1"], hid, eq.S1, name="S1", clock=clock)
         S1.connect(i=j * n_in + i, j=b * n_h + j)
@@ -145,21 +161,16 @@ class ContrastiveNetwork:
                             (Sb1, {"gs_post": "hebbian"}), (Sb2, {"gs_post": "hebbian"})):
             for var, stage in summed.items():
                 syn.summed_updaters[var].order = eq.ORDER[stage]
+        return [S1, S2h, S2y, Sb1, Sb2]
+
+    def _monitors(self, out) -> None:
+        """Evaluation events, the divergence check per weight group, and the recorded rates and W2 entries."""
+        b2 = self.b2
         self.evaluations = b2.EventMonitor(out, "eval", variables=["ra"], name="evaluations")
         self.nonfinite = [b2.EventMonitor(g, "nonfinite", variables=[], name=f"nonfinite_{n}")
                           for n, g in self.weights.items()]
         self.rec_out = b2.EventMonitor(out, "rec", variables=["r"], name="rec_out")
         self.rec_w2 = b2.EventMonitor(self.weights["w2"], "rec", variables=["w"], name="rec_w2")
-        self.hid, self.out = hid, out
-        self.net = b2.Network(inp, hid, out, *self.weights.values(), S1, S2h, S2y, Sb1, Sb2, self.evaluations,
-                              *self.nonfinite, self.rec_out, self.rec_w2)
-        if self.standalone:  # every run_args variable needs an assignment in the generated main
-            for g in self.weights.values():
-                g.w[:] = 0.0
-            self.net.run(shape.n_steps * second, namespace=self.namespace)
-            b2.device.build(directory=str(self.directory), compile=True, run=False)
-        else:
-            self.net.store("init")
 
     # ------------------------------------------------------------------------------------- runs
     def run(self, params: dict[str, np.ndarray], arrays: dict[str, np.ndarray]) -> None:

@@ -9,7 +9,7 @@ order  object                                update
 =====  =====================================  ==============================================
 10     ``S_in``, ``S_rec`` (summed)           :math:`I^\mathrm{in}_j = \sum_i W^\mathrm{in}_{ji} x_i^t`,
                                               :math:`I^\mathrm{rec}_j = \sum_i W^\mathrm{rec}_{ji} z_i^{t-1}`
-20     hidden group, input group              neuron or rate unit (:func:`neuron_code`), presynaptic traces
+20     hidden group, input group              the neuron family (:mod:`.neurons`), presynaptic traces
 30     ``S_out`` (summed)                     :math:`I^\mathrm{out}_k = \sum_j W^\mathrm{out}_{kj} z_j^t`
 40     readout group                          :math:`y^t = \kappa y^{t-1} + s_\mathrm{out}(I^\mathrm{out} + b^\mathrm{out})`
 45     ``S_soft`` (summed, classification)    :math:`\sum_k e^{y_k}`
@@ -29,13 +29,18 @@ The network disables brian2's algebraic rewriting of these expressions and the C
 
 from __future__ import annotations
 
+from collections.abc import Hashable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from neuromorph.dynamics import LIFParameters, RateParameters
-from neuromorph.dynamics.rate import Activation
+from neuromorph.dynamics import Filter, Neuron
 from neuromorph.hardware.numerics import ChipNumerics
 from neuromorph.network import NetworkSpec
 from neuromorph.plasticity.traces import TraceConstants
+
+if TYPE_CHECKING:
+    from neuromorph.backends.brian2.neurons import NeuronCode
+    from neuromorph.backends.brian2.rules import RuleCode
 
 #: Scheduling order of each stage inside brian2's ``groups`` slot (see the module docstring).
 ORDER = {"drive": 10, "neuron": 20, "readout_drive": 30, "readout": 40, "softmax": 45, "error": 50,
@@ -54,52 +59,52 @@ def round_code(x: str) -> str:
 
 @dataclass(frozen=True)
 class Constants:
-    """The numbers the generated code needs, all taken from the torch lowering.
+    """What the generated code needs: the numbers of the torch lowering and the two code entries.
 
-    ``rflo`` is ``None`` (e-prop), ``"fixed"`` (a per-neuron decay :math:`d_j`) or ``"jacobian"``.
+    ``c`` is the neuron's stated eligibility (``low.consts``: decays, scales, :math:`\beta`);
+    ``family`` the neuron family's code (:data:`.neurons.NEURON_CODE`); ``rule`` the rule's code
+    (:data:`.rules.RULE_CODE`; ``None`` for a forward simulation) and ``extras`` its layout extras
+    (RFLO's decay).
     """
 
     c: TraceConstants
     spec: NetworkSpec
     chip: ChipNumerics | None
-    rflo: str | None = None
-
-    @classmethod
-    def of(cls, spec: NetworkSpec, c: TraceConstants, chip: ChipNumerics | None, rflo: str | None = None) -> Constants:
-        return cls(c, spec, chip, rflo)
+    family: NeuronCode
+    rule: RuleCode | None = None
+    extras: Hashable = None
 
     @property
-    def n_ref(self) -> int:
-        """Refractory period in steps (0 for rate units)."""
-        return self.spec.neuron.n_ref(self.spec.dt) if self.spec.spiking else 0
-
-    @property
-    def adaptive(self) -> bool:
-        return self.spec.adaptive
-
-    @property
-    def spiking(self) -> bool:
-        return self.spec.spiking
-
-    @property
-    def neuron(self) -> LIFParameters | RateParameters:
+    def neuron(self) -> Neuron:
         return self.spec.neuron
+
+    @property
+    def membrane(self) -> Filter:
+        """The membrane update :math:`(\alpha, s)` as the neuron states it (``membrane_update``)."""
+        return self.spec.neuron.membrane_update(self.spec.dt)
 
 
 # ------------------------------------------------------------------------------------------ variables
+#: Hidden-group state every family shares (the rule's per-neuron eligibility included).
+HIDDEN = ("v", "z", "zp", "r", "psi", "bias", "theta", "P_rec", "P_b", "Zk", "L",
+          "ebar_b", "epsa_b", "acc_b", "acce_b", "ebar_th", "epsa_th", "acc_th", "acce_th", "thr", "kv",
+          "dj", "wdiag", "E_b")
+
+
+def inner_names(k: Constants, name: str) -> list[str]:
+    """The inner-stage traces of the trace ``name`` (one per filter stage before the membrane's)."""
+    return [f"{name}_s{m}" for m in range(len(k.c.inner))]
+
+
 def hidden_variables(k: Constants) -> str:
-    """State of a hidden neuron: membrane, spike, refractory count, traces, drives and third factor."""
-    names = ["v", "z", "zp", "r", "psi", "bias", "theta", "P_rec", "P_b", "Zk", "L",
-             "ebar_b", "epsa_b", "acc_b", "acce_b", "ebar_th", "epsa_th", "acc_th", "acce_th", "thr", "kv",
-             "dj", "wdiag", "E_b"]
-    if k.adaptive:
-        names += ["a", "beta"]
+    """State of a hidden neuron: the shared names, the family's own, and the inner-stage traces."""
+    names = [*HIDDEN, *k.family.variables, *inner_names(k, "P_rec"), *inner_names(k, "P_b")]
     return "\n".join(f"{n} : 1" for n in names) + "\nI_in : 1\nI_rec : 1"
 
 
-def input_variables() -> str:
-    """An input channel: its value from the ``X`` TimedArray and its presynaptic trace."""
-    return "x = X(t, i) : 1\nP : 1"
+def input_variables(k: Constants) -> str:
+    """An input channel: its value from the ``X`` TimedArray and its presynaptic trace (with inner stages)."""
+    return "\n".join(["x = X(t, i) : 1", "P : 1", *(f"{n} : 1" for n in inner_names(k, "P"))])
 
 
 def readout_variables(classification: bool) -> str:
@@ -112,9 +117,8 @@ def readout_variables(classification: bool) -> str:
 
 
 def synapse_variables(k: Constants, summed: str | None, plastic: bool) -> str:
-    """A plastic synapse: weight, filtered eligibility, ALIF eligibility and the two accumulators."""
-    names = ["w"] + (["ebar", "acc", "acce"] + (["epsa"] if k.adaptive else []) + (["E"] if k.rflo else [])
-                     if plastic else [])
+    """A synapse: weight and, when plastic, filtered eligibility, the two accumulators and the rule's own state."""
+    names = ["w"] + (["ebar", "acc", "acce", *k.rule.synapse_state(k)] if plastic else [])
     return "\n".join([f"{n} : 1" for n in names] + ([summed] if summed else []))
 
 
@@ -130,99 +134,87 @@ def trace_code(name: str, decay: float, scale: float, drive: str, k: Constants, 
     return code + f"\n{name} = clip({round_code(f'{name}/{_num(step)}')}, {lo}, {hi})*{_num(step)}"
 
 
-def membrane_code(k: Constants) -> str:
+def membrane_code(k: Constants, drive: str = "(I_in + I_rec + bias)", update: Filter | None = None) -> str:
     r"""The membrane update of :func:`neuromorph.dynamics.lif.exact_membrane` or the chip's integer one.
 
-    Exact: :math:`v = \alpha v + s I - v_\mathrm{th} z^{t-1}`. Integer
+    Exact: :math:`v = \alpha v + s I - v_\mathrm{th} z^{t-1}`, :math:`(\alpha, s)` the neuron's
+    ``membrane_update`` unless ``update`` is given, :math:`I` the ``drive``. Integer
     (:meth:`neuromorph.hardware.numerics.ChipNumerics.membrane`): :math:`k = R(v/\Delta_v)`, the chip's
     decay :math:`D(k)`, reset, :math:`k \mathrel{+}= R(sI/\Delta_v)`, saturate or wrap, :math:`v = k\Delta_v`.
     """
-    p, alpha, scale = k.neuron, k.c.alpha, k.c.s_in
-    drive = "(I_in + I_rec + bias)"
+    alpha, scale = update if update is not None else k.membrane
+    v_th = k.neuron.v_th
     g = k.chip.state if k.chip is not None else None
     if g is None or (g.kind == "exact" and g.reset == "subtract"):
-        return f"v = {_num(alpha)}*v + {_num(scale)}*{drive} - {_num(p.v_th)}*zp"
+        return f"v = {_num(alpha)}*v + {_num(scale)}*{drive} - {_num(v_th)}*zp"
     if g.kind == "exact":
         return f"v = {_num(alpha)}*v*(1 - zp) + {_num(scale)}*{drive}"
-    step = p.v_th / g.threshold_lsb
-    top = 2**g.bits - 1
-    if g.decay == "mul_shift":
-        decay = f"nm_trunc(kv*{2**g.decay_bits - g.decay_const}/{2**g.decay_bits})"  # sgn(k)floor(|k|c)
-    else:
-        decay = f"kv - nm_floor(kv/{2**g.decay_const})"
-    reset = "kv*(1 - zp)" if g.reset == "zero" else f"kv - {g.threshold_lsb}*zp"
-    if g.overflow == "saturate":
-        bound = f"clip(kv, {-top}, {top})"
-    else:
-        span = 2 ** (g.bits + 1)
-        bound = f"(kv + {2**g.bits}) - {span}*nm_floor((kv + {2**g.bits})/{span}) - {2**g.bits}"
+    step = v_th / g.threshold_lsb
     return "\n".join([
         f"kv = {round_code(f'v/{_num(step)}')}",
-        f"kv = {decay}",
-        f"kv = {reset}",
+        f"kv = {_integer_decay(g)}",
+        f"kv = {'kv*(1 - zp)' if g.reset == 'zero' else f'kv - {g.threshold_lsb}*zp'}",
         f"kv = kv + {round_code(f'{_num(scale)}*{drive}/{_num(step)}')}",
-        f"kv = {bound}",
+        f"kv = {_integer_bound(g)}",
         f"v = kv*{_num(step)}",
     ])
 
 
-def neuron_code(k: Constants) -> str:
-    r"""One LIF/ALIF step (:func:`~neuromorph.dynamics.lif.lif_step`, :func:`~neuromorph.dynamics.alif.alif_step`).
+def _integer_decay(g) -> str:
+    r"""The chip's decay of the integer membrane: multiply-shift :math:`\mathrm{sgn}(k)\lfloor |k|c\rfloor` or bit-shift."""
+    if g.decay == "mul_shift":
+        return f"nm_trunc(kv*{2**g.decay_bits - g.decay_const}/{2**g.decay_bits})"
+    return f"kv - nm_floor(kv/{2**g.decay_const})"
+
+
+def _integer_bound(g) -> str:
+    r"""Saturation to :math:`\pm(2^b - 1)` or two's-complement wrap-around of the integer membrane."""
+    top = 2**g.bits - 1
+    if g.overflow == "saturate":
+        return f"clip(kv, {-top}, {top})"
+    span = 2 ** (g.bits + 1)
+    return f"(kv + {2**g.bits}) - {span}*nm_floor((kv + {2**g.bits})/{span}) - {2**g.bits}"
+
+
+def presynaptic_trace_code(k: Constants, name: str, drive: str) -> list[str]:
+    r"""A presynaptic trace through the neuron's filter stages (:func:`~neuromorph.plasticity.traces.inner_trace_step`,
+    then :func:`~neuromorph.plasticity.traces.pre_trace_step`).
 
     .. math::
 
-        a &= \rho a + z^{t-1}, \quad A = v_\mathrm{th} + \beta a + \theta, \quad
-        z = H(v - A)[r = 0], \quad
-        \psi = \tfrac{\gamma}{v_\mathrm{th}}\max(0, 1 - \tfrac{|v - A|}{\delta v_\mathrm{th}})[r = 0]
+        F^{(m)} \leftarrow d_m F^{(m)} + s_m F^{(m-1)}, \qquad
+        P \leftarrow \alpha P + s_\mathrm{in} F^{(M)}, \qquad F^{(0)} = \mathrm{pre}
 
-    followed by the presynaptic traces of :func:`~neuromorph.plasticity.traces.pre_trace_step`.
+    Single-stage neurons (LIF, ALIF, rate units) have no inner stage: :math:`P \leftarrow \alpha P + s_\mathrm{in}\mathrm{pre}`.
+    The inner stages stay in floating point; only :math:`P` goes on a chip's trace grid (as in the torch backend).
     """
-    p, c = k.neuron, k.c
-    lines = ["zp = z"]
-    if k.rflo == "jacobian":  # RFLO's d_j from the previous step's post factor, before psi moves on
-        lines.append(f"dj = {_num(c.alpha)} + {_num(c.s_in)}*wdiag*psi")
-    if not k.spiking:
-        return "\n".join(lines + [rate_code(k), *_hidden_traces(k)])
-    if k.adaptive:
-        lines.append(f"a = {_num(c.rho)}*a + zp")
-        lines.append(f"thr = {_num(p.v_th)} + beta*a + theta")
-    else:
-        lines.append(f"thr = {_num(p.v_th)} + theta")
-    lines.append(membrane_code(k))
-    free = "int(r <= 0)"
-    lines += [
-        f"z = int(v > thr)*{free}",
-        f"psi = {_num(p.pd_height / p.v_th)}*clip(1 - abs(v - thr)/{_num(p.pd_width * p.v_th)}, 0, inf)*{free}",
-        f"r = int(z > 0.5)*{k.n_ref} + int(z <= 0.5)*clip(r - 1, 0, inf)",
-        *_hidden_traces(k),
-    ]
-    return "\n".join(lines)
+    c, lines = k.c, []
+    for inner, f in zip(inner_names(k, name), c.inner):
+        lines.append(f"{inner} = {_num(f.decay)}*{inner} + {_num(f.scale)}*({drive})")
+        drive = inner
+    return [*lines, trace_code(name, c.alpha, c.s_in, drive, k, c.s_in)]
 
 
-def _hidden_traces(k: Constants) -> list[str]:
+def hidden_code(k: Constants) -> str:
+    r"""One hidden-group step: :math:`z^{t-1}` kept as ``zp``, the rule's lines before the neuron steps
+    (RFLO's Jacobian decay), the family's step (:mod:`.neurons`), then the presynaptic and readout traces
+
+    .. math::
+
+        P^\mathrm{rec} = F(z^{t-1}), \quad P^\mathrm{b} = F(1), \quad Z^\kappa = \kappa Z^\kappa + s_\mathrm{out} z^t
+
+    of :func:`~neuromorph.plasticity.traces.pre_trace_step` (:func:`presynaptic_trace_code`).
+    """
     c = k.c
-    return [trace_code("P_rec", c.alpha, c.s_in, "zp", k, c.s_in),
-            trace_code("P_b", c.alpha, c.s_in, "1", k, c.s_in),
-            trace_code("Zk", c.kappa, c.s_out, "z", k, c.s_out)]
-
-
-def rate_code(k: Constants) -> str:
-    r"""One rate-unit step (:func:`~neuromorph.dynamics.rate.rate_step`).
-
-    :math:`u = (1-a)u + aI` (:math:`u = I` when :math:`a = 1`), :math:`r = \phi(u)`, :math:`\psi = \phi'(u)`.
-    """
-    a = k.c.s_in
-    drive = "(I_in + I_rec + bias)"
-    update = f"v = {drive}" if a == 1.0 else f"v = {_num(1.0 - a)}*v + {_num(a)}*{drive}"
-    phi = {Activation.LINEAR: ("z = v", "psi = 1.0"),
-           Activation.TANH: ("z = tanh(v)", "psi = 1.0 - z**2"),
-           Activation.RELU: ("z = clip(v, 0, inf)", "psi = 1.0*int(v > 0)")}[k.neuron.activation]
-    return "\n".join([update, *phi])
+    before = k.rule.before_step(k) if k.rule is not None else []
+    return "\n".join(["zp = z", *before, k.family.step(k),
+                      *presynaptic_trace_code(k, "P_rec", "zp"), *presynaptic_trace_code(k, "P_b", "1"),
+                      trace_code("Zk", c.kappa, c.s_out, "z", k, c.s_out)])
 
 
 def input_code(k: Constants) -> str:
-    """The input trace :math:`P^\\mathrm{in} = \\alpha P^\\mathrm{in} + s_\\mathrm{in} x`."""
-    return trace_code("P", k.c.alpha, k.c.s_in, "x", k, k.c.s_in)
+    """The input trace :math:`P^\\mathrm{in} = F(x)` (:func:`presynaptic_trace_code`)."""
+    return "\n".join(presynaptic_trace_code(k, "P", "x"))
 
 
 def readout_code(k: Constants) -> str:
@@ -240,31 +232,19 @@ def error_code(classification: bool, batch: int) -> str:
 
 
 def eligibility_code(k: Constants, pre: str, post: str = "_post", suffix: str = "") -> str:
-    r"""One step of :func:`~neuromorph.plasticity.eprop_online.online_step` for one synapse (or neuron).
+    r"""One step of a three-factor rule's eligibility for one synapse (or neuron, ``post=""``).
 
-    e-prop (``pre`` is the presynaptic trace :math:`P_i`):
+    The rule computes :math:`e` (``elig``: :mod:`.rules`, e-prop :math:`\psi_j(P_i - \beta_j\epsilon^a)`,
+    RFLO :math:`\psi_j E_{ji}`), then, for every rule,
 
     .. math::
 
-        e &= \psi_j P_i - \beta_j\psi_j\,\epsilon^a, \qquad
-        \epsilon^a \leftarrow \psi_j P_i + (\rho - \beta_j\psi_j)\,\epsilon^a \\
-        \bar e &\leftarrow \kappa \bar e + s_\mathrm{out} e, \qquad
-        A \mathrel{+}= L_j \bar e, \qquad S \mathrel{+}= e
-
-    RFLO (:func:`~neuromorph.plasticity.rflo.rflo_online_step`; ``pre`` is the raw activity):
-    :math:`E \leftarrow d_j E + s\,\mathrm{pre}_i`, :math:`e = \psi_j E`, then the same filter and sums.
+        \bar e \leftarrow \kappa \bar e + s_\mathrm{out} e, \qquad A \mathrel{+}= L_j \bar e, \qquad S \mathrel{+}= e
     """
     c = k.c
     n = lambda name: f"{name}{suffix}"
-    if k.rflo:
-        lines = [f"{n('E')} = dj{post}*{n('E')} + {_num(c.s_in)}*({pre})", f"elig = psi{post}*{n('E')}"]
-    elif k.adaptive:
-        lines = [f"edrive = psi{post}*({pre})",
-                 f"elig = edrive - (beta{post}*psi{post})*{n('epsa')}",
-                 f"{n('epsa')} = edrive + ({_num(c.rho)} - beta{post}*psi{post})*{n('epsa')}"]
-    else:
-        lines = [f"elig = psi{post}*({pre})"]
-    lines += [f"{n('ebar')} = {_num(c.kappa)}*{n('ebar')} + {_num(c.s_out)}*elig",
-              f"{n('acc')} = {n('acc')} + L{post}*{n('ebar')}",
-              f"{n('acce')} = {n('acce')} + elig"]
+    lines = [*k.rule.eligibility(k, pre, post, suffix),
+             f"{n('ebar')} = {_num(c.kappa)}*{n('ebar')} + {_num(c.s_out)}*elig",
+             f"{n('acc')} = {n('acc')} + L{post}*{n('ebar')}",
+             f"{n('acce')} = {n('acce')} + elig"]
     return "\n".join(lines)

@@ -21,6 +21,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from collections.abc import Hashable
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +31,7 @@ import torch
 
 from neuromorph.backends.brian2 import equations as eq
 from neuromorph.backends.brian2.functions import functions
+from neuromorph.backends.brian2.support import family_code, rule_code
 from neuromorph.hardware.numerics import ChipNumerics
 from neuromorph.network import NetworkSpec, Parameters
 from neuromorph.plasticity import Target
@@ -49,7 +51,8 @@ class Layout:
     targets: frozenset[Target]  #: empty: forward simulation only
     classification: bool
     record: bool  #: rule state of batch copy 0 (and the membrane, when not learning)
-    rflo_decay: tuple[float, ...] | str | None = None  #: e-prop (None), RFLO's per-neuron d_j or "jacobian"
+    rule: type | None = None  #: the rule's class (its :data:`.rules.RULE_CODE` entry); None: forward simulation
+    extras: Hashable = None  #: the rule's layout extras (:attr:`.rules.RuleCode.extras`: RFLO's decay)
 
 
 def _all_pairs(batch: int, n_pre: int, n_post: int) -> tuple[np.ndarray, np.ndarray]:
@@ -131,91 +134,22 @@ class Brian2Network:
         return preferences(self.b2, self.target)
 
     def _build(self, layout: Layout, consts: TraceConstants, chip: ChipNumerics | None) -> None:
-        b2 = self.b2
-        spec, B, T = layout.spec, layout.batch, layout.n_steps
-        rflo = None if layout.rflo_decay is None else "jacobian" if layout.rflo_decay == "jacobian" else "fixed"
-        k = eq.Constants.of(spec, consts, chip, rflo)
-        self.dt = spec.dt
-        learn = bool(layout.targets)
-        n_in, n_rec, n_out = spec.n_in, spec.n_rec, spec.n_out
-        when = lambda stage: {"when": "groups", "order": eq.ORDER[stage]}
-
-        clock = b2.Clock(dt=spec.dt * b2.second, name="step")  # one brian2 step = one torch step
-        self.X = b2.TimedArray(np.zeros((T, B * n_in)), dt=spec.dt * b2.second)
-        self.Ystar = b2.TimedArray(np.zeros((T, B * n_out)), dt=spec.dt * b2.second)
-        self.M = b2.TimedArray(np.zeros((T, B * n_out)), dt=spec.dt * b2.second)
+        """The groups, synapses, learning machinery and monitors of ``layout``; compiled (standalone) or stored."""
+        b2, spec = self.b2, layout.spec
+        rule = rule_code(layout.rule) if layout.rule is not None else None
+        k = eq.Constants(consts, spec, chip, family_code(spec.neuron), rule, layout.extras)
+        self.k, self.dt = k, spec.dt
+        self.clock = b2.Clock(dt=spec.dt * b2.second, name="step")  # one brian2 step = one torch step
+        B, T = layout.batch, layout.n_steps
+        self.X = b2.TimedArray(np.zeros((T, B * spec.n_in)), dt=spec.dt * b2.second)
+        self.Ystar = b2.TimedArray(np.zeros((T, B * spec.n_out)), dt=spec.dt * b2.second)
+        self.M = b2.TimedArray(np.zeros((T, B * spec.n_out)), dt=spec.dt * b2.second)
         self.namespace = {"X": self.X, "Ystar": self.Ystar, "M": self.M, **functions()}
-
-        inp = b2.NeuronGroup(B * n_in, eq.input_variables(), name="inp", clock=clock)
-        hid = b2.NeuronGroup(B * n_rec, eq.hidden_variables(k), threshold="z > 0.5" if spec.spiking else None,
-                             reset="" if spec.spiking else None, name="hid", clock=clock)
-        out = b2.NeuronGroup(B * n_out, eq.readout_variables(layout.classification), name="out", clock=clock)
-        inp.run_regularly(eq.input_code(k), name="inp_traces", **when("neuron"))
-        hid.run_regularly(eq.neuron_code(k), name="hid_step", **when("neuron"))
-        out.run_regularly(eq.readout_code(k), name="out_step", **when("readout"))
-
-        def synapses(pre, post, name, summed, order, n_pre, n_post, plastic):
-            s = b2.Synapses(pre, post, eq.synapse_variables(k, summed, plastic), name=name, clock=clock)
-            i, j = _all_pairs(B, n_pre, n_post)
-            s.connect(i=i, j=j)
-            s.summed_updaters[summed.split("=")[0].strip()].order = eq.ORDER[order]
-            return s
-
-        self.S_in = synapses(inp, hid, "S_in", "I_in_post = w*x_pre : 1 (summed)", "drive", n_in, n_rec,
-                             Target.W_IN in layout.targets)
-        self.S_rec = synapses(hid, hid, "S_rec", "I_rec_post = w*z_pre : 1 (summed)", "drive", n_rec, n_rec,
-                              Target.W_REC in layout.targets)
-        self.S_out = synapses(hid, out, "S_out", "I_out_post = w*z_pre : 1 (summed)", "readout_drive", n_rec,
-                              n_out, Target.W_OUT in layout.targets)
-        objects = [inp, hid, out, self.S_in, self.S_rec, self.S_out]
-        if learn:
-            if layout.classification:
-                objects.append(synapses(out, out, "S_soft", "sumexp_post = exp(y_pre) : 1 (summed)", "softmax",
-                                        n_out, n_out, False))
-            out.run_regularly(eq.error_code(layout.classification, B), name="out_error", **when("error"))
-            self.S_fb = b2.Synapses(out, hid, "Bf : 1\nL_post = Bf*delta_pre : 1 (summed)", name="S_fb", clock=clock)
-            fb_pre, fb_post = _all_pairs(B, n_out, n_rec)
-            self.S_fb.connect(i=fb_pre, j=fb_post)
-            self.S_fb.summed_updaters["L_post"].order = eq.ORDER["learning"]
-            objects.append(self.S_fb)
-            pres = ("x_pre", "zp_pre", "1") if rflo else ("P_pre", "P_rec_pre", "P_b")  # RFLO filters raw activity
-            for target, syn, pre in ((Target.W_IN, self.S_in, pres[0]), (Target.W_REC, self.S_rec, pres[1])):
-                if target in layout.targets:
-                    syn.run_regularly(eq.eligibility_code(k, pre), name=f"{syn.name}_elig", **when("eligibility"))
-            hidden = []
-            if Target.BIAS in layout.targets:
-                hidden.append(eq.eligibility_code(k, pres[2], post="", suffix="_b"))
-            if Target.THRESHOLD in layout.targets:
-                hidden.append(eq.eligibility_code(k, "-1", post="", suffix="_th"))
-            if hidden:
-                hid.run_regularly("\n".join(hidden), name="hid_elig", **when("eligibility"))
-            if Target.W_OUT in layout.targets:
-                self.S_out.run_regularly("acc = acc + delta_post*Zk_pre", name="S_out_elig", **when("eligibility"))
-            if Target.B_OUT in layout.targets:
-                out.run_regularly("acc_bo = acc_bo + delta*Pob", name="out_elig", **when("eligibility"))
-        self.inp, self.hid, self.out = inp, hid, out
-        if k.adaptive:  # per-neuron adaptation strength, fixed for the whole run
-            hid.beta = np.tile(consts.beta.to(torch.float64).numpy(), B)
-        if rflo == "fixed":
-            hid.dj = np.tile(np.asarray(layout.rflo_decay, dtype=np.float64), B)
-        # spikes as events of brian2's threshold mechanism; rate units' outputs as a recorded state
-        self.spikes = b2.SpikeMonitor(hid, name="spikes") if spec.spiking else \
-            b2.StateMonitor(hid, "z", record=True, when="end", clock=clock, name="rates")
-        self.y_mon = b2.StateMonitor(out, "y", record=True, when="end", clock=clock, name="y_mon")
-        objects += [self.spikes, self.y_mon]
-        self.monitors = {}
-        if layout.record:
-            first = lambda n: np.arange(n)
-            if learn:
-                self.monitors = {
-                    "pre_trace_in": b2.StateMonitor(inp, "P", record=first(n_in), when="end", clock=clock, name="m_pin"),
-                    "hid": b2.StateMonitor(hid, ["P_rec", "psi", "L", "dj"], record=first(n_rec), when="end",
-                                           clock=clock, name="m_hid"),
-                    "output_error": b2.StateMonitor(out, "delta", record=first(n_out), when="end", clock=clock, name="m_delta"),
-                }
-            else:
-                self.monitors = {"v": b2.StateMonitor(hid, "v", record=True, when="end", clock=clock, name="m_v")}
-            objects += list(self.monitors.values())
+        objects = self._groups(k) + self._forward_synapses(k)
+        if layout.targets:
+            objects += self._learning(k)
+        self._fixed_values(k)
+        objects += self._monitors(k)
         self.net = b2.Network(*objects)
         if self.standalone:
             self._zero_for_run_args()
@@ -224,6 +158,99 @@ class Brian2Network:
         else:
             self.net.store("init")
 
+    def _when(self, stage: str) -> dict:
+        return {"when": "groups", "order": eq.ORDER[stage]}
+
+    def _groups(self, k: eq.Constants) -> list:
+        """Input channels, hidden neurons (the family's code and spike condition) and readouts, with their steps."""
+        b2, layout, spec = self.b2, self.layout, self.layout.spec
+        B, clock = layout.batch, self.clock
+        self.inp = b2.NeuronGroup(B * spec.n_in, eq.input_variables(k), name="inp", clock=clock)
+        self.hid = b2.NeuronGroup(B * spec.n_rec, eq.hidden_variables(k), threshold=k.family.threshold,
+                                  reset=k.family.reset, name="hid", clock=clock)
+        self.out = b2.NeuronGroup(B * spec.n_out, eq.readout_variables(layout.classification), name="out", clock=clock)
+        self.inp.run_regularly(eq.input_code(k), name="inp_traces", **self._when("neuron"))
+        self.hid.run_regularly(eq.hidden_code(k), name="hid_step", **self._when("neuron"))
+        self.out.run_regularly(eq.readout_code(k), name="out_step", **self._when("readout"))
+        return [self.inp, self.hid, self.out]
+
+    def _synapses(self, k: eq.Constants, pre, post, name: str, summed: str, order: str, plastic: bool):
+        """All-to-all synapses inside each batch copy, with a summed variable scheduled at ``order``."""
+        s = self.b2.Synapses(pre, post, eq.synapse_variables(k, summed, plastic), name=name, clock=self.clock)
+        i, j = _all_pairs(self.layout.batch, len(pre) // self.layout.batch, len(post) // self.layout.batch)
+        s.connect(i=i, j=j)
+        s.summed_updaters[summed.split("=")[0].strip()].order = eq.ORDER[order]
+        return s
+
+    def _forward_synapses(self, k: eq.Constants) -> list:
+        r""":math:`I^\mathrm{in} = W^\mathrm{in}x`, :math:`I^\mathrm{rec} = W^\mathrm{rec}z^{t-1}`, :math:`I^\mathrm{out} = W^\mathrm{out}z`."""
+        targets, inp, hid, out = self.layout.targets, self.inp, self.hid, self.out
+        self.S_in = self._synapses(k, inp, hid, "S_in", "I_in_post = w*x_pre : 1 (summed)", "drive",
+                                   Target.W_IN in targets)
+        self.S_rec = self._synapses(k, hid, hid, "S_rec", "I_rec_post = w*z_pre : 1 (summed)", "drive",
+                                    Target.W_REC in targets)
+        self.S_out = self._synapses(k, hid, out, "S_out", "I_out_post = w*z_pre : 1 (summed)", "readout_drive",
+                                    Target.W_OUT in targets)
+        return [self.S_in, self.S_rec, self.S_out]
+
+    def _learning(self, k: eq.Constants) -> list:
+        """Output error, learning signal through ``S_fb``, and each target's eligibility and accumulators."""
+        layout, when, hid, out = self.layout, self._when, self.hid, self.out
+        objects = []
+        if layout.classification:
+            objects.append(self._synapses(k, out, out, "S_soft", "sumexp_post = exp(y_pre) : 1 (summed)", "softmax",
+                                          False))
+        out.run_regularly(eq.error_code(layout.classification, layout.batch), name="out_error", **when("error"))
+        self.S_fb = self.b2.Synapses(out, hid, "Bf : 1\nL_post = Bf*delta_pre : 1 (summed)", name="S_fb",
+                                     clock=self.clock)
+        fb_pre, fb_post = _all_pairs(layout.batch, layout.spec.n_out, layout.spec.n_rec)
+        self.S_fb.connect(i=fb_pre, j=fb_post)
+        self.S_fb.summed_updaters["L_post"].order = eq.ORDER["learning"]
+        objects.append(self.S_fb)
+        pres = k.rule.pre
+        for target, syn, pre in ((Target.W_IN, self.S_in, pres[0]), (Target.W_REC, self.S_rec, pres[1])):
+            if target in layout.targets:
+                syn.run_regularly(eq.eligibility_code(k, pre), name=f"{syn.name}_elig", **when("eligibility"))
+        hidden = []
+        if Target.BIAS in layout.targets:
+            hidden.append(eq.eligibility_code(k, pres[2], post="", suffix="_b"))
+        if Target.THRESHOLD in layout.targets:
+            hidden.append(eq.eligibility_code(k, "-1", post="", suffix="_th"))
+        if hidden:
+            hid.run_regularly("\n".join(hidden), name="hid_elig", **when("eligibility"))
+        if Target.W_OUT in layout.targets:
+            self.S_out.run_regularly("acc = acc + delta_post*Zk_pre", name="S_out_elig", **when("eligibility"))
+        if Target.B_OUT in layout.targets:
+            out.run_regularly("acc_bo = acc_bo + delta*Pob", name="out_elig", **when("eligibility"))
+        return objects
+
+    def _fixed_values(self, k: eq.Constants) -> None:
+        """Per-neuron values fixed for the run: the family's (ALIF's beta) and the rule's (RFLO's d_j)."""
+        values = dict(k.family.constants(k.c))
+        if k.rule is not None:
+            values |= k.rule.constants(k.extras)
+        for name, value in values.items():
+            setattr(self.hid, name, np.tile(value, self.layout.batch))
+
+    def _monitors(self, k: eq.Constants) -> list:
+        """Spikes (events, or rate units' outputs as a state), the readout, and what ``layout.record`` asks for."""
+        b2, clock, spec = self.b2, self.clock, self.layout.spec
+        self.spikes = b2.SpikeMonitor(self.hid, name="spikes") if k.family.spikes_as_events else \
+            b2.StateMonitor(self.hid, "z", record=True, when="end", clock=clock, name="rates")
+        self.y_mon = b2.StateMonitor(self.out, "y", record=True, when="end", clock=clock, name="y_mon")
+        self.monitors = {}
+        if self.layout.record:
+            first = lambda n: np.arange(n)
+            mon = lambda group, var, record, name: b2.StateMonitor(group, var, record=record, when="end", clock=clock,
+                                                                   name=name)
+            if self.layout.targets:
+                self.monitors = {"pre_trace_in": mon(self.inp, "P", first(spec.n_in), "m_pin"),
+                                 "hid": mon(self.hid, ["P_rec", "psi", "L", "dj"], first(spec.n_rec), "m_hid"),
+                                 "output_error": mon(self.out, "delta", first(spec.n_out), "m_delta")}
+            else:
+                self.monitors = {"v": mon(self.hid, "v", True, "m_v")}
+        return [self.spikes, self.y_mon, *self.monitors.values()]
+
     # --------------------------------------------------------------------------------- parameters
     def _synapse_values(self, params: Parameters, feedback: torch.Tensor | None) -> dict:
         B = self.layout.batch
@@ -231,18 +258,21 @@ class Brian2Network:
         values = {self.S_in.w: tile(params.w_in), self.S_rec.w: tile(params.w_rec), self.S_out.w: tile(params.w_out),
                   self.hid.bias: tile(params.bias), self.hid.theta: tile(params.threshold),
                   self.out.b_out: tile(params.b_out)}
-        if self.layout.rflo_decay == "jacobian":
-            values[self.hid.wdiag] = tile(torch.diagonal(params.w_rec))
+        for name, of in self._from_weights().items():  # the rule's per-neuron values of the weights (RFLO's W_jj)
+            values[getattr(self.hid, name)] = tile(of(params))
         if feedback is not None and self.layout.targets:
             values[self.S_fb.Bf] = tile(feedback)  # B (n_rec, n_out); S_fb is ordered (copy, hid j, readout k)
         return values
+
+    def _from_weights(self) -> dict:
+        return self.k.rule.from_weights(self.k.extras) if self.k.rule is not None else {}
 
     def _zero_for_run_args(self) -> None:
         """Standalone: give every run_args variable an initial assignment in the generated main."""
         for view in (self.S_in.w, self.S_rec.w, self.S_out.w, self.hid.bias, self.hid.theta, self.out.b_out):
             view[:] = 0.0
-        if self.layout.rflo_decay == "jacobian":
-            self.hid.wdiag[:] = 0.0
+        for name in self._from_weights():
+            getattr(self.hid, name)[:] = 0.0
         if self.layout.targets:
             self.S_fb.Bf[:] = 0.0
 
@@ -289,7 +319,7 @@ class Brian2Network:
     def raster(self, n_steps: int) -> np.ndarray:
         """Spikes (T, B, n_rec) as 0/1 floats (rates for rate units)."""
         spec, B = self.layout.spec, self.layout.batch
-        if not spec.spiking:
+        if not self.k.family.spikes_as_events:
             return np.asarray(self.spikes.z).T[:n_steps].reshape(-1, B, spec.n_rec)
         z = np.zeros((n_steps, B * spec.n_rec))
         steps = np.rint(np.asarray(self.spikes.t_) / self.dt).astype(int)
@@ -338,11 +368,8 @@ class Brian2Network:
             return {}
         state = {"pre_trace_in": np.asarray(m["pre_trace_in"].P).T, "pre_trace_rec": np.asarray(m["hid"].P_rec).T,
                  "post_term": np.asarray(m["hid"].psi).T, "learning_signal": np.asarray(m["hid"].L).T,
-                 "output_error": np.asarray(m["output_error"].delta).T}
-        if self.layout.rflo_decay is not None:  # as the torch backend: RFLO's state is its decay, not P
-            del state["pre_trace_in"], state["pre_trace_rec"]
-            state["trace_decay"] = np.asarray(m["hid"].dj).T
-        return state
+                 "output_error": np.asarray(m["output_error"].delta).T, "trace_decay": np.asarray(m["hid"].dj).T}
+        return {key: state[key] for key in self.k.rule.observed}  # as the torch backend's rule.observe
 
     def membrane(self) -> np.ndarray:
         v = np.asarray(self.monitors["v"].v)  # (B·n_rec, T)

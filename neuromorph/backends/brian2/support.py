@@ -1,11 +1,18 @@
-"""What the brian2 backend runs, checked at setup: anything else fails before a simulation starts."""
+"""What the brian2 backend runs, checked at setup: anything else fails before a simulation starts.
+
+Neurons and rules are looked up by their exact class in :data:`.neurons.NEURON_CODE` and
+:data:`.rules.RULE_CODE`; a class without an entry (a subclass included: it may step or compute
+differently) is refused with a message naming it.
+"""
 
 from __future__ import annotations
 
+from neuromorph.backends.brian2.neurons import NEURON_CODE, NeuronCode
+from neuromorph.backends.brian2.rules import RULE_CODE, RuleCode
+from neuromorph.dynamics import Neuron
 from neuromorph.errors import ConfigError
 from neuromorph.hardware.numerics import ChipNumerics
 from neuromorph.network import NetworkSpec
-from neuromorph.plasticity import RFLO, EProp
 
 TARGETS = ("numpy", "cython", "cpp_standalone")
 
@@ -23,13 +30,34 @@ def check_target(target: str) -> None:
         raise ConfigError(f"brian2 target must be one of {', '.join(TARGETS)}, got {target!r}")
 
 
+def family_code(neuron: Neuron) -> NeuronCode:
+    """The brian2 code of ``neuron``'s family (:data:`.neurons.NEURON_CODE`, exact class)."""
+    code = NEURON_CODE.get(type(neuron))
+    if code is None:
+        families = ", ".join(sorted(k.__name__ for k in NEURON_CODE))
+        raise _no(f"neuron {type(neuron).describe()} (it lowers the families {families}; a subclass may step "
+                  "differently and needs its own entry in neuromorph/backends/brian2/neurons.py)")
+    return code
+
+
+def rule_code(rule_type: type) -> RuleCode:
+    """The brian2 code of a rule class (:data:`.rules.RULE_CODE`, exact class)."""
+    code = RULE_CODE.get(rule_type)
+    if code is None:
+        name = getattr(rule_type, "name", rule_type.__name__)
+        raise _no(f"the {name!r} rule ({rule_type.__module__}.{rule_type.__qualname__}; it runs "
+                  f"{', '.join(sorted(k.__name__ for k in RULE_CODE))}: LIF, ALIF and rate units, bias-only "
+                  "tuning included; a subclass needs its own entry in neuromorph/backends/brian2/rules.py)")
+    return code
+
+
 def check_supported(spec: NetworkSpec, rule, chip: ChipNumerics | None, target: str,
                     update_interval: int | None = None, n_steps: int | None = None) -> None:
     """Raise :class:`UnsupportedFeatureError` for what :mod:`.network` cannot lower."""
     check_target(target)
-    if rule is not None and not isinstance(rule, (EProp, RFLO)):
-        raise _no(f"the {rule.name!r} rule (it runs e-prop and RFLO: LIF, ALIF and rate units, bias-only tuning "
-                  "included)")
+    family_code(spec.neuron)
+    if rule is not None:
+        rule_code(type(rule))
     if chip is not None:
         g, tr = chip.state, chip.traces
         if g is not None and g.kind == "float32":

@@ -23,15 +23,13 @@ import numpy as np
 import torch
 
 from neuromorph.backends.brian2.network import Brian2Network, Layout
-from neuromorph.backends.brian2.support import check_supported, check_target
+from neuromorph.backends.brian2.support import check_supported, check_target, rule_code
 from neuromorph.backends.base import ApplyFn, Lowered, Recording, SequenceResult, check_inputs, check_training, masked_mean
 from neuromorph.errors import ConfigError
 from neuromorph.network import Parameters
-from neuromorph.plasticity import RFLO, EProp
 from neuromorph.plasticity.eprop_online import OnlineState, online_gradients
 from neuromorph.plasticity.losses import loss_value
-from neuromorph.plasticity.rflo import fixed_decay
-from neuromorph.plasticity.three_factor import feedback_matrix
+from neuromorph.plasticity.three_factor import ThreeFactorRule, feedback_matrix
 from neuromorph.types import LossKind, TrialBatch
 
 
@@ -78,7 +76,7 @@ class Brian2Backend:
 
     # ------------------------------------------------------------------------------ training
     def train_sequence(
-        self, low: Lowered, params: Parameters, feedback: torch.Tensor, rule: EProp | RFLO, kind: LossKind,
+        self, low: Lowered, params: Parameters, feedback: torch.Tensor, rule: ThreeFactorRule, kind: LossKind,
         batch: TrialBatch, apply: ApplyFn, initial_state=None, record: bool = False, generator=None,
     ) -> SequenceResult:
         """:func:`neuromorph.backends.torch.train_sequence`, simulated by brian2."""
@@ -90,8 +88,8 @@ class Brian2Backend:
         check_training(low, rule, params)
         # always record batch copy 0's rule state (small), so that recorded and plain iterations share one
         # build: a cpp_standalone network would otherwise be rebuilt at every checkpoint
-        layout = Layout(low.spec, batch.batch_size, n_steps, frozenset(rule.targets),
-                        kind is LossKind.CLASSIFICATION, True, _rflo_decay(rule, low))
+        layout = Layout(low.spec, batch.batch_size, n_steps, frozenset(rule.targets), kind is LossKind.CLASSIFICATION,
+                        True, type(rule), rule_code(type(rule)).extras(rule, low))
         net = self.network(low, layout)
         params = _filled(params, low)
         arrays = net.trial_arrays(batch.inputs, batch.targets, batch.mask)
@@ -114,7 +112,7 @@ class Brian2Backend:
         return SequenceResult(float(loss), float(z.sum()), masked_mean(y, batch.mask), y if record else None,
                               z if record else None, rule_state)
 
-    def _update(self, net: Brian2Network, rule: EProp | RFLO, low: Lowered, apply: ApplyFn, start: int, stop: int) -> None:
+    def _update(self, net: Brian2Network, rule: ThreeFactorRule, low: Lowered, apply: ApplyFn, start: int, stop: int) -> None:
         """Hand the window's gradient to ``apply`` through :func:`online_gradients` (rate term included)."""
         dtype = torch.float64
         acc, acc_e, ebar = {}, {}, {}
@@ -147,14 +145,6 @@ class Brian2Backend:
             net.run(n_steps)
         as_tensor = lambda a: torch.as_tensor(np.ascontiguousarray(a), dtype=low.dtype)
         return Recording(as_tensor(net.raster(n_steps)), as_tensor(net.membrane()), as_tensor(net.outputs()))
-
-
-def _rflo_decay(rule: EProp | RFLO, low: Lowered) -> tuple[float, ...] | str | None:
-    """RFLO's trace decay as the layout holds it: per-neuron values, ``"jacobian"``, or None for e-prop."""
-    if not isinstance(rule, RFLO):
-        return None
-    decay = fixed_decay(rule, low.consts, low.spec.n_rec, torch.float64)
-    return "jacobian" if decay is None else tuple(decay.tolist())
 
 
 def _filled(params: Parameters, low: Lowered) -> Parameters:
