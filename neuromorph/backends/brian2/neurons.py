@@ -9,9 +9,8 @@ eligibility (``low.consts``, :meth:`neuromorph.dynamics.Neuron.eligibility`) and
 
 The table is keyed by the exact class: a subclass (``class MyLIF(LIFParameters)``) may step
 differently, so it is refused at setup (:func:`.support.family_code`) until it has its own
-entry. A new family adds one entry here, e.g. a current-based LIF::
-
-    NEURON_CODE[CubaLIFParameters] = CUBA_LIF_CODE
+entry. A new family adds one entry here, as the current-based LIF does
+(``CubaLIFParameters: CUBA_LIF_CODE``).
 """
 
 from __future__ import annotations
@@ -23,7 +22,7 @@ import numpy as np
 import torch
 
 from neuromorph.backends.brian2.equations import Constants, _num, membrane_code
-from neuromorph.dynamics import ALIFParameters, Filter, LIFParameters, RateParameters
+from neuromorph.dynamics import ALIFParameters, CubaLIFParameters, Filter, LIFParameters, RateParameters
 from neuromorph.dynamics.rate import Activation
 from neuromorph.plasticity.traces import TraceConstants
 
@@ -139,9 +138,8 @@ def _cuba_lif_step(k: Constants) -> str:
     return current_based_lif_code(k, synaptic, Filter(k.c.alpha, k.c.s_in))
 
 
-#: A current-based LIF family's entry (state v, z, r, i; eligibility filters (synaptic, membrane)):
-#: ``NEURON_CODE[CubaLIFParameters] = CUBA_LIF_CODE``. Its presynaptic traces pass through the synaptic
-#: stage first (:func:`.equations.presynaptic_trace_code`, one inner trace per presynaptic source).
+#: The current-based LIF's entry (state v, z, r, i; eligibility filters (synaptic, membrane)). Its
+#: presynaptic traces pass through the synaptic stage first (:func:`.equations.presynaptic_trace_code`, one inner trace per presynaptic source).
 CUBA_LIF_CODE = NeuronCode(("isyn",), _cuba_lif_step)
 
 #: brian2 code of each neuron family, by exact class (subclasses are refused: they may step differently).
@@ -149,4 +147,5 @@ NEURON_CODE: dict[type, NeuronCode] = {
     LIFParameters: NeuronCode((), lif_code),
     ALIFParameters: NeuronCode(("a", "beta"), alif_code, constants=_alif_constants),
     RateParameters: NeuronCode((), rate_code, threshold=None, reset=None),
+    CubaLIFParameters: CUBA_LIF_CODE,
 }
