@@ -11,6 +11,7 @@ with :class:`NonFiniteError`; the file then holds the last good parameters and
 from __future__ import annotations
 
 import dataclasses
+import functools
 import io
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -87,6 +88,8 @@ def train(
     hardware = prepare(spec) if spec.hardware is not None else None
     sequence, close = _backend(spec, backend, target, hardware)
     run = _start(spec, params, feedback, dtype, hardware)
+    if backend == "torch":  # the run's generator, for rules that draw (reward_eprop); brian2's forms draw nothing
+        sequence = functools.partial(sequence, generator=run.generator)
     resumed_from = _resume(run, Path(out), toml, force) if out is not None else 0
     if out is not None and resumed_from == spec.train.iterations:
         return _result(run, spec, resumed_from, Path(out))
