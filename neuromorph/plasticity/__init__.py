@@ -5,6 +5,7 @@ from neuromorph.plasticity.bptt import BPTT
 from neuromorph.plasticity.eprop import EProp, Feedback, Mode
 from neuromorph.plasticity.losses import RateRegularization
 from neuromorph.plasticity.optim import Learner, OptimizerName, OptimizerSpec
+from neuromorph.plasticity.reward import RewardEProp
 from neuromorph.plasticity.rflo import RFLO
 
 __all__ = [
@@ -18,6 +19,7 @@ __all__ = [
     "OptimizerName",
     "OptimizerSpec",
     "RateRegularization",
+    "RewardEProp",
     "Read",
     "Rule",
     "RuleContext",

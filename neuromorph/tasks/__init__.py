@@ -9,6 +9,7 @@ from __future__ import annotations
 from neuromorph.tasks.base import LossKind as LossKind
 from neuromorph.tasks.base import Task as Task
 from neuromorph.tasks.base import TrialBatch as TrialBatch
+from neuromorph.tasks.bandit import ContextualBanditTask as ContextualBanditTask
 from neuromorph.tasks.digits import DigitsTask as DigitsTask
 from neuromorph.tasks.dynamical import TrajectoryTask as TrajectoryTask
 from neuromorph.tasks.evidence import EvidenceAccumulationTask as EvidenceAccumulationTask
@@ -26,10 +27,12 @@ TASKS: dict[str, type] = {
     "trajectory": TrajectoryTask,
     "romo": RomoTask,
     "neurogym": NeurogymTask,
+    "bandit": ContextualBanditTask,
 }
 
 __all__ = [
     "TASKS",
+    "ContextualBanditTask",
     "DigitsTask",
     "EvidenceAccumulationTask",
     "LinearTeacherTask",
