@@ -14,7 +14,7 @@ update is rounded onto the chip's grid by the learner.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 
@@ -37,6 +37,7 @@ class Session:
     feedback: torch.Tensor
     learner: Learner
     backend: Backend
+    carry: dict = field(default_factory=dict)  #: the rule's state across sequences (checkpointed by the caller)
 
     @classmethod
     def create(
@@ -67,7 +68,7 @@ class Session:
         if chip is not None and chip.mode == "offline":
             return self._offline_chip_step(chip, batch, record, generator)
         return self.backend.train_sequence(self.low, self.parameters, self.feedback, self.rule, self.kind, batch,
-                                           self.learner.apply, record=record, generator=generator)
+                                           self.learner.apply, record=record, generator=generator, carry=self.carry)
 
     def _offline_chip_step(self, chip: ChipNumerics, batch: TrialBatch, record: bool, generator) -> SequenceResult:
         """Float shadow weights, quantised forward pass: every update is re-deployed onto the grid."""
@@ -81,4 +82,4 @@ class Session:
                     getattr(deployed, name).copy_(getattr(fresh, name))
 
         return self.backend.train_sequence(self.low, deployed, self.feedback, self.rule, self.kind, batch, apply,
-                                           record=record, generator=generator)
+                                           record=record, generator=generator, carry=self.carry)

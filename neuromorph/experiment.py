@@ -230,6 +230,7 @@ def _checkpoint(run: _Run) -> bytes:
             "generator": run.generator.get_state(),
             "iteration": run.iteration,
             "curves": run.curves,
+            "rule_carry": run.session.carry,
             **_chip_state(run),
         },
         buffer,
@@ -255,6 +256,7 @@ def _resume(run: _Run, out: Path, toml: str, force: bool) -> int:
     run.generator.set_state(state["generator"])
     run.iteration = int(state["iteration"])
     run.curves = {k: list(v) for k, v in state["curves"].items()}
+    run.session.carry.update(state.get("rule_carry", {}))
     chip = run.hardware.numerics if run.hardware is not None else None
     if chip is not None and "chip_generator" in state:
         chip.generator.set_state(state["chip_generator"])

@@ -69,11 +69,11 @@ class Lowered:
         y = readout_step(spec.readout, state.y, z @ params.w_out.T + params.b_out, spec.dt)
         return z, psi, NetworkState(neuron, y)
 
-    def context(self, batch: int, generator: torch.Generator | None = None) -> RuleContext:
-        """What a rule's functions read: sizes, constants, the chip's trace grid and the run's generator."""
+    def context(self, batch: int, generator: torch.Generator | None = None, carry: dict | None = None) -> RuleContext:
+        """What a rule's functions read: sizes, constants, the chip's trace grid, the run's generator and carry."""
         project = None if self.chip is None or self.consts is None else (lambda tr: chip_traces(self.chip, tr, self.consts))
         s = self.spec
-        return RuleContext(s.n_in, s.n_rec, s.n_out, batch, s.dt, self.dtype, self.consts, project, generator)
+        return RuleContext(s.n_in, s.n_rec, s.n_out, batch, s.dt, self.dtype, self.consts, project, generator, carry)
 
 
 def lower(spec: NetworkSpec, dtype: torch.dtype = torch.float32, chip: ChipNumerics | None = None) -> Lowered:

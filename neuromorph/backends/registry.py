@@ -3,7 +3,7 @@
 A backend lowers (network, rule, profile) and runs the time loop. Every backend offers
 
 * ``check(spec, rule, chip, n_steps)``: refuse at setup, before any simulation, what it cannot run;
-* ``train_sequence(low, params, feedback, rule, kind, batch, apply, *, record, generator)``;
+* ``train_sequence(low, params, feedback, rule, kind, batch, apply, *, record, generator, carry)``;
 * ``simulate(low, params, inputs)``: a forward :class:`~neuromorph.backends.base.Recording`;
 * ``close()``: release builds (temporary projects, compiled code);
 * ``attrs``: what a run file records about it (``backend``, and e.g. ``brian2_target``).
@@ -26,7 +26,8 @@ class Backend(Protocol):
 
     def check(self, spec, rule, chip, n_steps: int) -> None: ...
 
-    def train_sequence(self, low, params, feedback, rule, kind, batch, apply, *, record=False, generator=None): ...
+    def train_sequence(self, low, params, feedback, rule, kind, batch, apply, *, record=False, generator=None,
+                       carry=None): ...
 
     def simulate(self, low, params, inputs): ...
 

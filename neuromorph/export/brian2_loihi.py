@@ -94,7 +94,6 @@ from neuromorph.dynamics import LIFParameters
 from neuromorph.errors import ExportError
 from neuromorph.export import b2l_script
 from neuromorph.export.chip_image import ChipImage
-from neuromorph.hardware.numerics import ChipNumerics
 from neuromorph.network import NetworkSpec, Parameters
 
 __all__ = ["check_inputs", "image_parameters", "run_port", "to_brian2_loihi", "write_brian2_loihi"]

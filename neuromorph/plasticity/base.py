@@ -106,6 +106,9 @@ class Rule(ABC):
       the state with its accumulators cleared;
     * :meth:`observe` -- the named per-neuron state of one step, as the run file stores it.
 
+    State that must outlive a sequence (a running baseline) goes in ``ctx.carry``, which the caller
+    keeps across the sequences of a run and stores in its checkpoints.
+
     :meth:`check` refuses, at setup, a network whose neuron does not state what the rule needs.
     Offline rules (BPTT) and backend forms of a rule (brian2 equations, the factored
     matrix-product path) live in the backends, registered against the rule type.
@@ -170,6 +173,9 @@ class RuleContext(NamedTuple):
     consts: object  #: :class:`~neuromorph.plasticity.traces.TraceConstants` (None if the neuron states none)
     project: Callable | None = None  #: ``project(traces) -> traces`` on a chip's trace grid; None for floats
     generator: torch.Generator | None = None  #: the run's generator, for rules that draw (stochastic policies)
+    #: state that outlives a sequence (a running reward baseline): a dict the caller owns, passes to every
+    #: sequence of a run and checkpoints with it; rules read it in ``initial`` and write it in ``gradients``
+    carry: dict | None = None
 
 
 class StepSignals(NamedTuple):

@@ -41,9 +41,9 @@ One update per trial (``update_interval = None``); anything else is refused. Fee
 only: :class:`~neuromorph.plasticity.base.StepSignals` carries :math:`W^\mathrm{out}` but not a
 random feedback matrix, which the step would need to send its own error back.
 
-The baseline :math:`\bar R` is the rule's only state across trials; it is kept per run, keyed by
-the run's generator (a fresh generator starts at ``baseline_init``; it is not checkpointed, so a
-resumed run restarts it).
+The baseline :math:`\bar R` is the rule's only state across trials; it lives in the run's
+``ctx.carry`` (``"reward_baseline"``), which the training loop checkpoints, so a resumed run goes on
+with it; a fresh carry starts at ``baseline_init``.
 
 References
 ----------
@@ -53,7 +53,6 @@ R. J. Williams, Mach. Learn. 8:229 (1992) (REINFORCE with a baseline).
 
 from __future__ import annotations
 
-import weakref
 from dataclasses import dataclass, field
 from typing import ClassVar, NamedTuple
 
@@ -99,8 +98,6 @@ class RewardEProp(Rule):
     baseline_decay: float = 0.9  #: λ of the running mean reward
     baseline_init: float = 0.0  #: R̄ before the first update
     name: ClassVar[str] = "reward_eprop"
-    _baselines: weakref.WeakKeyDictionary = field(
-        default_factory=weakref.WeakKeyDictionary, init=False, compare=False, repr=False)
     _eprop: EProp | None = field(default=None, init=False, compare=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -175,14 +172,14 @@ class RewardEProp(Rule):
         """:math:`R_b`, the fraction of rewarded decisions of each trial (B,); 0 for a trial without decisions."""
         return state.rewarded / state.decisions.clamp(min=1.0)
 
-    def baseline(self, generator: torch.Generator) -> float:
-        r"""The running mean reward :math:`\bar R` of the run drawing from ``generator``."""
-        return self._baselines.get(generator, self.baseline_init)
+    def baseline(self, carry: dict | None) -> float:
+        r"""The running mean reward :math:`\bar R` held in a run's ``carry``."""
+        return float(carry.get("reward_baseline", self.baseline_init)) if carry is not None else self.baseline_init
 
     def gradients(self, state: RewardState, ctx: RuleContext) -> tuple[dict[Target, torch.Tensor], RewardState]:
         r""":math:`g = \frac1B\sum_b (R_b - \bar R) A_b` (+ the rate term); then :math:`\bar R` is updated."""
         reward = self.trial_reward(state)
-        baseline = self.baseline(ctx.generator)
+        baseline = self.baseline(ctx.carry)
         rpe = reward - baseline
         no_acc = {t: torch.zeros_like(a) for t, a in state.eprop.online.acc.items()}
         grads, online = online_gradients(state.eprop.online._replace(acc=no_acc), self.regularization, ctx.dt)
@@ -190,7 +187,8 @@ class RewardEProp(Rule):
             g = torch.tensordot(rpe, a, dims=1) / reward.shape[0]
             grads[target] = grads[target] + (g.squeeze(1) if target in PER_NEURON else g)
         lam = self.baseline_decay
-        self._baselines[ctx.generator] = lam * baseline + (1.0 - lam) * float(reward.mean())
+        if ctx.carry is not None:
+            ctx.carry["reward_baseline"] = lam * baseline + (1.0 - lam) * float(reward.mean())
         acc = {t: torch.zeros_like(a) for t, a in state.acc.items()}
         cleared = RewardState(state.eprop._replace(online=online), acc, torch.zeros_like(state.rewarded),
                               torch.zeros_like(state.decisions))

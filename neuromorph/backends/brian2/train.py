@@ -77,7 +77,7 @@ class Brian2Backend:
     # ------------------------------------------------------------------------------ training
     def train_sequence(
         self, low: Lowered, params: Parameters, feedback: torch.Tensor, rule: ThreeFactorRule, kind: LossKind,
-        batch: TrialBatch, apply: ApplyFn, initial_state=None, record: bool = False, generator=None,
+        batch: TrialBatch, apply: ApplyFn, initial_state=None, record: bool = False, generator=None, carry=None,
     ) -> SequenceResult:
         """:func:`neuromorph.backends.torch.train_sequence`, simulated by brian2."""
         check_inputs(low.spec, batch.inputs)

@@ -22,8 +22,9 @@ class TorchBackend:
         """Nothing to refuse beyond the rule's own pairing checks (run at the first sequence)."""
 
     def train_sequence(self, low: Lowered, params, feedback, rule, kind, batch, apply, *, record: bool = False,
-                       generator: torch.Generator | None = None) -> SequenceResult:
-        return train_sequence(low, params, feedback, rule, kind, batch, apply, record=record, generator=generator)
+                       generator: torch.Generator | None = None, carry: dict | None = None) -> SequenceResult:
+        return train_sequence(low, params, feedback, rule, kind, batch, apply, record=record, generator=generator,
+                              carry=carry)
 
     def simulate(self, low: Lowered, params, inputs: torch.Tensor) -> Recording:
         return simulate(low, params, inputs)

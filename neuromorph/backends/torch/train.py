@@ -60,9 +60,10 @@ class _Totals:
 def online_sequence(
     low: Lowered, params: Parameters, feedback: torch.Tensor, rule: Rule, kind: LossKind, batch: TrialBatch,
     apply: ApplyFn, state: NetworkState, record: bool, generator: torch.Generator | None = None,
+    carry: dict | None = None,
 ) -> SequenceResult:
     """Any online rule, step by step (module docstring); updates every ``rule.update_interval`` steps."""
-    ctx = low.context(batch.batch_size, generator)
+    ctx = low.context(batch.batch_size, generator, carry)
     rs, totals = rule.initial(ctx), _Totals(low, batch)
     interval, n_steps = rule.update_interval or batch.n_steps, batch.n_steps
     psi_prev = torch.zeros(batch.batch_size, low.spec.n_rec, dtype=low.dtype)
@@ -104,6 +105,7 @@ def forward_pass(low: Lowered, params: Parameters, inputs: torch.Tensor, state: 
 def factored_sequence(
     low: Lowered, params: Parameters, feedback: torch.Tensor, rule: Rule, kind: LossKind, batch: TrialBatch,
     apply: ApplyFn, state: NetworkState, record: bool, generator: torch.Generator | None = None,
+    carry: dict | None = None,
 ) -> SequenceResult:
     """A rule's registered factored form after a forward pass; one update at the end of the sequence."""
     form = FACTORED.get(type(rule))
@@ -112,7 +114,7 @@ def factored_sequence(
     fw = forward_pass(low, params, batch.inputs, state)
     delta = output_error(kind, fw.y, batch.targets, batch.mask)
     grads, observed = form(rule, fw, delta, rule.third_factor(delta, params, feedback),
-                           low.context(batch.batch_size, generator), params)
+                           low.context(batch.batch_size, generator, carry), params)
     apply(grads)
     loss = loss_value(kind, fw.y, batch.targets, batch.mask)
     return _result(loss, fw.z.sum(), masked_mean(fw.y, batch.mask), {"z": fw.z, "y": fw.y, **observed}, record)
@@ -137,6 +139,7 @@ def train_sequence(
     initial_state: NetworkState | None = None,
     record: bool = False,
     generator: torch.Generator | None = None,
+    carry: dict | None = None,
 ) -> SequenceResult:
     """Run ``batch`` through the network, learning with ``rule``; updates go through ``apply``.
 
@@ -144,7 +147,8 @@ def train_sequence(
     step; eligibility traces always start at zero, since the initial state does not depend
     on the weights. ``record`` returns the outputs, spikes and the rule's per-neuron
     state of every step; without it, online rules run in memory independent of T.
-    ``generator`` is handed to rules that draw random numbers (a stochastic policy).
+    ``generator`` is handed to rules that draw random numbers (a stochastic policy); ``carry`` holds
+    the rule's state across sequences (:class:`~neuromorph.plasticity.RuleContext`), a fresh dict if None.
     """
     check_inputs(low.spec, batch.inputs)
     check_training(low, rule, params)
@@ -158,4 +162,5 @@ def train_sequence(
         raise ConfigError(f"rule {rule.name!r} ({type(rule).__name__}) defines no online form (Rule.initial, step, "
                           "gradients) and no torch backend form; see docs/extending.md")
     run = factored_sequence if rule.factored else online_sequence
-    return run(low, params, feedback, rule, kind, batch, apply, state, record, generator)
+    return run(low, params, feedback, rule, kind, batch, apply, state, record, generator,
+               {} if carry is None else carry)
