@@ -36,6 +36,7 @@ _EXPORTS: dict[str, str] = {
     "ReadoutParameters": "neuromorph.dynamics",
     "Rule": "neuromorph.plasticity",
     "EProp": "neuromorph.plasticity",
+    "RewardEProp": "neuromorph.plasticity",
     "RFLO": "neuromorph.plasticity",
     "BPTT": "neuromorph.plasticity",
     "Feedback": "neuromorph.plasticity",
