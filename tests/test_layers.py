@@ -112,6 +112,7 @@ def test_the_walker_sees_imports_inside_functions_of_the_real_package(edges):
     """``neuromorph.cli`` imports its subcommands inside functions; a module-level-only walker would miss them."""
     pairs = {(e.module, e.target) for e in edges}
     assert ("neuromorph.cli", "neuromorph.plots") in pairs
-    assert ("neuromorph.cli", "neuromorph.backends.torch.simulate") in pairs
+    assert ("neuromorph.cli", "neuromorph.cli_export") in pairs
+    assert ("neuromorph.cli_export", "neuromorph.backends.torch.simulate") in pairs
     assert ("neuromorph.contrastive.run", "neuromorph.plots.contrastive") in pairs  # from pkg import submodule
     assert len({e.module for e in edges}) > 100

@@ -4,7 +4,7 @@ Both sides are integer machines, so the port is exact: brian2-loihi's spikes equ
 own ``loihi1`` simulation spike for spike (``tests/export/test_brian2_loihi.py``, a property
 test over random networks and inputs). This package only reads runs: the spikes the written script
 compares against are simulated above it (``neuromorph export --brian2-loihi``,
-:func:`neuromorph.cli.loihi1_reference_spikes`) and handed to :func:`write_brian2_loihi`.
+:func:`neuromorph.cli_export.loihi1_reference_spikes`) and handed to :func:`write_brian2_loihi`.
 
 neuromorph's ``loihi1`` membrane (:meth:`~neuromorph.hardware.numerics.ChipNumerics.membrane`,
 integer :math:`k` in units of :math:`\Delta_v = v_\mathrm{th}/K_\mathrm{th}`, ``threshold_lsb``

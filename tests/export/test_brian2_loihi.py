@@ -71,7 +71,7 @@ def neuromorph_loihi1(spec, image, chip, x):
 
 def test_the_cli_writes_the_oracles_spikes():
     """``neuromorph export --brian2-loihi`` stores exactly this oracle's spikes for the script to compare against."""
-    from neuromorph.cli import loihi1_reference_spikes
+    from neuromorph.cli_export import loihi1_reference_spikes
 
     rng = np.random.default_rng(3)
     spec, chip, image = network(rng, 6, 10, (5, 3, 3))
