@@ -5,8 +5,9 @@
 ``neuromorph sweep SWEEP.toml --out DIR [--scheduler tcp://HOST:PORT]``, ``neuromorph sweep-report DIR``
 and ``neuromorph bias STUDY.toml --out DIR``.
 
-Any :class:`NeuromorphError` becomes one line on stderr and exit code 2, never
-a traceback. Ctrl-C exits 130; running the same command again resumes.
+Any :class:`NeuromorphError` (and any OS error) becomes one line on stderr and exit code 1,
+never a traceback; usage errors keep argparse's exit code 2. Ctrl-C exits 130 and leaves a
+resumable file: running the same command again resumes.
 """
 
 from __future__ import annotations
@@ -347,19 +348,28 @@ def _backend_options(p: argparse.ArgumentParser) -> None:
                    help="with --backend brian2: brian2's code-generation target (default numpy)")
 
 
+#: Exit codes: a package error (bad input, failed run, storage), argparse's usage error, Ctrl-C.
+EXIT_ERROR, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
+
+
+def _one_line(text: str) -> str:
+    """``text`` on one line (a multi-line message joined with ' | ')."""
+    return " | ".join(part.strip() for part in str(text).splitlines() if part.strip())
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
     except NeuromorphError as exc:
-        print(f"neuromorph: error: {exc}", file=sys.stderr)
-        return 2
+        print(f"neuromorph: error: {_one_line(exc)}", file=sys.stderr)
+        return EXIT_ERROR
     except OSError as exc:  # an unwritable output path, a full disk: one line, no traceback
-        print(f"neuromorph: error: {exc.strerror or exc}: {exc.filename or ''}", file=sys.stderr)
-        return 2
+        print(f"neuromorph: error: {_one_line(exc.strerror or exc)}: {exc.filename or ''}", file=sys.stderr)
+        return EXIT_ERROR
     except KeyboardInterrupt:
         print("neuromorph: interrupted; run the same command again to resume", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":

@@ -104,7 +104,7 @@ def test_bad_cards_raise_specific_errors(table, error, match):
 def test_cli_reports_a_bad_card_in_one_line(tmp_path, capsys):
     card = tmp_path / "bad.toml"
     card.write_text("[modes]\nteacher_w = [0.6, -1.5, 0.2]\n")
-    assert main(["theory", "compare", str(card), "--out", str(tmp_path / "x.h5")]) == 2
+    assert main(["theory", "compare", str(card), "--out", str(tmp_path / "x.h5")]) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "teacher_w" in err and "Traceback" not in err
     assert not (tmp_path / "x.h5").exists()
@@ -157,6 +157,6 @@ def test_output_directory_is_created_and_an_unwritable_path_is_one_line(tmp_path
     blocker = tmp_path / "file"
     blocker.write_text("")
     capsys.readouterr()
-    assert main(["theory", "compare", str(card), "--out", str(blocker / "x.h5"), "--no-progress"]) == 2
+    assert main(["theory", "compare", str(card), "--out", str(blocker / "x.h5"), "--no-progress"]) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "Traceback" not in err

@@ -26,7 +26,7 @@ from neuromorph.config import RunSpec, apply_overrides, build_section, check_key
 from neuromorph.errors import ConfigError
 from neuromorph.tomlfile import read_toml
 
-__all__ = ["RULES", "LyapunovSpec", "RunPoint", "SweepSpec", "load_sweep"]
+__all__ = ["RULES", "LyapunovSpec", "RunPoint", "SweepSpec", "load_sweep", "parse_sweep"]
 
 #: Rule names of a sweep -> the [rule] table. The two e-prop truncations of THEORY.md §4.1:
 #: ``eprop`` detaches only the recurrent input W_h f(h) (the leak path stays: trace decay alpha,
@@ -119,7 +119,15 @@ def load_sweep(path: str | Path, check: bool = True) -> SweepSpec:
     """Read a sweep file; with ``check`` every run's card is resolved, so bad cards fail before any run."""
     path = Path(path)
     table, _ = read_toml(path, "sweep file")
+    return parse_sweep(table, path, check)
+
+
+def parse_sweep(table: dict, path: Path, check: bool = True) -> SweepSpec:
+    """A :class:`SweepSpec` from a parsed sweep file at ``path`` (card paths are relative to it)."""
     where = str(path)
+    for name, body in table.items():
+        if not isinstance(body, dict):
+            raise ConfigError(f"{where}: [{name}] must be a table, got {body!r}")
     check_keys(table, ("sweep", "cards", "grid", "set", "lyapunov", "flossing"), where, "")
     sweep = dict(table.get("sweep", {}))
     check_keys(sweep, ("iterations", "batch_size", "threads"), where, "sweep")
@@ -134,7 +142,7 @@ def load_sweep(path: str | Path, check: bool = True) -> SweepSpec:
     grid = _grid(table.get("grid"), where)
     floss = dict(table.get("flossing", {}))
     rules = floss.pop("rules", ["eprop"])
-    if not isinstance(rules, list) or any(r not in RULES for r in rules):
+    if not isinstance(rules, list) or any(not isinstance(r, str) or r not in RULES for r in rules):
         raise ConfigError(f"{where}: [flossing] rules must be a list of {sorted(RULES)}, got {rules!r}")
     spec = SweepSpec(
         path=path,
@@ -184,7 +192,7 @@ def _grid(table: Any, where: str) -> dict[str, tuple]:
         raise ConfigError(f"{where}: [grid] lr values must be > 0, got {grid['lr']}")
     if any(not isinstance(v, int) or isinstance(v, bool) or v < 0 for v in grid["seed"]):
         raise ConfigError(f"{where}: [grid] seed must be a list of integers >= 0, got {grid['seed']}")
-    if any(r not in RULES for r in grid["rule"]):
+    if any(not isinstance(r, str) or r not in RULES for r in grid["rule"]):
         raise ConfigError(f"{where}: [grid] rule must be a list of {sorted(RULES)}, got {grid['rule']}")
     if any(not isinstance(v, bool) for v in grid["flossing"]):
         raise ConfigError(f"{where}: [grid] flossing must be a list of true/false, got {grid['flossing']}")
