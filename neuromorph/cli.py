@@ -95,15 +95,18 @@ def _export(args: argparse.Namespace) -> int:
     import torch
 
     from neuromorph.config import resolve
-    from neuromorph.network import Parameters
+    from neuromorph.network import Parameters, parameter_shapes
     from neuromorph.storage import read_run
+    from neuromorph.storage.checkpoint import check_params, stored_card
 
     chip_needed = args.chip_image is not None or args.brian2_loihi is not None or args.loihi2_rules is not None
     if args.nir is None and not chip_needed and args.loihi2_rules is None:
         raise ConfigError("export needs --nir NET.nir, --chip-image IMAGE.h5, --brian2-loihi DIR and/or "
                           "--loihi2-rules RULES.txt")
     record = read_run(args.run, with_checkpoint=chip_needed)
-    spec = resolve(tomllib.loads(record.config_toml), str(args.run))
+    spec = resolve(stored_card(record, args.run), str(args.run), check_memory_on_load=False)
+    shapes = parameter_shapes(spec.network)
+    check_params(record, {k: v for k, v in shapes.items() if k != "threshold" or k in record.params}, args.run)
     params = Parameters(**{k: torch.from_numpy(record.params[k]) for k in Parameters._fields if k in record.params})
     if args.nir is not None:
         from neuromorph.export import to_nir, write_nir
@@ -156,10 +159,6 @@ def _export(args: argparse.Namespace) -> int:
 
 def _run_chip(args: argparse.Namespace, spec, record, what: str):
     """The run's chip arithmetic with the weight grids it used (fixed on chip), or ExportError."""
-    import io
-
-    import torch
-
     from neuromorph.errors import ExportError
     from neuromorph.hardware.setup import prepare
 
@@ -172,7 +171,9 @@ def _run_chip(args: argparse.Namespace, spec, record, what: str):
         raise ExportError(f"brian2-loihi emulates Loihi 1; {args.run} was trained under profile "
                           f"{spec.hardware.profile!r}: retrain with --profile loihi1 (--mode offline for e-prop)")
     if chip is not None and record.checkpoint is not None:
-        state = torch.load(io.BytesIO(record.checkpoint), weights_only=True)
+        from neuromorph.storage.checkpoint import load_checkpoint
+
+        state = load_checkpoint(record.checkpoint, args.run)
         if "chip_steps" in state:
             chip.grids = type(chip.grids)(dict(state["chip_steps"]), dict(state["chip_exponents"]))
     return chip

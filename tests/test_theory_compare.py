@@ -16,7 +16,7 @@ import pytest
 from neuromorph.cli import main
 from neuromorph.errors import ConfigError, StorageError, TheoryError
 from neuromorph.theory_compare.card import load_compare_card, parse_compare_card
-from neuromorph.theory_compare.store import read_table
+from neuromorph.storage.theory import read_table
 
 ROOT = Path(__file__).resolve().parents[1]
 FAST = """

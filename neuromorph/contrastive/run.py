@@ -24,7 +24,7 @@ from tqdm.auto import tqdm
 from neuromorph.contrastive.card import ContrastiveCard
 from neuromorph.contrastive.data import load_task
 from neuromorph.contrastive.kappa import THEORY_CASES, KappaCase, KappaResult, measure_kappa
-from neuromorph.contrastive.store import write_contrastive
+from neuromorph.storage.contrastive import write_contrastive
 from neuromorph.contrastive.train import Curve, train_scheme
 from neuromorph.errors import ConfigError
 

@@ -32,7 +32,7 @@ from neuromorph.theory.teacher import LinearRNN, ModeValues
 from neuromorph.theory_compare.card import CompareCard
 from neuromorph.theory_compare.learning import POPULATION_RULES, RULES, Learned, population_learning, sgd_learning
 from neuromorph.theory_compare.rank import RankVariant, rank_restriction
-from neuromorph.theory_compare.store import TableRow, write_compare
+from neuromorph.storage.theory import TableRow, write_compare
 
 #: Tolerances of the table: population GD is O(η) from the ODE (check 4); SGD adds sampling
 #: noise (check 5 allows 3e-2 at η = 2e-3; here 5e-2 at the card's default η = 1e-2).

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from neuromorph.bias.run import run_study, trained_parameters
-from neuromorph.bias.store import read_study
+from neuromorph.storage.bias import read_study
 from neuromorph.bias.study import load_study
 from neuromorph.cli import main
 from neuromorph.errors import ConfigError, StorageError
