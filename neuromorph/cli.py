@@ -193,7 +193,7 @@ def _sweep(args: argparse.Namespace) -> int:
     from neuromorph.sweep import run_sweep
 
     results = run_sweep(args.sweep, args.out, scheduler=args.scheduler, n_workers=args.workers, serial=args.serial,
-                        progress=not args.no_progress)
+                        progress=not args.no_progress, force=args.force)
     skipped = sum(1 for r in results.values() if r.get("skipped"))
     print(f"{args.out}: {len(results)} runs ({skipped} already done), {len(results.failed)} failed")
     for run_id in results.failed:
@@ -314,6 +314,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "default: a LocalCluster on this machine")
     p.add_argument("--workers", type=int, help="LocalCluster worker processes (default: CPU count)")
     p.add_argument("--serial", action="store_true", help="run in this process, without dask")
+    p.add_argument("--force", action="store_true", help="reuse a directory of another sweep file (redo changed runs)")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.set_defaults(func=_sweep)
     p = sub.add_parser("sweep-report", help="figures of a sweep directory: loss per gain, Lyapunov exponents, flossing")

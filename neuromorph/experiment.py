@@ -31,6 +31,7 @@ from neuromorph.plasticity.losses import accuracy
 from neuromorph.resume import profile_digest, resume_changes
 from neuromorph.storage import RunRecord, package_versions, read_run, write_run
 from neuromorph.storage.checkpoint import check_params, load_checkpoint
+from neuromorph.storage.lock import one_writer
 from neuromorph.types import LossKind, TrialBatch
 
 
@@ -63,6 +64,7 @@ class _Run:
     last_batch: TrialBatch | None = None  #: its batch
 
 
+@one_writer  # a second process writing the same ``out`` is refused with one line naming the holder
 def train(
     spec: RunSpec,
     *,

@@ -16,6 +16,7 @@ Each grid point is one run: the base card with ``network.init.w_rec_gain = gain`
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -68,8 +69,16 @@ class RunPoint:
 
     @property
     def id(self) -> str:
+        """A readable prefix (``romo-eprop-g1.5-lr0.001-s0``) and a hash of the *full* point: two
+        points that print alike (gain 0.5 and 0.50000001) never share an id, so never a file."""
         floss = "-floss" if self.flossing else ""
-        return f"{self.task}-{self.rule}-g{self.gain:g}-lr{self.lr:g}-s{self.seed}{floss}"
+        return f"{self.task}-{self.rule}-g{self.gain:g}-lr{self.lr:g}-s{self.seed}{floss}-{self.digest}"
+
+    @property
+    def digest(self) -> str:
+        """The first 10 hex digits of SHA-256 over every field (floats exactly, as ``float.hex``)."""
+        exact = (self.task, self.rule, float(self.gain).hex(), float(self.lr).hex(), int(self.seed), bool(self.flossing))
+        return hashlib.sha256(repr(exact).encode()).hexdigest()[:10]
 
 
 @dataclass(frozen=True)
@@ -157,6 +166,7 @@ def parse_sweep(table: dict, path: Path, check: bool = True) -> SweepSpec:
     points = spec.points()
     if not points:
         raise ConfigError(f"{where}: the grid is empty")
+    _refuse_duplicates(points, where)
     for point in points if check else ():
         run = spec.run_spec(point)
         if not run.network.self_connections:
@@ -197,3 +207,14 @@ def _grid(table: Any, where: str) -> dict[str, tuple]:
     if any(not isinstance(v, bool) for v in grid["flossing"]):
         raise ConfigError(f"{where}: [grid] flossing must be a list of true/false, got {grid['flossing']}")
     return {k: tuple(v) for k, v in grid.items()}
+
+
+def _refuse_duplicates(points: list[RunPoint], where: str) -> None:
+    """Two equal grid points would be one run counted twice (``seed = [0, 0, 1]``)."""
+    seen: dict[str, RunPoint] = {}
+    for point in points:
+        if point.id in seen:
+            raise ConfigError(f"{where}: [grid] holds the point {point.id.rsplit('-', 1)[0]} twice (task {point.task}, "
+                              f"rule {point.rule}, gain {point.gain!r}, lr {point.lr!r}, seed {point.seed}); remove the "
+                              "repeated value")
+        seen[point.id] = point

@@ -193,3 +193,31 @@ def test_export_of_a_damaged_run_is_one_line(tmp_path, capsys):
     experiment.train(small(**{"train.iterations": 2}), out=run, progress=False, force=True)
     _damage(run, not_toml)
     one_line_error(capsys, ["export", str(run), "--nir", str(tmp_path / "n.nir")], str(run), "/config")
+
+
+def test_ctrl_c_during_an_iteration_stops_after_it_with_a_resumable_file(tmp_path, monkeypatch):
+    """A real SIGINT (not a raised KeyboardInterrupt) in iteration 3 is honoured once that iteration
+    is done: the file then holds iteration 4 (not a checkpoint iteration) and resumes to the same result."""
+    import os
+    import signal
+
+    spec = small()
+    reference = experiment.train(spec, progress=False)
+    real = experiment._iteration
+
+    def sigint_in_3(spec, low, run, dtype, *rest):
+        if run.iteration == 3:
+            os.kill(os.getpid(), signal.SIGINT)
+        return real(spec, low, run, dtype, *rest)
+
+    monkeypatch.setattr(experiment, "_iteration", sigint_in_3)
+    out = tmp_path / "run.h5"
+    with pytest.raises(KeyboardInterrupt):
+        experiment.train(spec, out=out, progress=False)
+    monkeypatch.undo()
+    assert read_run(out).status == "running" and read_run(out).iteration == 4
+    resumed = experiment.train(spec, out=out, progress=False)
+    assert resumed.resumed_from == 4
+    np.testing.assert_array_equal(resumed.curves["loss"], reference.curves["loss"])
+    for a, b in zip(resumed.params, reference.params):
+        assert torch.equal(a, b)

@@ -113,3 +113,29 @@ def test_stale_temporaries_of_dead_writers_are_removed_by_the_next_write(tmp_pat
 def test_temporary_names_record_the_writer(tmp_path):
     name = temp_name(tmp_path / "a.h5").name
     assert name.startswith(f"a.h5.tmp{os.getpid()}-")
+
+
+def test_a_second_writer_of_the_same_output_is_refused_naming_the_holder(tmp_path, capsys):
+    """A process holding the lock (a child, as a second `neuromorph train` would be) blocks this one."""
+    from tests.robustness.helpers import ROOT, one_line_error
+
+    out = tmp_path / "run.h5"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time\nfrom neuromorph.storage.lock import output_lock\n"
+         f"with output_lock({str(out)!r}):\n    print('locked', flush=True)\n    sys.stdin.read()"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=ROOT)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        line = one_line_error(capsys, ["train", str(ROOT / "models" / "eprop_sine.toml"), "--out", str(out),
+                                       "--iterations", "1", "--no-progress"], str(out), f"process {holder.pid}")
+        assert "being written" in line and not out.exists()
+    finally:
+        holder.stdin.close()
+        holder.wait(timeout=60)
+    from neuromorph.storage.lock import lock_path, output_lock
+
+    assert not lock_path(out).exists()  # released and removed when the holder ended
+    with output_lock(out):  # free again
+        with pytest.raises(StorageError, match=f"process {os.getpid()}"):
+            with output_lock(out):
+                pass
