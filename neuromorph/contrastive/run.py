@@ -25,6 +25,7 @@ from neuromorph.contrastive.card import ContrastiveCard
 from neuromorph.contrastive.data import load_task
 from neuromorph.contrastive.kappa import THEORY_CASES, KappaCase, KappaResult, measure_kappa
 from neuromorph.storage.contrastive import write_contrastive
+from neuromorph.storage.lock import one_writer
 from neuromorph.contrastive.train import Curve, train_scheme
 from neuromorph.errors import ConfigError
 
@@ -60,6 +61,7 @@ class ContrastiveResult:
         return ref is None or all(abs(s.mean - ref.mean) <= self.card.train.tolerance for s in self.summary)
 
 
+@one_writer  # one process per output file (neuromorph.storage.lock)
 def run_contrastive(card: ContrastiveCard, out: str | Path, *, progress: bool = True,
                     figures: bool = True, backend: str = "torch", target: str = "numpy") -> ContrastiveResult:
     """Train, store and plot; see the module docstring."""
@@ -137,6 +139,7 @@ class KappaRun:
         return all(abs(r.error) < KAPPA_TOLERANCE and r.cosine > 0.99 for r in self.results)
 
 
+@one_writer  # one process per output file (neuromorph.storage.lock)
 def run_kappa(out: str | Path, *, cases: tuple[KappaCase, ...] = THEORY_CASES, runs: int = 1000,
               t_run: float = 100.0, dt: float = 0.01, seed: int = 0, progress: bool = True,
               figures: bool = True) -> KappaRun:

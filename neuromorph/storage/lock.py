@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as _dt
 import fcntl
 import functools
+import inspect
 import os
 import socket
 from collections.abc import Callable, Iterator
@@ -79,13 +80,15 @@ def output_lock(path: str | os.PathLike[str]) -> Iterator[Path]:
 
 
 def one_writer(func: Callable) -> Callable:
-    """Decorate a function whose keyword ``out`` is an output file: hold its lock during the call."""
+    """Decorate a function whose argument ``out`` is an output file: hold its lock during the call."""
+    signature = inspect.signature(func)
 
     @functools.wraps(func)
-    def wrapper(*args, out=None, **kwargs):
+    def wrapper(*args, **kwargs):
+        out = signature.bind(*args, **kwargs).arguments.get("out")
         if out is None:
-            return func(*args, out=out, **kwargs)
+            return func(*args, **kwargs)
         with output_lock(out):
-            return func(*args, out=out, **kwargs)
+            return func(*args, **kwargs)
 
     return wrapper

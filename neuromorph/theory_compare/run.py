@@ -41,6 +41,7 @@ from neuromorph.theory_compare.learning import (
     sgd_learning,
 )
 from neuromorph.theory_compare.rank import RankVariant, rank_restriction
+from neuromorph.storage.lock import one_writer
 from neuromorph.storage.theory import TableRow, write_compare
 
 #: SGD's allowance for sampling noise on top of its predicted Euler deviation (check 5 allows
@@ -90,6 +91,7 @@ def _order(card: CompareCard) -> ModeOrder:
     return mode_order(Rule.BPTT, student, teacher, bases, spec.lr, steps, record_every=max(1, steps // 400))
 
 
+@one_writer  # one process per output file (neuromorph.storage.lock)
 def run_compare(card: CompareCard, out: str | Path, *, progress: bool = True, threads: int = 1) -> CompareResult:
     """Run every part of the comparison, write ``out`` and the figures next to it."""
     started = time.perf_counter()
