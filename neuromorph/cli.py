@@ -91,7 +91,9 @@ def _plot(args: argparse.Namespace) -> int:
     return 0
 
 
-def _export(args: argparse.Namespace) -> int:
+def _stored_run(path: Path, with_checkpoint: bool):
+    """``(record, spec, params)`` of a run file; a damaged one (no TOML card, missing or misshapen
+    parameters) is a StorageError naming what is wrong."""
     import torch
 
     from neuromorph.config import resolve
@@ -99,15 +101,20 @@ def _export(args: argparse.Namespace) -> int:
     from neuromorph.storage import read_run
     from neuromorph.storage.checkpoint import check_params, stored_card
 
+    record = read_run(path, with_checkpoint=with_checkpoint)
+    spec = resolve(stored_card(record, path), str(path), check_memory_on_load=False)
+    shapes = parameter_shapes(spec.network)
+    check_params(record, {k: v for k, v in shapes.items() if k != "threshold" or k in record.params}, path)
+    params = Parameters(**{k: torch.from_numpy(record.params[k]) for k in Parameters._fields if k in record.params})
+    return record, spec, params
+
+
+def _export(args: argparse.Namespace) -> int:
     chip_needed = args.chip_image is not None or args.brian2_loihi is not None or args.loihi2_rules is not None
     if args.nir is None and not chip_needed and args.loihi2_rules is None:
         raise ConfigError("export needs --nir NET.nir, --chip-image IMAGE.h5, --brian2-loihi DIR and/or "
                           "--loihi2-rules RULES.txt")
-    record = read_run(args.run, with_checkpoint=chip_needed)
-    spec = resolve(stored_card(record, args.run), str(args.run), check_memory_on_load=False)
-    shapes = parameter_shapes(spec.network)
-    check_params(record, {k: v for k, v in shapes.items() if k != "threshold" or k in record.params}, args.run)
-    params = Parameters(**{k: torch.from_numpy(record.params[k]) for k in Parameters._fields if k in record.params})
+    record, spec, params = _stored_run(args.run, chip_needed)
     if args.nir is not None:
         from neuromorph.export import to_nir, write_nir
 
