@@ -4,8 +4,12 @@
 checkpoints atomically into the output HDF5 file every
 ``train.checkpoint_every`` iterations, and resumes from that checkpoint when
 the same card is run again with the same output file. NaN or Inf stops the run
-with :class:`NonFiniteError`; the file then holds the last good parameters and
-``status = "failed"``.
+with :class:`NonFiniteError`; the file then holds the parameters, optimiser and
+generator state of the last good iteration and ``status = "failed"`` (also when the
+first iteration fails). A resume is refused when the profile file, the backend or a
+numeric package changed (:mod:`neuromorph.resume`) or the file is damaged; one
+process writes an output at a time (:mod:`neuromorph.storage.lock`); Ctrl-C stops
+after the current iteration with a resumable file (:mod:`neuromorph.interrupt`).
 """
 
 from __future__ import annotations
