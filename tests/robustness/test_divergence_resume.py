@@ -212,8 +212,13 @@ def test_ctrl_c_during_an_iteration_stops_after_it_with_a_resumable_file(tmp_pat
 
     monkeypatch.setattr(experiment, "_iteration", sigint_in_3)
     out = tmp_path / "run.h5"
-    with pytest.raises(KeyboardInterrupt):
-        experiment.train(spec, out=out, progress=False)
+    # Python's own handler, as in `neuromorph train` (an earlier test's library may have replaced it)
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            experiment.train(spec, out=out, progress=False)
+    finally:
+        signal.signal(signal.SIGINT, previous)
     monkeypatch.undo()
     assert read_run(out).status == "running" and read_run(out).iteration == 4
     resumed = experiment.train(spec, out=out, progress=False)
