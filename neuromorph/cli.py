@@ -5,8 +5,9 @@
 ``neuromorph sweep SWEEP.toml --out DIR [--scheduler tcp://HOST:PORT]``, ``neuromorph sweep-report DIR``,
 ``neuromorph bias STUDY.toml --out DIR`` and ``neuromorph --version``.
 
-Any :class:`NeuromorphError` becomes one line on stderr and exit code 2, never
-a traceback. Ctrl-C exits 130; running the same command again resumes.
+Any :class:`NeuromorphError` (and any OS error) becomes one line on stderr and exit code 1,
+never a traceback; usage errors keep argparse's exit code 2. Ctrl-C exits 130 and leaves a
+resumable file: running the same command again resumes.
 """
 
 from __future__ import annotations
@@ -117,7 +118,7 @@ def _sweep(args: argparse.Namespace) -> int:
     from neuromorph.sweep import run_sweep
 
     results = run_sweep(args.sweep, args.out, scheduler=args.scheduler, n_workers=args.workers, serial=args.serial,
-                        progress=not args.no_progress)
+                        progress=not args.no_progress, force=args.force)
     skipped = sum(1 for r in results.values() if r.get("skipped"))
     print(f"{args.out}: {len(results)} runs ({skipped} already done), {len(results.failed)} failed")
     for run_id in results.failed:
@@ -242,6 +243,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "default: a LocalCluster on this machine")
     p.add_argument("--workers", type=int, help="LocalCluster worker processes (default: CPU count)")
     p.add_argument("--serial", action="store_true", help="run in this process, without dask")
+    p.add_argument("--force", action="store_true", help="reuse a directory of another sweep file (redo changed runs)")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.set_defaults(func=_sweep)
     p = sub.add_parser("sweep-report", help="figures of a sweep directory: loss per gain, Lyapunov exponents, flossing")
@@ -277,19 +279,28 @@ def _backend_options(p: argparse.ArgumentParser) -> None:
                    help="with --backend brian2: brian2's code-generation target (default numpy)")
 
 
+#: Exit codes: a package error (bad input, failed run, storage), argparse's usage error, Ctrl-C.
+EXIT_ERROR, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
+
+
+def _one_line(text: str) -> str:
+    """``text`` on one line (a multi-line message joined with ' | ')."""
+    return " | ".join(part.strip() for part in str(text).splitlines() if part.strip())
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
     except NeuromorphError as exc:
-        print(f"neuromorph: error: {exc}", file=sys.stderr)
-        return 2
+        print(f"neuromorph: error: {_one_line(exc)}", file=sys.stderr)
+        return EXIT_ERROR
     except OSError as exc:  # an unwritable output path, a full disk: one line, no traceback
-        print(f"neuromorph: error: {exc.strerror or exc}: {exc.filename or ''}", file=sys.stderr)
-        return 2
+        print(f"neuromorph: error: {_one_line(exc.strerror or exc)}: {exc.filename or ''}", file=sys.stderr)
+        return EXIT_ERROR
     except KeyboardInterrupt:
         print("neuromorph: interrupted; run the same command again to resume", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":

@@ -8,28 +8,37 @@ backend (:func:`loihi1_reference_spikes`): the export package reads runs and nev
 from __future__ import annotations
 
 import argparse
-import tomllib
 
 from neuromorph.errors import ConfigError
 
 __all__ = ["export_command", "loihi1_reference_spikes"]
 
 
-def export_command(args: argparse.Namespace) -> int:
-    """``neuromorph export RUN.h5 [--nir NET.nir] [--chip-image IMAGE.h5] [--brian2-loihi DIR] [--loihi2-rules F]``."""
+def stored_run(path, with_checkpoint: bool):
+    """``(record, spec, params)`` of a run file; a damaged one (no TOML card, missing or misshapen
+    parameters) is a StorageError naming what is wrong."""
     import torch
 
     from neuromorph.config import resolve
-    from neuromorph.network import Parameters
+    from neuromorph.network import Parameters, parameter_shapes
     from neuromorph.storage import read_run
+    from neuromorph.storage.checkpoint import check_params, stored_card
 
+    record = read_run(path, with_checkpoint=with_checkpoint)
+    spec = resolve(stored_card(record, path), str(path), check_memory_on_load=False)
+    shapes = parameter_shapes(spec.network)
+    check_params(record, {k: v for k, v in shapes.items() if k != "threshold" or k in record.params}, path)
+    params = Parameters(**{k: torch.from_numpy(record.params[k]) for k in Parameters._fields if k in record.params})
+    return record, spec, params
+
+
+def export_command(args: argparse.Namespace) -> int:
+    """``neuromorph export RUN.h5 [--nir NET.nir] [--chip-image IMAGE.h5] [--brian2-loihi DIR] [--loihi2-rules F]``."""
     chip_needed = args.chip_image is not None or args.brian2_loihi is not None or args.loihi2_rules is not None
     if args.nir is None and not chip_needed and args.loihi2_rules is None:
         raise ConfigError("export needs --nir NET.nir, --chip-image IMAGE.h5, --brian2-loihi DIR and/or "
                           "--loihi2-rules RULES.txt")
-    record = read_run(args.run, with_checkpoint=chip_needed)
-    spec = resolve(tomllib.loads(record.config_toml), str(args.run))
-    params = Parameters(**{k: torch.from_numpy(record.params[k]) for k in Parameters._fields if k in record.params})
+    record, spec, params = stored_run(args.run, chip_needed)
     if args.nir is not None:
         from neuromorph.export import to_nir, write_nir
 
@@ -104,10 +113,6 @@ def loihi1_reference_spikes(network, image, chip, inputs):
 
 def _run_chip(args: argparse.Namespace, spec, record, what: str):
     """The run's chip arithmetic with the weight grids it used (fixed on chip), or ExportError."""
-    import io
-
-    import torch
-
     from neuromorph.errors import ExportError
     from neuromorph.hardware.setup import prepare
 
@@ -120,7 +125,9 @@ def _run_chip(args: argparse.Namespace, spec, record, what: str):
         raise ExportError(f"brian2-loihi emulates Loihi 1; {args.run} was trained under profile "
                           f"{spec.hardware.profile!r}: retrain with --profile loihi1 (--mode offline for e-prop)")
     if chip is not None and record.checkpoint is not None:
-        state = torch.load(io.BytesIO(record.checkpoint), weights_only=True)
+        from neuromorph.storage.checkpoint import load_checkpoint
+
+        state = load_checkpoint(record.checkpoint, args.run)
         if "chip_steps" in state:
             chip.grids = type(chip.grids)(dict(state["chip_steps"]), dict(state["chip_exponents"]))
     return chip

@@ -14,6 +14,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import enum
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +26,7 @@ import torch
 from neuromorph import dynamics, plasticity
 from neuromorph.dynamics import Activation, ReadoutParameters
 from neuromorph.errors import ConfigError
+from neuromorph.memory import check_memory
 from neuromorph.network import InitSpec, NetworkSpec
 from neuromorph.plasticity import (
     Feedback,
@@ -66,6 +68,8 @@ class TrainSpec:
         for name in ("iterations", "batch_size", "checkpoint_every", "threads"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"train.{name} must be >= 1, got {getattr(self, name)!r}")
+        if not 0 <= self.seed <= SEED_MAX:
+            raise ConfigError(f"train.seed must be in [0, 2**63 - 1], got {self.seed!r}")
 
 
 @dataclass(frozen=True)
@@ -107,6 +111,8 @@ class RunSpec:
 NEURONS = dynamics.NEURONS  #: neuron families by ``network.neuron.model`` (each family registers itself)
 RULES = plasticity.RULES  #: rules by ``rule.name`` (each rule family registers itself)
 SECTIONS = ("task", "network", "rule", "optimizer", "train", "hardware", "bias_study")
+SEED_MAX = 2**63 - 1  #: seeds are stored as uint64 and fed to torch.Generator.manual_seed
+INT_BOUNDS = (-(2**63), 2**63 - 1)  #: every integer of a card fits an int64
 #: ``[bias_study]`` is read by :mod:`neuromorph.bias.study` (``neuromorph bias``); a plain ``train`` ignores it.
 
 
@@ -131,36 +137,41 @@ def apply_overrides(card: dict, overrides: dict[str, Any], where: str) -> dict:
     return card
 
 
-def resolve(card: dict, where: str = "<card>") -> RunSpec:
-    """Turn a card (nested dict) into a :class:`RunSpec`."""
+def resolve(card: dict, where: str = "<card>", check_memory_on_load: bool = True) -> RunSpec:
+    """Turn a card (nested dict) into a :class:`RunSpec`; with ``check_memory_on_load`` a run that
+    cannot fit in the memory available is refused (:func:`neuromorph.memory.check_memory`)."""
+    if not isinstance(card, dict):
+        raise ConfigError(f"{where}: a model card must be a TOML table, got {type(card).__name__}")
     if "modes" in card and not set(card) & set(SECTIONS):
         raise ConfigError(f"{where} is a theory comparison card; run `neuromorph theory compare {where} --out FILE.h5`")
     if "phases" in card:
         raise ConfigError(f"{where} is a contrastive card; run `neuromorph contrastive train {where} --out FILE.h5`")
     _check_keys(card, SECTIONS, where, "")
-    task = _task(dict(card.get("task", {})), where)
-    net = dict(card.get("network", {}))
+    task = _task(_table(card, "task", where), where)
+    net = _table(card, "network", where)
     _check_keys(net, ("n_rec", "dt", "neuron", "readout", "init"), where, "network")
     n_rec = _typed(net.get("n_rec", 100), "int", f"{where} [network] n_rec")
-    network = NetworkSpec(
-        n_in=task.n_in,
-        n_rec=n_rec,
-        n_out=task.n_out,
-        neuron=_neuron(dict(net.get("neuron", {})), n_rec, where),
-        readout=_build(ReadoutParameters, net.get("readout", {}), where, "network.readout"),
-        dt=_typed(net.get("dt", task.dt), "float", f"{where} [network] dt"),
-    )
+    neuron = _neuron(_table(net, "neuron", where, "network."), n_rec, where)
+    readout = _build(ReadoutParameters, net.get("readout", {}), where, "network.readout")
+    dt = _typed(net.get("dt", task.dt), "float", f"{where} [network] dt")
+    try:
+        network = NetworkSpec(n_in=task.n_in, n_rec=n_rec, n_out=task.n_out, neuron=neuron, readout=readout, dt=dt)
+    except ConfigError as exc:
+        raise ConfigError(f"{where}: [network]: {exc}") from None
     if abs(network.dt - task.dt) > 1e-12:
         raise ConfigError(f"{where}: network.dt = {network.dt} differs from the task's dt = {task.dt}")
-    return RunSpec(
+    spec = RunSpec(
         task=task,
         network=network,
         init=_build(InitSpec, net.get("init", {}), where, "network.init"),
-        rule=_rule(dict(card.get("rule", {})), where),
+        rule=_rule(_table(card, "rule", where), where),
         optimizer=_build(OptimizerSpec, card.get("optimizer", {}), where, "optimizer", {"name": _enum(OptimizerName)}),
         train=_build(TrainSpec, card.get("train", {}), where, "train", {"precision": _enum(Precision)}),
         hardware=_hardware(card["hardware"], where) if "hardware" in card else None,
     )
+    if check_memory_on_load:
+        check_memory(spec, where)
+    return spec
 
 
 def resolved_card(spec: RunSpec) -> dict:
@@ -199,16 +210,24 @@ def card_to_toml(card: dict) -> str:
 # --------------------------------------------------------------------------------------------- helpers
 
 
+def _table(parent: dict, key: str, where: str, prefix: str = "") -> dict:
+    """A copy of the sub-table ``parent[key]`` ({} if absent); a non-table value is a ConfigError."""
+    value = parent.get(key, {})
+    if not isinstance(value, dict):
+        raise ConfigError(f"{where}: [{prefix}{key}] must be a table, got {value!r}")
+    return dict(value)
+
+
 def _task(table: dict, where: str) -> Task:
     name = table.pop("name", None)
-    if name not in TASKS:
+    if not isinstance(name, str) or name not in TASKS:
         raise ConfigError(f"{where}: [task] name must be one of {sorted(TASKS)}, got {name!r}")
     return _build(TASKS[name], table, where, "task")
 
 
 def _neuron(table: dict, n_rec: int, where: str) -> dynamics.Neuron:
     model = table.pop("model", "lif")
-    if model not in NEURONS:
+    if not isinstance(model, str) or model not in NEURONS:
         raise ConfigError(f"{where}: network.neuron.model must be one of {sorted(NEURONS)}, got {model!r}")
     n_adaptive = table.pop("n_adaptive", None) if model == "alif" else None
     if n_adaptive is not None:
@@ -237,7 +256,7 @@ def _hardware(table: Any, where: str) -> HardwareSpec:
 
 def _rule(table: dict, where: str) -> plasticity.Rule:
     name = table.pop("name", "eprop")
-    if name not in RULES:
+    if not isinstance(name, str) or name not in RULES:
         raise ConfigError(f"{where}: [rule] name must be one of {sorted(RULES)}, got {name!r}")
     converters = {
         "feedback": _enum(Feedback),
@@ -265,7 +284,7 @@ def _build(cls: type, table: Any, where: str, section: str, converters: dict[str
         return cls(**kwargs)
     except ConfigError as exc:
         raise ConfigError(f"{where}: {exc}") from None
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, ArithmeticError) as exc:
         raise ConfigError(f"{where}: [{section}]: {exc}") from None
 
 
@@ -287,6 +306,10 @@ def _typed(value: Any, annotation: Any, label: str) -> Any:
     for name in names:
         accepted = _SIMPLE.get(name)
         if accepted and isinstance(value, accepted) and not (name != "bool" and isinstance(value, bool)):
+            if name == "float" and not math.isfinite(value):
+                raise ConfigError(f"{label} must be a finite number, got {value!r}")
+            if name == "int" and not INT_BOUNDS[0] <= value <= INT_BOUNDS[1]:
+                raise ConfigError(f"{label} must be an integer in [-2**63, 2**63 - 1], got {value!r}")
             return float(value) if name == "float" else value
     if not any(n in _SIMPLE for n in names):
         return value

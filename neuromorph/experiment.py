@@ -4,12 +4,17 @@
 checkpoints atomically into the output HDF5 file every
 ``train.checkpoint_every`` iterations, and resumes from that checkpoint when
 the same card is run again with the same output file. NaN or Inf stops the run
-with :class:`NonFiniteError`; the file then holds the last good parameters and
-``status = "failed"``.
+with :class:`NonFiniteError`; the file then holds the parameters, optimiser and
+generator state of the last good iteration and ``status = "failed"`` (also when the
+first iteration fails). A resume is refused when the profile file, the backend or a
+numeric package changed (:mod:`neuromorph.resume`) or the file is damaged; one
+process writes an output at a time (:mod:`neuromorph.storage.lock`); Ctrl-C stops
+after the current iteration with a resumable file (:mod:`neuromorph.interrupt`).
 """
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import io
 from dataclasses import dataclass, field
@@ -25,10 +30,14 @@ from neuromorph.config import RunSpec, card_to_toml, resolved_card
 from neuromorph.engine import Session
 from neuromorph.errors import ConfigError, NeuromorphError, NonFiniteError
 from neuromorph.hardware.setup import HardwareSetup, prepare
+from neuromorph.interrupt import deferred_interrupts
 from neuromorph.network import Parameters, check_parameters, complete, init_parameters
 from neuromorph.plasticity import Learner, Target
 from neuromorph.plasticity.losses import accuracy
+from neuromorph.resume import profile_digest, resume_changes
 from neuromorph.storage import RunRecord, package_versions, read_run, write_run
+from neuromorph.storage.checkpoint import check_params, load_checkpoint
+from neuromorph.storage.lock import one_writer
 from neuromorph.types import LossKind, TrialBatch
 
 
@@ -71,6 +80,7 @@ class _Run:
         return self.session.learner
 
 
+@one_writer  # a second process writing the same ``out`` is refused with one line naming the holder
 def train(
     spec: RunSpec,
     *,
@@ -106,12 +116,19 @@ def train(
         return _result(run, spec, resumed_from, Path(out))
     bar = tqdm(total=spec.train.iterations, initial=run.iteration, disable=not progress, desc=spec.rule.name, unit="it")
     try:
-        while run.iteration < spec.train.iterations:
-            _iteration(spec, run)
-            bar.update(1)
-            bar.set_postfix(_postfix(run.curves))
-            if out is not None and run.iteration % spec.train.checkpoint_every == 0:
-                write_run(out, _record(spec, run, toml, "running"))
+        with deferred_interrupts() as interrupts:  # Ctrl-C stops after the iteration, with a resumable file
+            while run.iteration < spec.train.iterations:
+                good = copy.deepcopy(_state(run))
+                try:
+                    _iteration(spec, run)
+                except NonFiniteError:
+                    _load_state(run, good)  # the file keeps the last good iteration, not a partial one
+                    raise
+                bar.update(1)
+                bar.set_postfix(_postfix(run.curves))
+                if out is not None and (run.iteration % spec.train.checkpoint_every == 0 or interrupts.requested):
+                    write_run(out, _record(spec, run, toml, "running"))
+                interrupts.check()
     except NeuromorphError as exc:
         if out is not None:
             write_run(out, _record(spec, run, toml, "failed", error=str(exc)))
@@ -199,7 +216,7 @@ def _record(spec: RunSpec, run: _Run, toml: str, status: str, error: str | None 
         versions=package_versions(),
         status=status,
         iteration=run.iteration,
-        curves={k: np.asarray(v) for k, v in run.curves.items()},
+        curves={"loss": np.zeros(0), **{k: np.asarray(v) for k, v in run.curves.items()}},  # a failed 1st iteration
         params=params,
         last=last_arrays,
         rule_state=rule_state,
@@ -214,40 +231,57 @@ def _hardware_attrs(run: _Run) -> dict:
     hw = run.hardware
     if hw is None:
         return {}
-    attrs = {"profile": hw.profile.id, "hardware_mode": hw.report.mode, "hardware_report": hw.report.format()}
+    attrs = {"profile": hw.profile.id, "hardware_mode": hw.report.mode, "hardware_report": hw.report.format(),
+             "profile_sha256": profile_digest(hw.profile.path)}
     if hw.report.lr is not None:
         attrs["lr_on_chip"] = hw.report.lr
     return attrs
 
 
+def _state(run: _Run) -> dict:
+    """What a checkpoint holds (references, not copies: deep-copy to keep it)."""
+    return {
+        "params": {t.value: p.detach() for t, p in run.params.items()},
+        "feedback": run.feedback,
+        "learner": run.learner.state_dict(),
+        "generator": run.generator.get_state(),
+        "iteration": run.iteration,
+        "curves": run.curves,
+        "rule_carry": run.session.carry,
+        **_chip_state(run),
+    }
+
+
 def _checkpoint(run: _Run) -> bytes:
     buffer = io.BytesIO()
-    torch.save(
-        {
-            "params": {t.value: p.detach() for t, p in run.params.items()},
-            "feedback": run.feedback,
-            "learner": run.learner.state_dict(),
-            "generator": run.generator.get_state(),
-            "iteration": run.iteration,
-            "curves": run.curves,
-            "rule_carry": run.session.carry,
-            **_chip_state(run),
-        },
-        buffer,
-    )
+    torch.save(_state(run), buffer)
     return buffer.getvalue()
 
 
 def _resume(run: _Run, out: Path, toml: str, force: bool) -> int:
-    """Load the checkpoint in ``out`` if it was written from the same card; returns its iteration."""
+    """Load the checkpoint in ``out`` if it was written from the same card, profile, backend and
+    package versions (:func:`resume_changes`); returns its iteration. A damaged file is refused."""
     if not out.exists() or force:
         return 0
     record = read_run(out, with_checkpoint=True)
     if record.config_toml != toml:
         raise ConfigError(f"{out} holds a run of a different model card; pass --force to overwrite it or pick another --out")
+    changes = resume_changes(record, run.hardware, run.session.backend.attrs)
+    if changes:
+        raise ConfigError(f"{out} cannot resume: {'; '.join(changes)}; resuming would mix results: pass --force to "
+                          "start over or pick another --out")
+    shapes = {t.value: tuple(p.shape) for t, p in run.params.items()} | {"feedback": tuple(run.feedback.shape)}
     if record.checkpoint is None:
+        check_params(record, shapes, out)
         return 0
-    state = torch.load(io.BytesIO(record.checkpoint), weights_only=True)
+    state = load_checkpoint(record.checkpoint, out)
+    check_params(record, shapes, out, state)
+    _load_state(run, state)
+    return run.iteration
+
+
+def _load_state(run: _Run, state: dict) -> None:
+    """Put a checkpoint (or an in-memory snapshot) back into ``run``."""
     with torch.no_grad():
         for name, value in state["params"].items():
             run.params[Target(name)].copy_(value)
@@ -261,7 +295,6 @@ def _resume(run: _Run, out: Path, toml: str, force: bool) -> int:
     if chip is not None and "chip_generator" in state:
         chip.generator.set_state(state["chip_generator"])
         chip.grids = type(chip.grids)(dict(state["chip_steps"]), dict(state["chip_exponents"]))
-    return run.iteration
 
 
 def _chip_state(run: _Run) -> dict:

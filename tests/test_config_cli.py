@@ -92,7 +92,7 @@ def test_cli_prints_one_line_and_exits_nonzero(tmp_path):
     card.write_text('[task]\nname = "sine"\nbogus = 1\n')
     proc = subprocess.run([sys.executable, "-m", "neuromorph", "train", str(card), "--out", str(tmp_path / "x.h5")],
                           capture_output=True, text=True, cwd=ROOT)
-    assert proc.returncode == 2
+    assert proc.returncode == 1
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("neuromorph: error:") and "bogus" in lines[0]
     assert "Traceback" not in proc.stderr
@@ -104,7 +104,7 @@ def test_cli_rejects_a_foreign_hdf5_file(tmp_path, capsys):
     foreign = tmp_path / "foreign.h5"
     with h5py.File(foreign, "w") as f:
         f["x"] = [1, 2, 3]
-    assert main(["plot", str(foreign)]) == 2
+    assert main(["plot", str(foreign)]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "neuromorph" in err[0]
 

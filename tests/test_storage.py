@@ -141,7 +141,7 @@ def test_failed_write_leaves_old_file_intact_and_no_temp_files(
         return original(self, *args, **kwargs)
 
     monkeypatch.setattr(h5py.Group, "create_dataset", failing_create_dataset)
-    with pytest.raises(RuntimeError, match="simulated crash"):
+    with pytest.raises(StorageError, match="simulated crash"):  # h5py raises RuntimeError, not OSError
         write_run(path, make_record(seed=2, n_iter=8))
     monkeypatch.undo()
 

@@ -3,7 +3,7 @@
 Each grid point is an ordinary training run (:func:`neuromorph.experiment.train`) with its own
 HDF5 file in ``DIR/runs/``, so an interrupted study resumes where it stopped: finished runs are
 read back, an interrupted one continues from its checkpoint. The summary ``DIR/summary.h5``
-(:mod:`.store`) and the PNG figures are written at the end.
+(:mod:`neuromorph.storage.bias`) and the PNG figures are written at the end.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import torch
 from tqdm.auto import tqdm
 
 from neuromorph.bias.evaluate import closed_loop, fixed_point_eigenvalues, free_run, held_out_accuracy, nmse
-from neuromorph.bias.store import write_study
+from neuromorph.storage.bias import write_study
 from neuromorph.bias.study import MODES, Study
 from neuromorph.config import RunSpec
 from neuromorph.errors import NonFiniteError

@@ -30,6 +30,7 @@ its local-rule version.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -80,6 +81,8 @@ class StudySpec:
                 raise ConfigError(f"[bias_study] variants: {variant!r} is not one of {list(DIGIT_VARIANTS)}")
         if not self.modes or not self.seeds:
             raise ConfigError("[bias_study] needs at least one mode and one seed")
+        if any(not 0 <= s <= 2**63 - 1 for s in (*self.seeds, self.test_seed)):
+            raise ConfigError("[bias_study] seeds and test_seed must be integers in [0, 2**63 - 1]")
         if any(w < 1 for w in self.widths) or any(not g >= 0 for g in self.gains):
             raise ConfigError("[bias_study] widths must be >= 1 and gains >= 0")
         if self.eval_steps < 1 or self.closed_loop_steps < 1 or self.warmup < 0 or not self.success_nmse > 0:
@@ -121,6 +124,10 @@ def _tuple(kind: type):
         if not all(isinstance(v, kind) or (kind is float and isinstance(v, int)) for v in items) or any(
                 isinstance(v, bool) for v in items):
             raise ConfigError(f"{label} must be a list of {kind.__name__}, got {value!r}")
+        if kind is float and not all(math.isfinite(v) for v in items):
+            raise ConfigError(f"{label} must be finite numbers, got {value!r}")
+        if kind is int and not all(-(2**63) <= v <= 2**63 - 1 for v in items):
+            raise ConfigError(f"{label} must be integers in [-2**63, 2**63 - 1], got {value!r}")
         return tuple(kind(v) for v in items)
 
     return convert
@@ -129,13 +136,23 @@ def _tuple(kind: type):
 def _lr(value: Any, label: str) -> tuple[tuple[str, float], ...]:
     if not isinstance(value, dict):
         raise ConfigError(f"{label} must be a table of mode = rate, e.g. {{ bias = 0.01 }}")
-    return tuple(sorted((k, float(v)) for k, v in value.items()))
+    rates = []
+    for mode, rate in value.items():
+        if not isinstance(rate, (int, float)) or isinstance(rate, bool) or not math.isfinite(rate):
+            raise ConfigError(f"{label} {mode} must be a finite number, got {rate!r}")
+        rates.append((mode, float(rate)))
+    return tuple(sorted(rates))
 
 
 def load_study(path: str | Path, overrides: dict[str, Any] | None = None) -> Study:
     """Read a study card; ``overrides`` map dotted keys (``"bias_study.seeds"``) to values."""
     path = Path(path)
     card, _ = read_toml(path, "study card")
+    return parse_study(card, path, overrides)
+
+
+def parse_study(card: dict, path: Path, overrides: dict[str, Any] | None = None) -> Study:
+    """A :class:`Study` from a parsed study card read from ``path``."""
     card = apply_overrides(card, overrides or {}, str(path))
     table = card.get("bias_study")
     if table is None:

@@ -20,7 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from neuromorph.config import build_section, check_keys
+from neuromorph.config import SEED_MAX, build_section, check_keys
 from neuromorph.contrastive.data import TASKS
 from neuromorph.contrastive.models import MODELS, NetSpec
 from neuromorph.contrastive.phases import IID, Paired, Periodic, Renewal, Telegraph
@@ -140,7 +140,7 @@ def load_contrastive_card(path: str | Path) -> ContrastiveCard:
 def parse_contrastive_card(table: dict, where: str = "<card>", source: str = "") -> ContrastiveCard:
     """Build a :class:`ContrastiveCard` from a parsed TOML table and validate it."""
     check_keys(table, SECTIONS, where, "")
-    if "task" not in table or "name" not in table["task"]:
+    if "task" not in table or not isinstance(table["task"], dict) or "name" not in table["task"]:
         raise ConfigError(f"{where}: [task] name is required (one of {TASKS})")
     parts = {name: build_section(cls, table.get(name, {}), where, name,
                                  {"seeds": _tuple, "schemes": _tuple} if name == "train" else None)
@@ -168,8 +168,18 @@ def _validate(card: ContrastiveCard, where: str) -> None:
     bad_schemes = [s for s in t.schemes if s not in SCHEMES]
     if bad_schemes or not t.schemes:
         raise bad("[train] schemes", list(t.schemes), f"must be a non-empty list from {SCHEMES}")
-    if not t.seeds or not all(isinstance(s, int) and not isinstance(s, bool) for s in t.seeds):
-        raise bad("[train] seeds", list(t.seeds), "must be a non-empty list of integers")
+    if not t.seeds or not all(isinstance(s, int) and not isinstance(s, bool) and 0 <= s <= SEED_MAX
+                              for s in t.seeds):
+        raise bad("[train] seeds", list(t.seeds), "must be a non-empty list of integers in [0, 2**63 - 1]")
+    if not 0 <= card.task.split_seed <= SEED_MAX:
+        raise bad("[task] split_seed", card.task.split_seed, "must be an integer in [0, 2**63 - 1]")
+    if not 0 < card.task.test_fraction < 1:
+        raise bad("[task] test_fraction", card.task.test_fraction, "must lie in (0, 1)")
+    if card.network.n_hidden < 1:
+        raise bad("[network] n_hidden", card.network.n_hidden, "must be >= 1")
+    for key in ("lo", "hi"):
+        if getattr(p, key) < 1:
+            raise bad(f"[phases] {key}", getattr(p, key), "must be >= 1 (steps)")
     for key in ("epochs", "batch_size", "eval_steps"):
         if getattr(t, key) < 1:
             raise bad(f"[train] {key}", getattr(t, key), "must be >= 1")

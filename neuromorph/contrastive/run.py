@@ -12,6 +12,7 @@ cpp_standalone), in float64, and the file records ``backend`` and ``brian2_targe
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +24,8 @@ from tqdm.auto import tqdm
 from neuromorph.contrastive.card import ContrastiveCard
 from neuromorph.contrastive.data import load_task
 from neuromorph.contrastive.kappa import THEORY_CASES, KappaCase, KappaResult, measure_kappa
-from neuromorph.contrastive.store import write_contrastive
+from neuromorph.storage.contrastive import write_contrastive
+from neuromorph.storage.lock import one_writer
 from neuromorph.contrastive.train import Curve, train_scheme
 from neuromorph.errors import ConfigError
 
@@ -59,6 +61,7 @@ class ContrastiveResult:
         return ref is None or all(abs(s.mean - ref.mean) <= self.card.train.tolerance for s in self.summary)
 
 
+@one_writer  # one process per output file (neuromorph.storage.lock)
 def run_contrastive(card: ContrastiveCard, out: str | Path, *, progress: bool = True,
                     figures: bool = True, backend: str = "torch", target: str = "numpy") -> ContrastiveResult:
     """Train, store and plot; see the module docstring."""
@@ -136,10 +139,16 @@ class KappaRun:
         return all(abs(r.error) < KAPPA_TOLERANCE and r.cosine > 0.99 for r in self.results)
 
 
+@one_writer  # one process per output file (neuromorph.storage.lock)
 def run_kappa(out: str | Path, *, cases: tuple[KappaCase, ...] = THEORY_CASES, runs: int = 1000,
               t_run: float = 100.0, dt: float = 0.01, seed: int = 0, progress: bool = True,
               figures: bool = True) -> KappaRun:
-    """Measure κ for ``cases`` (``runs`` × ``t_run`` time units each), store and plot."""
+    """Measure κ for ``cases`` (``runs`` × ``t_run`` time units each), store and plot.
+
+    ``runs >= 2`` (a standard error needs two), a finite ``t_run`` of at least one step ``dt`` and a
+    ``seed`` in [0, 2**63 - 1]; anything else is a :class:`ConfigError` before any work.
+    """
+    _check_kappa_args(runs, t_run, dt, seed)
     start = time.perf_counter()
     results = [measure_kappa(c, np.random.default_rng([seed, i]), runs=runs, t_run=t_run, dt=dt)
                for i, c in enumerate(tqdm(cases, desc="kappa", disable=not progress))]
@@ -159,6 +168,15 @@ def run_kappa(out: str | Path, *, cases: tuple[KappaCase, ...] = THEORY_CASES, r
 
         paths = [plots.kappa_figure(results, out.with_suffix(".png"))]
     return KappaRun(results, out, paths, elapsed)
+
+
+def _check_kappa_args(runs: int, t_run: float, dt: float, seed: int) -> None:
+    if not isinstance(runs, int) or runs < 2:
+        raise ConfigError(f"contrastive kappa: --runs must be an integer >= 2 (a standard error needs two), got {runs!r}")
+    if not (math.isfinite(t_run) and math.isfinite(dt) and dt > 0 and t_run >= dt):
+        raise ConfigError(f"contrastive kappa: --t-run must be a finite time >= dt = {dt}, got {t_run!r}")
+    if not isinstance(seed, int) or not 0 <= seed <= 2**63 - 1:
+        raise ConfigError(f"contrastive kappa: --seed must be an integer in [0, 2**63 - 1], got {seed!r}")
 
 
 def format_kappa(run: KappaRun) -> str:

@@ -198,6 +198,10 @@ def build(raw: dict, path: Path) -> HardwareProfile:
     if integer_state:
         for key in ("state_bits", "state_overflow", "threshold_lsb"):
             need(f"neuron.{key}", "an integer membrane needs its width, overflow and threshold in LSBs")
+    if integer_state and v["neuron.threshold_lsb"] > 2 ** v["neuron.state_bits"] - 1:
+        raise HardwareProfileError(
+            f"{where}: [neuron] threshold_lsb = {v['neuron.threshold_lsb']} is unreachable by a state of "
+            f"state_bits = {v['neuron.state_bits']} magnitude bits (at most {2 ** v['neuron.state_bits'] - 1})")
     decay = v["neuron.decay"]
     if integer_state and decay["kind"] not in ("mul_shift", "bitshift"):
         raise HardwareProfileError(f"{where}: [neuron] decay: an integer state needs kind 'mul_shift' or 'bitshift', got {decay['kind']!r}")

@@ -142,7 +142,7 @@ SCHEMA: dict[str, dict[str, Field] | None] = {
         "engine": Field("str", choices=("sum_of_products", "embedded_processor", "general_purpose", "none")),
         "targets": Field("strs", required=False, choices=("weight", "delay", "tag", "label", "bias", "neuron_params")),
         "bias_learning": Field("str", required=False, choices=("native", "bias_synapse", "host", "none")),
-        "update_period_steps": Field("range", required=False),
+        "update_period_steps": Field("range", required=False, lo=1),
         "rounding": Field("str", required=False, choices=("stochastic", "nearest", "none")),
         "rng": Field("str", required=False, choices=("per_synapse", "shared_per_step", "software", "none")),
         "accumulator_bits": Field("float", required=False, lo=1, nan=True),
@@ -287,6 +287,8 @@ def _check(field: Field, value: Any, label: str) -> None:
                  or isinstance(value[1], float) and math.isnan(value[1]))
         if not ok:
             raise bad
+        if field.lo is not None and value[0] < field.lo:
+            raise bad
         return
     types = {"int": (int,), "float": (int, float), "bool": (bool,), "str": (str,)}[field.kind]
     if not isinstance(value, types) or (field.kind in ("int", "float") and isinstance(value, bool)):
@@ -297,5 +299,7 @@ def _check(field: Field, value: Any, label: str) -> None:
         if not field.nan:
             raise bad
         return
+    if isinstance(value, float) and math.isinf(value):
+        raise bad  # an unknown or unlimited number is nan (module docstring), never inf
     if field.lo is not None and value < field.lo or field.hi is not None and value > field.hi:
         raise bad

@@ -71,14 +71,37 @@ class Learner:
 
     @torch.no_grad()
     def apply(self, grads: dict[Target, torch.Tensor]) -> None:
-        """One optimizer step with ``grads`` (a gradient per target; others untouched)."""
-        for target, grad in grads.items():
-            if target in self.targets and not torch.isfinite(grad).all():
-                raise NonFiniteError(f"NaN or Inf in the {target.value} update at update {self.updates}")
-        for target in self.targets:
+        """One optimizer step with ``grads`` (a gradient per target; others untouched).
+
+        Targets are visited in a fixed order (sorted by name), so a chip's stochastic rounding
+        draws the same numbers whatever the hash seed. A non-finite gradient is refused before
+        the step; a step that makes a parameter, the feedback or the optimiser state non-finite
+        is rolled back exactly (values and optimiser state as before the call), then refused.
+        """
+        for target in self.order:
+            if target in grads and not torch.isfinite(grads[target]).all():
+                raise NonFiniteError(f"NaN or Inf in the {target.value} gradient at update {self.updates}; "
+                                     "lower optimizer.lr or the weight gains")
+        saved = self._snapshot()
+        self._step(grads)
+        bad = self._non_finite()
+        if bad is not None:
+            self._restore(saved)
+            raise NonFiniteError(f"the update at update {self.updates} made {bad} NaN or Inf (not applied: the "
+                                 "parameters stay those of the last good update); lower optimizer.lr or the weight gains")
+        self.updates += 1
+
+    @property
+    def order(self) -> list[Target]:
+        """The trained targets, sorted by name (a fixed iteration order, unlike the frozenset)."""
+        return sorted(self.targets, key=lambda t: t.value)
+
+    def _step(self, grads: dict[Target, torch.Tensor]) -> None:
+        order = self.order
+        for target in order:
             self.params[target].grad = grads[target].to(self.params[target].dtype)
         w_out_old = self.params[Target.W_OUT].detach().clone() if self.feedback is not None else None
-        old = {t: self.params[t].detach().clone() for t in self.targets} if self.write is not None else {}
+        old = {t: self.params[t].detach().clone() for t in order} if self.write is not None else {}
         self.optimizer.step()
         for target, before in old.items():
             self.params[target].copy_(self.write(target.value, before, self.params[target]))
@@ -86,13 +109,44 @@ class Learner:
         if Target.W_REC in self.targets and self.zero_diagonal:
             self.params[Target.W_REC].fill_diagonal_(0.0)
         if self.spec.clip is not None:
-            for target in self.targets:
+            for target in order:
                 self.params[target].clamp_(-self.spec.clip, self.spec.clip)
         if self.feedback is not None and Target.W_OUT in self.targets:
             shrink = self.spec.lr * self.spec.weight_decay
             step = self.params[Target.W_OUT] - w_out_old + shrink * w_out_old
             self.feedback.mul_(1.0 - shrink).add_(step.T)
-        self.updates += 1
+
+    def _snapshot(self) -> tuple[dict, dict, torch.Tensor | None]:
+        """Copies of the trained values, the optimiser's per-parameter state and the feedback."""
+        values = {t: self.params[t].detach().clone() for t in self.order}
+        state = {id(p): {k: v.clone() if torch.is_tensor(v) else v for k, v in st.items()}
+                 for p, st in self.optimizer.state.items()}
+        return values, state, None if self.feedback is None else self.feedback.clone()
+
+    def _restore(self, saved: tuple[dict, dict, torch.Tensor | None]) -> None:
+        values, state, feedback = saved
+        for target, value in values.items():
+            self.params[target].copy_(value)
+        for p in list(self.optimizer.state):
+            if id(p) in state:
+                self.optimizer.state[p] = state[id(p)]
+            else:  # the first step created this state: remove it again
+                del self.optimizer.state[p]
+        if feedback is not None:
+            self.feedback.copy_(feedback)
+        self.optimizer.zero_grad(set_to_none=True)
+
+    def _non_finite(self) -> str | None:
+        """The name of the first non-finite parameter, feedback or optimiser state, else None."""
+        for target in self.order:
+            if not torch.isfinite(self.params[target]).all():
+                return target.value
+            for key, value in self.optimizer.state.get(self.params[target], {}).items():
+                if torch.is_tensor(value) and value.is_floating_point() and not torch.isfinite(value).all():
+                    return f"the optimiser's {key} of {target.value}"
+        if self.feedback is not None and not torch.isfinite(self.feedback).all():
+            return "the feedback matrix"
+        return None
 
     def state_dict(self) -> dict:
         return {"optimizer": self.optimizer.state_dict(), "updates": self.updates}

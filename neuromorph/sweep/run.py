@@ -19,10 +19,10 @@ guarded block.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
-import tempfile
 import time
 import traceback
 from collections.abc import Callable
@@ -34,9 +34,11 @@ from tqdm.auto import tqdm
 
 from neuromorph.analysis.flossing import preflossing
 from neuromorph.analysis.lyapunov import spectrum_of_run
-from neuromorph.errors import ConfigError
+from neuromorph.config import card_to_toml, resolved_card
+from neuromorph.errors import ConfigError, StorageError
 from neuromorph.experiment import train
 from neuromorph.network import init_parameters
+from neuromorph.storage.atomic import atomic_path
 from neuromorph.sweep.spec import RunPoint, SweepSpec, load_sweep
 
 __all__ = ["SweepResult", "read_results", "run_point", "run_sweep"]
@@ -46,12 +48,23 @@ FLOSS_SEED_OFFSET = 1_000_003
 
 
 def _write_json(path: Path, payload: dict) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w") as fh:
-        json.dump(payload, fh, indent=1)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    """Atomically, with the permissions of every other output (the umask's, like the HDF5 files)."""
+    with atomic_path(path, "run record") as tmp:
+        tmp.write_text(json.dumps(payload, indent=1))
+
+
+def _read_json(path: Path) -> dict | None:
+    """A run record, or None when it is missing or unreadable (truncated by a kill: the run is redone)."""
+    try:
+        record = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return None
+    return record if isinstance(record, dict) else None
+
+
+def card_digest(spec) -> str:
+    """SHA-256 of a run's resolved card: a record counts as done only for the card it was made from."""
+    return hashlib.sha256(card_to_toml(resolved_card(spec)).encode()).hexdigest()
 
 
 def _spectrum(sweep: SweepSpec, spec, params) -> list[float]:
@@ -67,19 +80,24 @@ def _as64(params):
     return type(params)(*(None if p is None else p.detach().to(torch.float64) for p in params))
 
 
-def run_point(sweep_path: str, out_dir: str, point: RunPoint) -> dict:
-    """Run (or skip) one grid point; returns the record also written to ``runs/<id>.json``."""
+def run_point(sweep_path: str, out_dir: str, point: RunPoint, force: bool = False) -> dict:
+    """Run (or skip) one grid point; returns the record also written to ``runs/<id>.json``.
+
+    A run is skipped only when its record says ``complete`` for the same resolved card and its
+    HDF5 file exists; otherwise it is (re)run (``force``: over a file of another card).
+    """
     runs = Path(out_dir) / "runs"
     json_path, h5_path = runs / f"{point.id}.json", runs / f"{point.id}.h5"
-    if json_path.exists():
-        done = json.loads(json_path.read_text())
-        if done.get("status") == "complete":
-            return {**done, "skipped": True}
     record = {"id": point.id, "point": point.__dict__, "h5": f"runs/{point.id}.h5", "status": "running"}
     start = time.perf_counter()
     try:
         sweep = load_sweep(sweep_path, check=False)  # checked once by run_sweep
         spec = sweep.run_spec(point)
+        record["card_sha256"] = card_digest(spec)
+        done = _read_json(json_path)
+        if done is not None and done.get("status") == "complete" and h5_path.exists() \
+                and done.get("card_sha256") == record["card_sha256"]:
+            return {**done, "skipped": True}
         torch.set_num_threads(spec.train.threads)
         dtype = spec.train.precision.dtype
         params, _ = init_parameters(spec.network, spec.init, torch.Generator().manual_seed(spec.train.seed), dtype)
@@ -89,7 +107,7 @@ def run_point(sweep_path: str, out_dir: str, point: RunPoint) -> dict:
             params, history = preflossing(spec.network, params, spec.task.sample, sweep.flossing, gen)
             record["flossing_loss"] = history
             record["lyapunov_flossed"] = _spectrum(sweep, spec, _as64(params))
-        result = train(spec, out=h5_path, params=params if point.flossing else None, progress=False)
+        result = train(spec, out=h5_path, params=params if point.flossing else None, progress=False, force=force)
         record["lyapunov_after"] = _spectrum(sweep, spec, _as64(result.params))
         record["final_loss"] = float(result.curves["loss"][-1])
         record["status"] = "complete"
@@ -120,13 +138,15 @@ def run_sweep(
     progress: bool = True,
     retries: int = 2,
     on_result: Callable[[dict], None] | None = None,
+    force: bool = False,
 ) -> SweepResult:
     """Run every grid point of ``sweep_path`` into ``out_dir``; returns the records.
 
     ``serial`` runs in this process (no dask); otherwise ``scheduler`` is the address of an
     existing dask scheduler, or a LocalCluster of ``n_workers`` single-threaded worker processes
     (default: the CPU count) is started and closed. ``on_result`` is called with each record as
-    it arrives (in completion order).
+    it arrives (in completion order). An ``out_dir`` holding another sweep file is refused unless
+    ``force`` (then runs of another card are redone).
     """
     if n_workers is not None and n_workers < 1:
         raise ConfigError(f"--workers must be >= 1, got {n_workers}")
@@ -134,8 +154,7 @@ def run_sweep(
         raise ConfigError(f"--scheduler must be an address like tcp://HOST:PORT, got {scheduler!r}")
     sweep = load_sweep(sweep_path)
     out_dir = Path(out_dir)
-    (out_dir / "runs").mkdir(parents=True, exist_ok=True)
-    (out_dir / "sweep.toml").write_text(Path(sweep_path).read_text())
+    _claim(out_dir, Path(sweep_path), force)
     points = sweep.points()
     path = str(Path(sweep_path).resolve())
     results = SweepResult()
@@ -151,15 +170,27 @@ def run_sweep(
     try:
         if serial:
             for point in points:
-                collect(run_point(path, str(out_dir), point))
+                collect(run_point(path, str(out_dir), point, force))
         else:
-            _run_dask(path, str(out_dir), points, scheduler, n_workers, retries, collect)
+            _run_dask(path, str(out_dir), points, scheduler, n_workers, retries, collect, force)
     finally:
         bar.close()
     return results
 
 
-def _run_dask(path, out_dir, points, scheduler, n_workers, retries, collect) -> None:
+def _claim(out_dir: Path, sweep_path: Path, force: bool) -> None:
+    """Copy the sweep file into ``out_dir``; a directory made by a different sweep file needs ``force``."""
+    text = sweep_path.read_text()
+    copy = out_dir / "sweep.toml"
+    if copy.exists() and not force and copy.read_text() != text:
+        raise ConfigError(f"{out_dir} holds the results of a different sweep file ({copy} differs from {sweep_path}); "
+                          "its runs would mix: pass --force to redo the changed runs or choose another --out")
+    (out_dir / "runs").mkdir(parents=True, exist_ok=True)
+    with atomic_path(copy, "sweep file copy") as tmp:
+        tmp.write_text(text)
+
+
+def _run_dask(path, out_dir, points, scheduler, n_workers, retries, collect, force=False) -> None:
     try:
         from distributed import Client, LocalCluster, as_completed
     except ImportError:
@@ -172,7 +203,7 @@ def _run_dask(path, out_dir, points, scheduler, n_workers, retries, collect) -> 
                                dashboard_address=":0", silence_logs=logging.ERROR)
     try:
         with Client(cluster if cluster is not None else scheduler, timeout="20s") as client:
-            futures = {client.submit(run_point, path, out_dir, p, key=f"run-{p.id}", retries=retries, pure=False): p
+            futures = {client.submit(run_point, path, out_dir, p, force, key=f"run-{p.id}", retries=retries, pure=False): p
                        for p in points}
             for future in as_completed(futures):
                 point = futures[future]
@@ -198,7 +229,10 @@ def read_results(out_dir: str | Path) -> SweepResult:
         raise ConfigError(f"{out_dir} is not a sweep directory (no runs/ folder); run `neuromorph sweep` first")
     results = SweepResult()
     for path in sorted(runs.glob("*.json")):
-        record = json.loads(path.read_text())
+        record = _read_json(path)
+        if record is None or "id" not in record:
+            raise StorageError(f"{path} is not a run record (truncated or not JSON); delete it and rerun "
+                               "`neuromorph sweep` on this directory to redo that run")
         results[record["id"]] = record
     return results
 

@@ -16,6 +16,7 @@ Each grid point is one run: the base card with ``network.init.w_rec_gain = gain`
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,7 +27,7 @@ from neuromorph.config import RunSpec, apply_overrides, build_section, check_key
 from neuromorph.errors import ConfigError
 from neuromorph.tomlfile import read_toml
 
-__all__ = ["RULES", "LyapunovSpec", "RunPoint", "SweepSpec", "load_sweep"]
+__all__ = ["RULES", "LyapunovSpec", "RunPoint", "SweepSpec", "load_sweep", "parse_sweep"]
 
 #: Rule names of a sweep -> the [rule] table. The two e-prop truncations of THEORY.md §4.1:
 #: ``eprop`` detaches only the recurrent input W_h f(h) (the leak path stays: trace decay alpha,
@@ -68,8 +69,16 @@ class RunPoint:
 
     @property
     def id(self) -> str:
+        """A readable prefix (``romo-eprop-g1.5-lr0.001-s0``) and a hash of the *full* point: two
+        points that print alike (gain 0.5 and 0.50000001) never share an id, so never a file."""
         floss = "-floss" if self.flossing else ""
-        return f"{self.task}-{self.rule}-g{self.gain:g}-lr{self.lr:g}-s{self.seed}{floss}"
+        return f"{self.task}-{self.rule}-g{self.gain:g}-lr{self.lr:g}-s{self.seed}{floss}-{self.digest}"
+
+    @property
+    def digest(self) -> str:
+        """The first 10 hex digits of SHA-256 over every field (floats exactly, as ``float.hex``)."""
+        exact = (self.task, self.rule, float(self.gain).hex(), float(self.lr).hex(), int(self.seed), bool(self.flossing))
+        return hashlib.sha256(repr(exact).encode()).hexdigest()[:10]
 
 
 @dataclass(frozen=True)
@@ -119,7 +128,15 @@ def load_sweep(path: str | Path, check: bool = True) -> SweepSpec:
     """Read a sweep file; with ``check`` every run's card is resolved, so bad cards fail before any run."""
     path = Path(path)
     table, _ = read_toml(path, "sweep file")
+    return parse_sweep(table, path, check)
+
+
+def parse_sweep(table: dict, path: Path, check: bool = True) -> SweepSpec:
+    """A :class:`SweepSpec` from a parsed sweep file at ``path`` (card paths are relative to it)."""
     where = str(path)
+    for name, body in table.items():
+        if not isinstance(body, dict):
+            raise ConfigError(f"{where}: [{name}] must be a table, got {body!r}")
     check_keys(table, ("sweep", "cards", "grid", "set", "lyapunov", "flossing"), where, "")
     sweep = dict(table.get("sweep", {}))
     check_keys(sweep, ("iterations", "batch_size", "threads"), where, "sweep")
@@ -134,7 +151,7 @@ def load_sweep(path: str | Path, check: bool = True) -> SweepSpec:
     grid = _grid(table.get("grid"), where)
     floss = dict(table.get("flossing", {}))
     rules = floss.pop("rules", ["eprop"])
-    if not isinstance(rules, list) or any(r not in RULES for r in rules):
+    if not isinstance(rules, list) or any(not isinstance(r, str) or r not in RULES for r in rules):
         raise ConfigError(f"{where}: [flossing] rules must be a list of {sorted(RULES)}, got {rules!r}")
     spec = SweepSpec(
         path=path,
@@ -149,6 +166,7 @@ def load_sweep(path: str | Path, check: bool = True) -> SweepSpec:
     points = spec.points()
     if not points:
         raise ConfigError(f"{where}: the grid is empty")
+    _refuse_duplicates(points, where)
     for point in points if check else ():
         run = spec.run_spec(point)
         if not run.network.self_connections:
@@ -184,8 +202,19 @@ def _grid(table: Any, where: str) -> dict[str, tuple]:
         raise ConfigError(f"{where}: [grid] lr values must be > 0, got {grid['lr']}")
     if any(not isinstance(v, int) or isinstance(v, bool) or v < 0 for v in grid["seed"]):
         raise ConfigError(f"{where}: [grid] seed must be a list of integers >= 0, got {grid['seed']}")
-    if any(r not in RULES for r in grid["rule"]):
+    if any(not isinstance(r, str) or r not in RULES for r in grid["rule"]):
         raise ConfigError(f"{where}: [grid] rule must be a list of {sorted(RULES)}, got {grid['rule']}")
     if any(not isinstance(v, bool) for v in grid["flossing"]):
         raise ConfigError(f"{where}: [grid] flossing must be a list of true/false, got {grid['flossing']}")
     return {k: tuple(v) for k, v in grid.items()}
+
+
+def _refuse_duplicates(points: list[RunPoint], where: str) -> None:
+    """Two equal grid points would be one run counted twice (``seed = [0, 0, 1]``)."""
+    seen: dict[str, RunPoint] = {}
+    for point in points:
+        if point.id in seen:
+            raise ConfigError(f"{where}: [grid] holds the point {point.id.rsplit('-', 1)[0]} twice (task {point.task}, "
+                              f"rule {point.rule}, gain {point.gain!r}, lr {point.lr!r}, seed {point.seed}); remove the "
+                              "repeated value")
+        seen[point.id] = point

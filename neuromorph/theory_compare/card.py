@@ -170,6 +170,9 @@ def parse_compare_card(table: dict, where: str = "<card>", source: str = "") -> 
 def validate(card: CompareCard, where: str) -> None:
     """Check the teacher and the sizes; the messages say which key to change."""
     m, n = card.modes, card.modes.n
+    if n < 1:
+        raise ConfigError(f"{where}: [modes] teacher_w is empty; give at least one mode")
+    _check_sizes(card, where)
     lengths = {k: len(getattr(m, k)) for k in ("teacher_a", "teacher_b", "student_a", "student_b", "student_w")}
     lengths["rflo.a_hat"] = len(card.rflo.a_hat)
     for key, length in lengths.items():
@@ -203,3 +206,30 @@ def validate(card: CompareCard, where: str) -> None:
         spec = getattr(card, section)
         if not spec.t_end > 0:
             raise ConfigError(f"{where}: [{section}] t_end must be > 0, got {spec.t_end}")
+
+
+#: Integer keys that count something (sizes, steps, points) and must be >= 1.
+_COUNTS = {"population": ("record_every",), "sgd": ("batch_size", "n_steps", "record_every"),
+           "rank": ("n", "m", "o", "steps", "batch_size", "n_steps"), "rates": ("points",)}
+_SEEDS = {"modes": "seed", "sgd": "seed", "rank": "seed", "order": "seed"}
+
+
+def _check_sizes(card: CompareCard, where: str) -> None:
+    """Counts >= 1, seeds in [0, 2**63 - 1], the rates grid inside (-1, 1)."""
+    for section, keys in _COUNTS.items():
+        for key in keys:
+            value = getattr(getattr(card, section), key)
+            if value < 1:
+                raise ConfigError(f"{where}: [{section}] {key} must be >= 1, got {value}")
+    for section, key in _SEEDS.items():
+        value = getattr(getattr(card, section), key)
+        if not 0 <= value <= 2**63 - 1:
+            raise ConfigError(f"{where}: [{section}] {key} must be in [0, 2**63 - 1], got {value}")
+    r = card.rates
+    if not -1 < r.w_star_min < r.w_star_max < 1:
+        raise ConfigError(f"{where}: [rates] needs -1 < w_star_min < w_star_max < 1, got {r.w_star_min}, "
+                          f"{r.w_star_max}")
+    if not card.order.teacher_w:
+        raise ConfigError(f"{where}: [order] teacher_w is empty; give at least one mode")
+    if card.rank.m > card.rank.n:
+        raise ConfigError(f"{where}: [rank] needs m <= n, got n = {card.rank.n}, m = {card.rank.m}")

@@ -42,6 +42,8 @@ from neuromorph.theory import (
     population_gd,
     random_bases,
 )
+from neuromorph.errors import TheoryError
+from neuromorph.theory_compare.bounds import opposed_modes
 from neuromorph.theory_compare.card import CompareCard
 from neuromorph.types import LossKind
 
@@ -74,7 +76,7 @@ class Learned:
         return None if self.deviation_2lr is None else self.deviation_2lr / self.deviation
 
 
-def _setup(card: CompareCard, identity_p: bool = False) -> tuple[AlignedBases, ModeFeedback, RFLOFeedback]:
+def aligned_setup(card: CompareCard, identity_p: bool = False) -> tuple[AlignedBases, ModeFeedback, RFLOFeedback]:
     n = card.modes.n
     bases = random_bases(n, n, n, np.random.default_rng(card.modes.seed))
     if identity_p:
@@ -92,13 +94,13 @@ def _ode(card: CompareCard, rule: Rule, t: np.ndarray, mode_fb: ModeFeedback) ->
 def population_learning(card: CompareCard, rule_name: str) -> Learned:
     """Matrix population GD at ``lr`` and ``2 lr`` against the ODE."""
     spec, (rule, _) = card.population, RULES[rule_name]
-    bases, mode_fb, feedback = _setup(card)
+    bases, mode_fb, feedback = aligned_setup(card)
     student, teacher = aligned_rnn(card.modes.student, bases), aligned_rnn(card.modes.teacher, bases)
     runs = {}
     for factor in (1, 2):
         lr, every = spec.lr * factor, max(1, spec.record_every // factor)
         steps = int(round(spec.t_end / lr))
-        snaps = population_gd(rule, student, teacher, lr, steps, feedback, record_every=every)
+        snaps = _population_gd(card, rule, student, teacher, lr, steps, feedback, every)
         runs[factor] = mode_trajectory(snaps, bases, lr * every * np.arange(len(snaps)))
         if factor == 1:
             leakage = max(off_diagonal_leakage(s, bases) for s in snaps)
@@ -107,10 +109,25 @@ def population_learning(card: CompareCard, rule_name: str) -> Learned:
                    devs[2], leakage)
 
 
+def _population_gd(card: CompareCard, rule: Rule, student, teacher, lr: float, steps: int, feedback, every: int):
+    """:func:`population_gd`; an RFLO student made unstable by a mode whose feedback sign opposes its
+    readout is reported as that (leaving the aligned subspace), not as a learning-rate problem."""
+    try:
+        return population_gd(rule, student, teacher, lr, steps, feedback, record_every=every)
+    except TheoryError as exc:
+        opposed = opposed_modes((card.modes.student_a, card.modes.teacher_a), card.rflo.a_hat)
+        if rule is not Rule.RFLO or not opposed:
+            raise
+        raise TheoryError(f"RFLO left the aligned subspace and made the student unstable (lr = {lr}): mode(s) "
+                          f"{opposed} have feedback a_hat opposite in sign to the readout a, where the modes' "
+                          "decoupling is unstable sideways; give a_hat the sign of a (a lower learning rate does "
+                          f"not help) [{exc}]") from None
+
+
 def sgd_learning(card: CompareCard, rule_name: str, progress: bool = False) -> Learned:
     """SGD through the torch backend's rule interface, float64, against the ODE."""
     spec, (theory_rule, make_rule) = card.sgd, RULES[rule_name]
-    bases, mode_fb, feedback = _setup(card, identity_p=rule_name == "eprop")
+    bases, mode_fb, feedback = aligned_setup(card, identity_p=rule_name == "eprop")
     n = card.modes.n
     iterations = int(round(spec.t_end / spec.lr))
     snaps, steps = train_linear_sgd(

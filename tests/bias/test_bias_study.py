@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from neuromorph.bias.run import run_study, trained_parameters
-from neuromorph.bias.store import read_study
+from neuromorph.storage.bias import read_study
 from neuromorph.bias.study import load_study
 from neuromorph.cli import main
 from neuromorph.errors import ConfigError, StorageError
@@ -93,7 +93,7 @@ def test_bad_study_cards_raise_config_errors_naming_the_key(overrides, message):
 
 
 def test_plain_model_cards_and_foreign_files_get_one_line_errors(tmp_path, capsys):
-    assert main(["bias", "models/eprop_sine.toml", "--out", str(tmp_path)]) == 2
+    assert main(["bias", "models/eprop_sine.toml", "--out", str(tmp_path)]) == 1
     err = capsys.readouterr().err
     assert "no [bias_study] table" in err and err.count("\n") == 1
     with h5py.File(tmp_path / "foreign.h5", "w") as f:
@@ -128,6 +128,6 @@ def test_an_edited_card_needs_force_to_retrain_its_runs(tmp_path, capsys):
             "--set", "bias_study.modes=[\"bias\"]", "--set", "network.n_rec=8", "--set", "task.n_steps=30",
             "--set", "bias_study.eval_steps=40"]
     assert main([*args, "--set", "train.iterations=2"]) == 0
-    assert main([*args, "--set", "train.iterations=3"]) == 2
+    assert main([*args, "--set", "train.iterations=3"]) == 1
     assert "different model card" in capsys.readouterr().err
     assert main([*args, "--set", "train.iterations=3", "--force"]) == 0

@@ -150,7 +150,7 @@ def test_spiking_variant_trains_the_torch_weights(scheme, xor, runners):
 
 def test_cli_brian2_writes_the_torch_layout(tmp_path):
     from neuromorph.cli import main
-    from neuromorph.contrastive.store import read_contrastive
+    from neuromorph.storage.contrastive import read_contrastive
 
     text = Path("models/cl_xor.toml").read_text().replace("epochs = 600", "epochs = 4").replace(
         "seeds = [0, 1, 2, 3]", "seeds = [2]")

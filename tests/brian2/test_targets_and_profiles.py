@@ -113,4 +113,4 @@ def test_cli_error_is_one_line(tmp_path, capsys):
     code = main(["train", "models/bptt_sine.toml", "--out", str(tmp_path / "x.h5"), "--backend", "brian2",
                  "--no-progress"])
     err = capsys.readouterr().err
-    assert code == 2 and err.count("\n") == 1 and "brian2 backend does not support" in err
+    assert code == 1 and err.count("\n") == 1 and "brian2 backend does not support" in err

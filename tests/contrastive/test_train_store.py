@@ -10,7 +10,7 @@ from neuromorph.contrastive.card import parse_contrastive_card
 from neuromorph.contrastive.data import load_task
 from neuromorph.contrastive.kappa import KappaCase
 from neuromorph.contrastive.run import run_contrastive, run_kappa
-from neuromorph.contrastive.store import read_contrastive
+from neuromorph.storage.contrastive import read_contrastive
 from neuromorph.contrastive.train import train_scheme
 from neuromorph.errors import ConfigError, StorageError
 

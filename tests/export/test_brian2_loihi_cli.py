@@ -74,7 +74,7 @@ def test_written_script_reproduces_neuromorph_spikes(runs, tmp_path):
 
 
 def one_line_error(capsys, argv, match):
-    assert main(argv) == 2
+    assert main(argv) == 1
     err = capsys.readouterr().err.strip()
     assert err.startswith("neuromorph: error:") and "\n" not in err and match in err, err
 

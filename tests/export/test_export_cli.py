@@ -84,7 +84,7 @@ def test_chip_image_of_an_offline_run_is_the_nearest_grid_point(runs, tmp_path):
 
 
 def one_line_error(capsys, argv, match):
-    assert main(argv) == 2
+    assert main(argv) == 1
     err = capsys.readouterr().err.strip()
     assert err.startswith("neuromorph: error:") and "\n" not in err and match in err, err
 

@@ -140,7 +140,7 @@ def test_cli_bad_input_is_one_line(tmp_path, capsys, args, message):
     bad = tmp_path / "bad.toml"
     bad.write_text(good.read_text().replace("gain = ", "gains = "))
     args = [a.format(bad_key=bad, good=good, tmp=tmp_path) for a in args]
-    assert main(args) == 2
+    assert main(args) == 1
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1 and "Traceback" not in err
 

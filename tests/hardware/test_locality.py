@@ -110,5 +110,5 @@ def test_check_cli_exit_codes(capsys):
 
 def test_train_rejects_at_setup_before_simulating(tmp_path, capsys):
     out = tmp_path / "run.h5"
-    assert main(["train", "models/eprop_sine.toml", "--profile", "loihi2", "--out", str(out), "--no-progress"]) == 2
+    assert main(["train", "models/eprop_sine.toml", "--profile", "loihi2", "--out", str(out), "--no-progress"]) == 1
     assert "split_signed" in capsys.readouterr().err and not out.exists()

@@ -17,8 +17,9 @@ Time-major arrays are stored as given, ``(T, B, ...)``. Arrays with at least
 ``_COMPRESS_MIN`` elements are gzip-compressed.
 
 Atomicity: :func:`write_run` writes a temporary file in the destination directory, flushes and
-fsyncs it, then renames it over ``path`` with :func:`os.replace`. A reader (or a recomputed
-dask task) therefore sees either the previous complete file or the new one, never a partial one.
+fsyncs it, then renames it over ``path`` with :func:`os.replace` (:mod:`.atomic`). A reader (or a
+recomputed dask task) therefore sees either the previous complete file or the new one, never a
+partial one.
 """
 
 from __future__ import annotations
@@ -27,9 +28,6 @@ import datetime as _dt
 import importlib.metadata
 import os
 import platform
-import secrets
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,18 +35,9 @@ import h5py
 import numpy as np
 
 from neuromorph.errors import ConfigError, StorageError
+from neuromorph.storage.atomic import STORAGE_FAILURES, atomic_path
 
-__all__ = [
-    "FORMAT",
-    "FORMAT_VERSION",
-    "RunRecord",
-    "atomic_hdf5",
-    "open_results",
-    "package_versions",
-    "read_run",
-    "write_groups",
-    "write_run",
-]
+__all__ = ["FORMAT", "FORMAT_VERSION", "RunRecord", "package_versions", "read_run", "write_run"]
 
 FORMAT = "neuromorph-run"
 FORMAT_VERSION = 1
@@ -187,11 +176,11 @@ def _previous_created(path: Path) -> str | None:
         with h5py.File(path, "r") as f:
             created = f.attrs.get("created")
             return str(created) if f.attrs.get("format") == FORMAT and created is not None else None
-    except (OSError, ValueError):
+    except (*STORAGE_FAILURES, ValueError):
         return None
 
 
-def _write_file(tmp: str, record: RunRecord, created: str, now: str) -> None:
+def _write_file(tmp: Path, record: RunRecord, created: str, now: str) -> None:
     with h5py.File(tmp, "x") as f:
         f.attrs["format"] = FORMAT
         f.attrs["format_version"] = FORMAT_VERSION
@@ -220,9 +209,10 @@ def _write_file(tmp: str, record: RunRecord, created: str, now: str) -> None:
 def write_run(path: str | os.PathLike[str], record: RunRecord) -> Path:
     """Write ``record`` to ``path`` atomically; create parent directories.
 
-    The file is written to a temporary ``<name>.tmp*`` in the same directory, flushed and
+    The file is written to a temporary ``<name>.tmp<PID>-*`` in the same directory, flushed and
     fsynced, then moved over ``path`` with :func:`os.replace`. On any failure the temporary file
-    is removed and whatever was at ``path`` before is left untouched.
+    is removed and whatever was at ``path`` before is left untouched; stale temporaries of dead
+    processes are removed first.
 
     Returns
     -------
@@ -234,27 +224,15 @@ def write_run(path: str | os.PathLike[str], record: RunRecord) -> Path:
     ConfigError
         ``record`` is invalid (unknown status, no ``loss`` curve, non-binary spikes, ...).
     StorageError
-        The file could not be written (permissions, disk full, ...).
+        The file could not be written (permissions, disk full, ...: h5py's RuntimeError included);
+        the message names the file and the fix.
     """
     _validate(record)
     path = Path(path)
     now = _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise StorageError(f"cannot create the directory of {path}: {exc}") from exc
-    # A fresh name (not mkstemp) so the final file gets the usual umask-based permissions.
-    tmp = str(path.with_name(f"{path.name}.tmp{os.getpid()}-{secrets.token_hex(4)}"))
-    try:
-        _write_file(tmp, record, _previous_created(path) or now, now)
-        with open(tmp, "rb") as handle:
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException as exc:
-        Path(tmp).unlink(missing_ok=True)
-        if isinstance(exc, OSError) and not isinstance(exc, StorageError):
-            raise StorageError(f"could not write run file {path}: {exc}") from exc
-        raise
+    created = _previous_created(path) or now
+    with atomic_path(path, "run file") as tmp:
+        _write_file(tmp, record, created, now)
     return path
 
 
@@ -341,73 +319,9 @@ def read_run(path: str | os.PathLike[str], *, with_checkpoint: bool = False) -> 
             return _read_record(f, path, with_checkpoint)
     except StorageError:
         raise
-    except (OSError, KeyError, ValueError, TypeError) as exc:
+    except (*STORAGE_FAILURES, KeyError, ValueError, TypeError) as exc:
+        cause = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise StorageError(
-            f"{path} is not a readable HDF5 run file (corrupt or truncated?): {exc}"
+            f"{path} is not a readable HDF5 run file (corrupt or truncated?): {cause}; "
+            "delete it (or pass --force) to start the run over"
         ) from exc
-
-
-# -- other results files (studies, comparisons) -------------------------------------------------
-
-
-def write_groups(group: h5py.Group, content: dict) -> None:
-    """Write nested ``content`` under ``group``: a dict becomes a subgroup, the key ``attrs`` (a dict)
-    becomes the group's attributes, a list of strings a string dataset, anything else an array."""
-    for key, value in content.items():
-        if key == "attrs":
-            group.attrs.update(value)
-        elif isinstance(value, dict):
-            write_groups(group.require_group(key), value)
-        elif isinstance(value, (list, tuple)) and value and isinstance(value[0], str):
-            group[key] = np.array(value, dtype=h5py.string_dtype())
-        else:
-            group[key] = np.asarray(value)
-
-
-@contextmanager
-def atomic_hdf5(path: str | os.PathLike[str], fmt: str, version: int, **attrs: object) -> Iterator[h5py.File]:
-    """A new results file at ``path`` (format ``fmt``), written atomically like :func:`write_run`.
-
-    Yields an open :class:`h5py.File` whose root already carries ``format``, ``format_version``,
-    ``created`` and ``attrs``, and a ``/versions`` group; on leaving the block the file is flushed,
-    fsynced and renamed over ``path``. On an exception nothing at ``path`` changes.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-    try:
-        with h5py.File(tmp, "w") as f:
-            f.attrs.update(format=fmt, format_version=version, **attrs,
-                           created=_dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"))
-            f.create_group("versions").attrs.update(package_versions())
-            yield f
-            f.flush()
-            os.fsync(f.id.get_vfd_handle())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
-@contextmanager
-def open_results(path: str | os.PathLike[str], fmt: str, version: int, what: str) -> Iterator[h5py.File]:
-    """Open a results file of format ``fmt`` (at most ``version``) for reading.
-
-    A missing, unreadable, foreign (another ``format``), newer or truncated file raises
-    :class:`StorageError` with a message that names ``what`` was expected.
-    """
-    path = Path(path)
-    if not path.exists():
-        raise StorageError(f"{path} does not exist")
-    try:
-        with h5py.File(path, "r") as f:
-            found = _scalar(f.attrs.get("format"))
-            if found != fmt:
-                raise StorageError(f"{path} is not {what} (format {found!r}, expected {fmt!r})")
-            if int(f.attrs.get("format_version", -1)) > version:
-                raise StorageError(f"{path} has format version {f.attrs.get('format_version')}, newer than this "
-                                   f"neuromorph reads ({version}); upgrade neuromorph")
-            yield f
-    except OSError as exc:
-        raise StorageError(f"{path} is not a readable HDF5 file: {exc}") from None
-    except KeyError as exc:
-        raise StorageError(f"{path} is missing {exc}; the file is truncated or foreign") from None
