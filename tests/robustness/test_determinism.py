@@ -28,10 +28,10 @@ from neuromorph.cli import main
 stop = os.environ.get("INTERRUPT_AT")
 if stop:
     real = experiment._iteration
-    def crash(spec, low, run, dtype, *rest):
+    def crash(spec, run):
         if run.iteration == int(stop):
             raise KeyboardInterrupt
-        return real(spec, low, run, dtype, *rest)
+        return real(spec, run)
     experiment._iteration = crash
 sys.exit(main(sys.argv[1:]))
 """

@@ -35,10 +35,10 @@ def small(card: str = "models/eprop_sine.toml", **overrides):
 def _interrupt_at(monkeypatch, iteration: int) -> None:
     real = experiment._iteration
 
-    def crash(spec, low, run, dtype, *rest):
+    def crash(spec, run):
         if run.iteration == iteration:
             raise KeyboardInterrupt
-        return real(spec, low, run, dtype, *rest)
+        return real(spec, run)
 
     monkeypatch.setattr(experiment, "_iteration", crash)
 
@@ -205,10 +205,10 @@ def test_ctrl_c_during_an_iteration_stops_after_it_with_a_resumable_file(tmp_pat
     reference = experiment.train(spec, progress=False)
     real = experiment._iteration
 
-    def sigint_in_3(spec, low, run, dtype, *rest):
+    def sigint_in_3(spec, run):
         if run.iteration == 3:
             os.kill(os.getpid(), signal.SIGINT)
-        return real(spec, low, run, dtype, *rest)
+        return real(spec, run)
 
     monkeypatch.setattr(experiment, "_iteration", sigint_in_3)
     out = tmp_path / "run.h5"
