@@ -49,7 +49,7 @@ def export_command(args: argparse.Namespace) -> int:
                          hardware_note="weights are the run's (on the profile's grid in on_chip mode); the membrane "
                                        "equations are neuromorph's float LIF, not the profile's integer arithmetic")
         print(write_nir(args.nir, to_nir(spec.network, params, extra)))
-    if chip_needed:
+    if args.chip_image is not None or args.brian2_loihi is not None:
         from neuromorph.export.chip_image import chip_image, write_chip_image
 
         chip = _run_chip(args, spec, record, "brian2-loihi" if args.brian2_loihi is not None else "a chip image")

@@ -176,6 +176,8 @@ def _hidden_node(neuron: Neuron, dt: float, n: int, theta: np.ndarray, v_thresho
 def write_nir(path: str | os.PathLike[str], graph: nir.NIRGraph) -> Path:
     """Write ``graph`` with :func:`nir.write`, atomically (temporary file, then rename)."""
     path = Path(path)
+    if path.is_dir():
+        raise ExportError(f"--nir {path} is a directory; give the graph's file name, e.g. {path / 'network.nir'}")
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
     try:
