@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import torch
 
 from neuromorph.errors import ConfigError
-from neuromorph.tasks.base import LossKind, TrialBatch, invalid, is_int, is_real
+from neuromorph.tasks.base import LossKind, TrialBatch, invalid, is_int, is_real, whole_steps
 
 __all__ = ["ContextualBanditTask"]
 
@@ -31,14 +31,8 @@ def _fail(field: str, value: object, allowed: str) -> ConfigError:
 
 
 def _steps(field: str, duration: object, dt: float, minimum: int) -> int:
-    """``duration / dt`` as an int; ConfigError unless it is a whole number >= ``minimum``."""
-    if not is_real(duration):
-        raise _fail(field, duration, "expected a finite duration in seconds")
-    steps = duration / dt
-    whole = round(steps)
-    if abs(steps - whole) > 1e-6 * max(1.0, abs(steps)) or whole < minimum:
-        raise _fail(field, duration, f"expected a whole multiple of dt={dt:g} s, >= {minimum} steps")
-    return int(whole)
+    """:func:`~neuromorph.tasks.base.whole_steps` for this task's fields."""
+    return whole_steps("ContextualBanditTask", field, duration, dt, minimum)
 
 
 @dataclass(frozen=True)

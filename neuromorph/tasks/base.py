@@ -22,6 +22,17 @@ def invalid(owner: str, field: str, value: object, allowed: str) -> ConfigError:
     return ConfigError(f"{owner}.{field}={value!r} is invalid: {allowed}")
 
 
+def whole_steps(owner: str, field: str, duration: object, dt: float, minimum: int) -> int:
+    """``duration / dt`` as an int; :func:`invalid` unless it is a whole number of steps >= ``minimum``."""
+    if not is_real(duration):
+        raise invalid(owner, field, duration, "expected a finite duration in seconds")
+    steps = duration / dt
+    whole = round(steps)
+    if abs(steps - whole) > 1e-6 * max(1.0, abs(steps)) or whole < minimum:
+        raise invalid(owner, field, duration, f"expected a whole multiple of dt={dt:g} s, >= {minimum} steps")
+    return int(whole)
+
+
 def is_int(value: object) -> bool:
     """An int that is not a bool."""
     return isinstance(value, int) and not isinstance(value, bool)

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import torch
 
 from neuromorph.errors import ConfigError
-from neuromorph.tasks.base import LossKind, TrialBatch, invalid, is_int, is_real
+from neuromorph.tasks.base import LossKind, TrialBatch, invalid, is_int, is_real, whole_steps
 
 __all__ = ["EvidenceAccumulationTask"]
 
@@ -31,16 +31,9 @@ def _fail(field: str, value: object, allowed: str) -> ConfigError:
     return invalid("EvidenceAccumulationTask", field, value, allowed)
 
 
-def _n_steps(field: str, duration: float, dt: float, minimum: int) -> int:
-    """``duration / dt`` as an int; ConfigError unless it is a whole number >= ``minimum``."""
-    if not is_real(duration):
-        raise _fail(field, duration, "expected a finite duration in seconds")
-    steps = duration / dt
-    whole = round(steps)
-    if abs(steps - whole) > 1e-6 * max(1.0, abs(steps)) or whole < minimum:
-        allowed = f"expected a whole multiple of dt={dt:g} s, >= {minimum} steps"
-        raise _fail(field, duration, allowed)
-    return int(whole)
+def _n_steps(field: str, duration: object, dt: float, minimum: int) -> int:
+    """:func:`~neuromorph.tasks.base.whole_steps` for this task's fields."""
+    return whole_steps("EvidenceAccumulationTask", field, duration, dt, minimum)
 
 
 @dataclass(frozen=True)
