@@ -80,7 +80,6 @@ def test_a_subclass_that_changes_step_is_refused_by_eprop(page):
 
 def test_a_rule_without_an_online_form_is_refused_with_a_message(page):
     from dataclasses import dataclass
-    from typing import ClassVar
 
     from neuromorph.errors import ConfigError
     from neuromorph.plasticity import Rule, Temporal

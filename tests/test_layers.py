@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 import neuromorph
-from tests.import_graph import Edge, cycles, describe, import_graph, offenders, within
+from tests.import_graph import Edge, cycles, describe, import_graph, offenders
 
 PACKAGE_ROOT = Path(neuromorph.__file__).resolve().parent
 STUDIES = ("neuromorph.bias", "neuromorph.contrastive", "neuromorph.sweep", "neuromorph.theory_compare")

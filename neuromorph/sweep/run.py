@@ -37,6 +37,7 @@ from neuromorph.analysis.lyapunov import spectrum_of_run
 from neuromorph.config import card_to_toml, resolved_card
 from neuromorph.errors import ConfigError, StorageError
 from neuromorph.experiment import train
+from neuromorph.interrupt import deferred_interrupts
 from neuromorph.network import init_parameters
 from neuromorph.storage.atomic import atomic_path
 from neuromorph.sweep.spec import RunPoint, SweepSpec, load_sweep
@@ -199,8 +200,12 @@ def _run_dask(path, out_dir, points, scheduler, n_workers, retries, collect, for
     logging.getLogger("distributed").setLevel(logging.WARNING)  # the scheduler's INFO lines would bury the bar
     cluster = None
     if scheduler is None:
-        cluster = LocalCluster(n_workers=n_workers or os.cpu_count() or 1, threads_per_worker=1, processes=True,
-                               dashboard_address=":0", silence_logs=logging.ERROR)
+        with deferred_interrupts() as interrupts:  # a Ctrl-C while the workers start is kept, not swallowed
+            cluster = LocalCluster(n_workers=n_workers or os.cpu_count() or 1, threads_per_worker=1, processes=True,
+                                   dashboard_address=":0", silence_logs=logging.ERROR)
+        if interrupts.requested:  # stop before any run: nothing is half-written, the sweep resumes as it is
+            cluster.close()
+            raise KeyboardInterrupt
     try:
         with Client(cluster if cluster is not None else scheduler, timeout="20s") as client:
             futures = {client.submit(run_point, path, out_dir, p, force, key=f"run-{p.id}", retries=retries, pure=False): p

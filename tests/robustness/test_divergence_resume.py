@@ -6,7 +6,6 @@ trained for exactly that many iterations (bit for bit, float64), not stored numb
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 
 import h5py

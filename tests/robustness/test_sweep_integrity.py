@@ -108,3 +108,31 @@ def test_run_records_and_run_files_have_the_same_permissions(tmp_path):
     modes = {p.suffix: stat.S_IMODE(p.stat().st_mode) for p in (out / "runs").iterdir()}
     assert set(modes) == {".json", ".h5"} and modes[".json"] == modes[".h5"]
     assert stat.S_IMODE((out / "sweep.toml").stat().st_mode) == modes[".h5"]
+
+
+def test_ctrl_c_while_the_dask_cluster_starts_stops_the_sweep(tmp_path, monkeypatch):
+    """A SIGINT that arrives while LocalCluster starts its workers (where dask used to swallow it) ends
+    the sweep with KeyboardInterrupt before any run, and the cluster is closed."""
+    import os
+    import signal
+
+    import distributed
+
+    closed = []
+
+    class StartsThenInterrupted:  # stands in for the cluster start-up; the real SIGINT is delivered meanwhile
+        def __init__(self, **kwargs):
+            os.kill(os.getpid(), signal.SIGINT)
+
+        def close(self):
+            closed.append(True)
+
+    monkeypatch.setattr(distributed, "LocalCluster", StartsThenInterrupted)
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)  # as under `neuromorph sweep`
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            run_sweep(_sweep(tmp_path), tmp_path / "out", progress=False, n_workers=1)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert closed == [True]
+    assert not list((tmp_path / "out" / "runs").glob("*.h5"))
