@@ -27,11 +27,15 @@ def test_bias_only_accuracy_rises_with_width(tmp_path):
 
 
 def test_bias_only_van_der_pol_fails_at_low_gain_and_succeeds_at_high_gain(tmp_path):
-    """Seed 0, N = 200 tanh units, 1500 Adam steps on the biases; free-running NMSE over the trained
+    """Seeds 0-3, N = 200 tanh units, 1500 Adam steps on the biases; free-running NMSE over the trained
     horizon (steps 20-300): a failure stays near 1 (no oscillation), a success is below 0.1.
-    Measured (runs/bias_vdp, docs/bias.md): 0.994, 0.010 and 0.016 at g = 0.5, 1.5 and 2."""
-    overrides = {"bias_study.gains": [0.5, 1.5, 2.0], "bias_study.modes": ["bias"], "bias_study.seeds": [0]}
+
+    Measured (2026-12-02, docs/bias.md), the same to the last digit with OMP_NUM_THREADS unset and 1:
+    g = 0.5: 0.980, 0.977, 0.977, 0.974 (0/4); g = 1.5: 0.013, 0.002, 0.005, 0.028 (4/4). At g = 2 the
+    outcome depends on the seed in 1500 steps (0.305, 0.110, 0.187, 0.026: 1/4), so g = 2 is stated
+    in the docs, not asserted here."""
+    overrides = {"bias_study.gains": [0.5, 1.5], "bias_study.modes": ["bias"], "bias_study.seeds": [0, 1, 2, 3]}
     tree = run_study(load_study("models/bias_vdp.toml", overrides), tmp_path, progress=False).tree
-    nmse = tree["nmse"][0, :, 0]
-    assert nmse[0] > 0.5, nmse
-    assert np.all(nmse[1:] < 0.1), nmse
+    nmse = tree["nmse"][0]  # (gain, seed)
+    assert np.all(nmse[0] > 0.5), nmse
+    assert np.all(nmse[1] < 0.1), nmse
