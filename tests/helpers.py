@@ -67,3 +67,18 @@ def rule_gradients(spec: NetworkSpec, params: Parameters, feedback, batch: Trial
 
 def max_rel_err(a: torch.Tensor, b: torch.Tensor) -> float:
     return float((a - b).abs().max() / b.abs().max().clamp(min=1e-300))
+
+
+def interrupt_at(monkeypatch, iteration: int) -> None:
+    """Make :func:`neuromorph.experiment.train` raise KeyboardInterrupt when it starts ``iteration``
+    (as a Ctrl-C there would); ``monkeypatch.undo()`` restores it."""
+    from neuromorph import experiment
+
+    real = experiment._iteration
+
+    def crash(spec, run):
+        if run.iteration == iteration:
+            raise KeyboardInterrupt
+        return real(spec, run)
+
+    monkeypatch.setattr(experiment, "_iteration", crash)

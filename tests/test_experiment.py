@@ -24,6 +24,7 @@ TINY = {
     "optimizer": {"name": "adam", "lr": 0.01},
     "train": {"iterations": 6, "batch_size": 2, "checkpoint_every": 2},
 }
+from tests.helpers import interrupt_at
 
 
 def tiny(**train):
@@ -58,18 +59,11 @@ def test_adaptive_feedback_tracks_the_readout_update():
 def test_interrupted_run_resumes_to_the_same_result(tmp_path, monkeypatch, backend):
     reference = experiment.train(tiny(), progress=False, backend=backend)
     out = tmp_path / "run.h5"
-    real = experiment._iteration
-
-    def crash_at_5(spec, run):
-        if run.iteration == 5:
-            raise KeyboardInterrupt
-        return real(spec, run)
-
-    monkeypatch.setattr(experiment, "_iteration", crash_at_5)
+    interrupt_at(monkeypatch, 5)
     with pytest.raises(KeyboardInterrupt):
         experiment.train(tiny(), out=out, progress=False, backend=backend)
     assert read_run(out).status == "running" and read_run(out).iteration == 4
-    monkeypatch.setattr(experiment, "_iteration", real)
+    monkeypatch.undo()
     resumed = experiment.train(tiny(), out=out, progress=False, backend=backend)
     assert resumed.resumed_from == 4
     np.testing.assert_array_equal(resumed.curves["loss"], reference.curves["loss"])

@@ -26,7 +26,7 @@ from neuromorph.plasticity import RULES, Feedback, RewardEProp, Scope, Signal, T
 from neuromorph.plasticity.reward import expected_reward
 from neuromorph.tasks import TASKS, ContextualBanditTask
 from neuromorph.tasks.base import LossKind, TrialBatch
-from tests.helpers import random_problem, small_spec
+from tests.helpers import interrupt_at, random_problem, small_spec
 
 ROOT = Path(__file__).resolve().parents[1]
 TARGETS = frozenset({Target.W_IN, Target.W_REC, Target.W_OUT, Target.BIAS, Target.B_OUT})
@@ -246,18 +246,12 @@ def test_an_interrupted_reward_run_resumes_with_its_baseline(tmp_path, monkeypat
     over = {"train.iterations": 6, "train.checkpoint_every": 2, "rule.baseline_decay": 0.5,
             "train.precision": "float64"}
     reference = experiment.train(load_card("models/reward_bandit.toml", over), progress=False)
-    out, real = tmp_path / "run.h5", experiment._iteration
-
-    def crash_at_3(spec, run):
-        if run.iteration == 3:
-            raise KeyboardInterrupt
-        return real(spec, run)
-
-    monkeypatch.setattr(experiment, "_iteration", crash_at_3)
+    out = tmp_path / "run.h5"
+    interrupt_at(monkeypatch, 3)
     with pytest.raises(KeyboardInterrupt):
         experiment.train(load_card("models/reward_bandit.toml", over), out=out, progress=False)
     assert read_run(out).iteration == 2
-    monkeypatch.setattr(experiment, "_iteration", real)
+    monkeypatch.undo()
     resumed = experiment.train(load_card("models/reward_bandit.toml", over), out=out, progress=False)
     assert resumed.resumed_from == 2
     for name, value in reference.params._asdict().items():

@@ -90,7 +90,7 @@ def three_factor_reads(rule: ThreeFactorRule, pre: Signal = Signal.PRE_TRACE) ->
 
     Bias-only tuning (hidden target ``bias`` alone) has :math:`\mathrm{pre} \equiv 1`: it reads no
     presynaptic signal and keeps one eligibility trace per *neuron*, not per synapse
-    (THEORY.md §5.3), the cheapest three-factor rule a chip can run. So does learning the
+    (Williams et al., ICLR 2025; docs/bias.md), the cheapest three-factor rule a chip can run. So does learning the
     threshold offset (pre :math:`\equiv -1`, without the leak).
     """
     signed, count = (False, 2) if rule.split_signed else (True, 1)

@@ -1,6 +1,7 @@
 """Figures of a gain sweep (``neuromorph sweep-report DIR``), drawn from the summary of
 :func:`neuromorph.sweep.report.summarise`: a dict keyed by ``(task, rule, gain, flossing)`` whose
-values hold ``lr``, ``loss_mean``, ``loss_sd``, ``le_before`` and ``le_after`` (THEORY.md §4.1).
+values hold ``lr``, ``loss_mean``, ``loss_sd``, ``le_before`` and ``le_after`` (Zhang, Liu & Liu, "How
+initial connectivity shapes biologically plausible learning in recurrent neural networks"; docs/gain.md).
 
 * ``gain_loss_<task>.png``: loss vs iteration per gain, mean ± sd over seeds, one panel per rule
   (no flossing);

@@ -12,6 +12,7 @@ from neuromorph.storage import read_run
 
 SMALL = {"task.n_steps": 80, "task.n_in": 10, "network.n_rec": 12, "train.iterations": 4, "train.checkpoint_every": 2,
          "train.precision": "float64", "rule.update_interval": 20}
+from tests.helpers import interrupt_at
 
 
 def small(card="models/eprop_sine_chip.toml", **overrides):
@@ -78,17 +79,10 @@ def test_chip_run_resumes_with_the_same_random_stream(tmp_path, monkeypatch):
     spec = small(**{"hardware.profile": "loihi2"})
     reference = experiment.train(spec, progress=False)
     out = tmp_path / "run.h5"
-    real = experiment._iteration
-
-    def crash_at_3(spec, run):
-        if run.iteration == 3:
-            raise KeyboardInterrupt
-        return real(spec, run)
-
-    monkeypatch.setattr(experiment, "_iteration", crash_at_3)
+    interrupt_at(monkeypatch, 3)
     with pytest.raises(KeyboardInterrupt):
         experiment.train(spec, out=out, progress=False)
-    monkeypatch.setattr(experiment, "_iteration", real)
+    monkeypatch.undo()
     resumed = experiment.train(spec, out=out, progress=False)
     assert resumed.resumed_from == 2
     np.testing.assert_array_equal(resumed.curves["loss"], reference.curves["loss"])

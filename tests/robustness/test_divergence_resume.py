@@ -19,6 +19,7 @@ from neuromorph.errors import ConfigError, NonFiniteError, StorageError
 from neuromorph.network import init_parameters
 from neuromorph.plasticity import Learner, OptimizerName, OptimizerSpec, Target
 from neuromorph.storage import read_run
+from tests.helpers import interrupt_at
 from tests.robustness.helpers import ROOT, one_line_error
 
 SMALL = {"task.n_steps": 80, "task.n_in": 10, "network.n_rec": 12, "train.iterations": 6, "train.checkpoint_every": 2,
@@ -29,17 +30,6 @@ CHIP = {**SMALL, "rule.update_interval": 20}
 def small(card: str = "models/eprop_sine.toml", **overrides):
     base = CHIP if card.endswith("_chip.toml") else SMALL
     return load_card(ROOT / card, {**base, **overrides})
-
-
-def _interrupt_at(monkeypatch, iteration: int) -> None:
-    real = experiment._iteration
-
-    def crash(spec, run):
-        if run.iteration == iteration:
-            raise KeyboardInterrupt
-        return real(spec, run)
-
-    monkeypatch.setattr(experiment, "_iteration", crash)
 
 
 @pytest.mark.parametrize("optimizer", ["sgd", "adam"])
@@ -102,7 +92,7 @@ def test_learner_rolls_back_a_step_that_overflows_and_its_optimiser_state():
 
 def _interrupted(tmp_path, monkeypatch, spec, **kwargs) -> Path:
     out = tmp_path / "run.h5"
-    _interrupt_at(monkeypatch, 3)
+    interrupt_at(monkeypatch, 3)
     with pytest.raises(KeyboardInterrupt):
         experiment.train(spec, out=out, progress=False, **kwargs)
     monkeypatch.undo()

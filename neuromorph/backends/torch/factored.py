@@ -5,7 +5,7 @@ no-grad forward pass (:class:`Forward`) and computes the same update as the rule
 (:meth:`neuromorph.plasticity.EProp.step`, summed over the sequence) with matrix products.
 
 Exchanging the order of the sums over the κ-filter turns the per-synapse
-eligibility into a per-neuron coefficient (THEORY.md §5.1):
+eligibility into a per-neuron coefficient (Bellec et al. 2020, Methods, eqs. 13-14, summed by parts):
 
 .. math::
 
