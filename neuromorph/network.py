@@ -153,3 +153,45 @@ def complete(params: Parameters, spec: NetworkSpec, dtype: torch.dtype) -> Param
     if params.threshold is None:
         params = params._replace(threshold=torch.zeros(spec.n_rec))
     return Parameters(*(torch.as_tensor(p, dtype=dtype) for p in params))
+
+
+# -- layered networks ------------------------------------------------------------------------------------------
+#: The layers of a two-layer energy network (Scellier & Bengio 2017): input -> hidden <-> output, symmetric coupling.
+LAYER_NAMES = ("w1", "w2", "b1", "b2")
+
+
+def layered(w1: torch.Tensor, w2: torch.Tensor, b1: torch.Tensor, b2: torch.Tensor) -> Parameters:
+    r"""A layered network as one population, hidden units first (``docs/contrastive.md``):
+
+    .. math::
+
+        W^\mathrm{in} = \begin{pmatrix} W_1 \\ 0 \end{pmatrix}, \quad
+        W^\mathrm{rec} = \begin{pmatrix} 0 & W_2^\top \\ W_2 & 0 \end{pmatrix}, \quad
+        b = \begin{pmatrix} b_1 \\ b_2 \end{pmatrix}, \quad
+        W^\mathrm{out} = \begin{pmatrix} 0 & I \end{pmatrix}
+
+    so that an instantaneous readout reads the output units' rates. ``w1`` is (n_h, n_in), ``w2`` (n_out, n_h).
+    """
+    h, o, dtype = w1.shape[0], w2.shape[0], w1.dtype
+    w_in = torch.zeros(h + o, w1.shape[1], dtype=dtype)
+    w_in[:h] = w1
+    w_rec = torch.zeros(h + o, h + o, dtype=dtype)
+    w_rec[h:, :h] = w2
+    w_rec[:h, h:] = w2.T
+    w_out = torch.zeros(o, h + o, dtype=dtype)
+    w_out[:, h:] = torch.eye(o, dtype=dtype)
+    return Parameters(w_in, w_rec, w_out, torch.cat([b1, b2]), torch.zeros(o, dtype=dtype), torch.zeros(h + o, dtype=dtype))
+
+
+def layers(params: Parameters, n_hidden: int) -> dict[str, torch.Tensor]:
+    """The inverse of :func:`layered`: copies of ``w1``, ``w2``, ``b1``, ``b2``."""
+    h = n_hidden
+    return {"w1": params.w_in[:h].detach().clone(), "w2": params.w_rec[h:, :h].detach().clone(),
+            "b1": params.bias[:h].detach().clone(), "b2": params.bias[h:].detach().clone()}
+
+
+def layered_masks(n_in: int, n_hidden: int, n_out: int, dtype: torch.dtype) -> dict[str, torch.Tensor]:
+    """1 where a synapse of the layered network exists (inputs reach the hidden units; hidden and outputs couple)."""
+    p = layered(torch.ones(n_hidden, n_in, dtype=dtype), torch.ones(n_out, n_hidden, dtype=dtype),
+                torch.ones(n_hidden, dtype=dtype), torch.ones(n_out, dtype=dtype))
+    return {"w_in": p.w_in, "w_rec": p.w_rec, "bias": p.bias}

@@ -33,11 +33,19 @@ class TrialBatch:
         for classification.
     mask : Tensor, shape (T, B)
         1 where the step enters the loss, 0 elsewhere.
+    phase : sequence of float, length T, or None
+        The phase of each step for rules that learn in phases (contrastive learning): +1 positive
+        (nudged or clamped), -1 negative (free), 0 free with the plasticity off. ``None``: no phases.
     """
 
     inputs: torch.Tensor
     targets: torch.Tensor
     mask: torch.Tensor
+    phase: tuple[float, ...] | None = None
+
+    def phase_at(self, t: int) -> float | None:
+        """The phase of step ``t``, or ``None`` for a batch without phases."""
+        return None if self.phase is None else self.phase[t]
 
     @property
     def n_steps(self) -> int:
@@ -50,4 +58,4 @@ class TrialBatch:
     def to(self, dtype: torch.dtype) -> TrialBatch:
         """Cast inputs, mask and float targets to ``dtype`` (class indices stay int64)."""
         targets = self.targets if not self.targets.is_floating_point() else self.targets.to(dtype)
-        return TrialBatch(self.inputs.to(dtype), targets, self.mask.to(dtype))
+        return TrialBatch(self.inputs.to(dtype), targets, self.mask.to(dtype), self.phase)

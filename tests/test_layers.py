@@ -4,10 +4,6 @@ Intended layering (README): cli -> api (train/simulate/load_run), studies; studi
 backends, tasks, hardware, storage, plots; the torch and brian2 backends -> dynamics, plasticity,
 hardware, backends.base and never each other; theory -> numpy/scipy only; export reads runs, never
 a backend. Imports inside functions count; ``if TYPE_CHECKING:`` blocks do not.
-
-Edges that are being removed in the current engine rewrite are listed in ``KNOWN_ENGINE_TO_STUDY``: the test that
-forbids them is a strict xfail (it fails loudly once they are gone, so the marker must go too), and a
-second test fails on any offender that is not in the list.
 """
 
 from __future__ import annotations
@@ -23,18 +19,6 @@ PACKAGE_ROOT = Path(neuromorph.__file__).resolve().parent
 STUDIES = ("neuromorph.bias", "neuromorph.contrastive", "neuromorph.sweep", "neuromorph.theory_compare")
 ENGINE = ("neuromorph.backends", "neuromorph.plasticity", "neuromorph.dynamics", "neuromorph.hardware")
 
-#: engine -> study: the brian2 contrastive lowering reads the contrastive study's models and data (being removed).
-KNOWN_ENGINE_TO_STUDY = {
-    ("neuromorph.backends.brian2.contrastive", "neuromorph.contrastive.card"),
-    ("neuromorph.backends.brian2.contrastive", "neuromorph.contrastive.data"),
-    ("neuromorph.backends.brian2.contrastive", "neuromorph.contrastive.models"),
-    ("neuromorph.backends.brian2.contrastive", "neuromorph.contrastive.phases"),
-    ("neuromorph.backends.brian2.contrastive", "neuromorph.contrastive.train"),
-    ("neuromorph.backends.brian2.contrastive_equations", "neuromorph.contrastive.models"),
-    ("neuromorph.backends.brian2.contrastive_network", "neuromorph.contrastive.models"),
-}
-
-
 @pytest.fixture(scope="module")
 def edges() -> list[Edge]:
     return import_graph(PACKAGE_ROOT, "neuromorph")
@@ -44,12 +28,6 @@ def assert_no_offenders(edges: list[Edge], sources, forbidden, what: str) -> Non
     """Fail with every (module, import) pair from ``sources`` into ``forbidden``."""
     found = offenders(edges, sources, forbidden)
     assert not found, f"{what}: {len(found)} import(s) (module, import):\n{describe(found)}"
-
-
-def assert_only_known(edges: list[Edge], sources, forbidden, known: set[tuple[str, str]], what: str) -> None:
-    """Fail with the (module, import) pairs from ``sources`` into ``forbidden`` that ``known`` does not list."""
-    new = [e for e in offenders(edges, sources, forbidden) if (e.module, e.target) not in known]
-    assert not new, f"{what}, not among the known ones being removed:\n{describe(new)}"
 
 
 def assert_no_cycles(edges: list[Edge], package: str) -> None:
@@ -69,15 +47,8 @@ def test_brian2_backend_does_not_import_the_torch_backend(edges):
 # -- (b) engine -/-> studies ----------------------------------------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason="backends.brian2.contrastive* import the contrastive study "
-                                        "(models, card, data, phases, train); removed in the rewrite")
 def test_engine_does_not_import_a_study(edges):
     assert_no_offenders(edges, ENGINE, STUDIES, "backends/plasticity/dynamics/hardware import a study package")
-
-
-def test_engine_imports_of_studies_are_only_the_known_ones(edges):
-    assert_only_known(edges, ENGINE, STUDIES, KNOWN_ENGINE_TO_STUDY,
-                      "backends/plasticity/dynamics/hardware import a study package")
 
 
 # -- (c), (d) theory and export run no backend ---------------------------------------------------

@@ -26,8 +26,9 @@ from neuromorph.dynamics.lif import Membrane
 from neuromorph.errors import ConfigError, ShapeError
 from neuromorph.hardware.numerics import ChipNumerics
 from neuromorph.network import NetworkSpec, Parameters
-from neuromorph.plasticity.base import Rule, RuleContext, Target
+from neuromorph.plasticity.base import Rule, RuleContext, Target, Teaching
 from neuromorph.plasticity.traces import PreTraces, TraceConstants, trace_constants
+from neuromorph.types import TrialBatch
 
 ApplyFn = Callable[[dict[Target, torch.Tensor]], None]
 """``apply(grads)``: the caller's optimiser step, called at the end of every update window."""
@@ -59,13 +60,23 @@ class Lowered:
         return NetworkState(neuron, torch.zeros(batch, self.spec.n_out, dtype=self.dtype))
 
     def step(
-        self, params: Parameters, state: NetworkState, x_t: torch.Tensor, stop_recurrent: bool = False
+        self, params: Parameters, state: NetworkState, x_t: torch.Tensor, stop_recurrent: bool = False,
+        teach: Teaching | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor, NetworkState]:
-        """One step (module docstring); ``stop_recurrent`` detaches :math:`z_{t-1}` (e-prop's stop-gradient)."""
+        """One step (module docstring); ``stop_recurrent`` detaches :math:`z_{t-1}` (e-prop's stop-gradient).
+
+        ``teach`` (a rule's :meth:`~neuromorph.plasticity.Rule.teach`) adds its drive to :math:`I_t` and
+        holds its clamped units at their rate after the neuron step.
+        """
         spec = self.spec
         z_prev = state.neuron.z.detach() if stop_recurrent else state.neuron.z
         drive = x_t @ params.w_in.T + z_prev @ params.w_rec.T + params.bias
+        if teach is not None and teach.drive is not None:
+            drive = drive + teach.drive
         z, psi, neuron = spec.neuron.step(state.neuron, drive, spec.dt, theta=params.threshold, membrane=self.membrane)
+        if teach is not None and teach.clamp is not None:
+            neuron = spec.neuron.clamp(neuron, teach.clamp, teach.rate)
+            z = neuron.z
         y = readout_step(spec.readout, state.y, z @ params.w_out.T + params.b_out, spec.dt)
         return z, psi, NetworkState(neuron, y)
 
@@ -125,8 +136,56 @@ class SequenceResult(NamedTuple):
     y: torch.Tensor | None  #: (T, B, n_out), when recorded
     z: torch.Tensor | None  #: (T, B, n_rec), when recorded
     rule_state: dict[str, torch.Tensor]  #: named on-chip state of batch element 0, time-major, when recorded
+    final: NetworkState | None = None  #: the network's state after the last step (to carry on from), where kept
 
 
 def masked_mean(y: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """Readout averaged over the masked steps: (T, B, n_out) → (B, n_out)."""
     return (y * mask.unsqueeze(-1)).sum(0) / mask.sum(0).clamp(min=1).unsqueeze(-1)
+
+
+class Presentation(NamedTuple):
+    """One sequence of a :class:`Curriculum`: samples shown with a constant input for ``len(phase)`` steps."""
+
+    samples: torch.Tensor  #: (B,) int64 rows of the curriculum's table
+    phase: tuple[float, ...]  #: the phase of every step (:class:`~neuromorph.types.TrialBatch`)
+    lr: float  #: η of the updates in this sequence (plain SGD)
+    reset: bool  #: start from rest (else from the previous sequence's final state)
+    record: bool = False  #: record the readout and the watched weights at every step with a phase
+
+
+class Curriculum(NamedTuple):
+    """A training run laid out in advance: one schedule that every backend executes.
+
+    The torch path runs it sequence by sequence through :meth:`neuromorph.engine.Session.step`; a backend
+    that can run it whole (brian2: one simulator run) offers ``train_curriculum(low, params, rule,
+    curriculum)``. Evaluations relax the network freely from rest on ``eval_samples`` for ``eval_steps``
+    steps; their output is the readout at the last step, or its mean over the last ``eval_average`` steps.
+    """
+
+    x: torch.Tensor  #: (N, n_in) the inputs of the samples
+    y: torch.Tensor  #: (N, n_out) their targets
+    presentations: tuple[Presentation, ...]
+    evaluate_after: tuple[int, ...]  #: evaluate after this many presentations (0: before training), ascending
+    eval_samples: torch.Tensor  #: (M,) int64
+    eval_steps: int
+    eval_average: int = 1
+    watch: tuple[int, int] = (0, 0)  #: (row, k): record w_rec[row, :k] after every update of a recorded sequence
+
+
+class CurriculumResult(NamedTuple):
+    """What a curriculum's run gives back; ``diverged`` is the number of evaluations done before an update made a
+    weight non-finite (the parameters are then those before that update), ``None`` when it ran to the end."""
+
+    outputs: torch.Tensor  #: (evaluations, M, n_out)
+    params: Parameters
+    raster: dict[str, torch.Tensor]  #: "y": (steps, n_out) readout of batch element 0; "weight": (steps, k)
+    diverged: int | None = None
+
+
+def presentation_batch(c: Curriculum, p: Presentation) -> TrialBatch:
+    """The :class:`~neuromorph.types.TrialBatch` of one presentation: constant input and target, decision at the end."""
+    x, y, n = c.x[p.samples], c.y[p.samples], len(p.phase)
+    mask = torch.zeros(n, x.shape[0], dtype=x.dtype)
+    mask[-1] = 1.0
+    return TrialBatch(x.expand(n, *x.shape), y.expand(n, *y.shape), mask, p.phase)

@@ -3,7 +3,9 @@
 A backend lowers (network, rule, profile) and runs the time loop. Every backend offers
 
 * ``check(spec, rule, chip, n_steps)``: refuse at setup, before any simulation, what it cannot run;
-* ``train_sequence(low, params, feedback, rule, kind, batch, apply, *, record, generator, carry)``;
+* ``train_sequence(low, params, feedback, rule, kind, batch, apply, initial_state=None, *, record, generator, carry)``
+  (``initial_state``: the network state to start from, the ``final`` of an earlier result; a backend that
+  cannot start from one refuses it);
 * ``simulate(low, params, inputs)``: a forward :class:`~neuromorph.backends.base.Recording`;
 * ``close()``: release builds (temporary projects, compiled code);
 * ``attrs``: what a run file records about it (``backend``, and e.g. ``brian2_target``).
@@ -26,7 +28,8 @@ class Backend(Protocol):
 
     def check(self, spec, rule, chip, n_steps: int) -> None: ...
 
-    def train_sequence(self, low, params, feedback, rule, kind, batch, apply, *, record=False, generator=None,
+    def train_sequence(self, low, params, feedback, rule, kind, batch, apply, initial_state=None, *, record=False,
+                       generator=None,
                        carry=None): ...
 
     def simulate(self, low, params, inputs): ...

@@ -26,7 +26,7 @@ from neuromorph.contrastive.models import MODELS, NetSpec
 from neuromorph.contrastive.phases import IID, Paired, Periodic, Renewal, Telegraph
 from neuromorph.dynamics.lif import LIFParameters
 from neuromorph.errors import ConfigError
-from neuromorph.plasticity.contrastive import Contrastive
+from neuromorph.plasticity.contrastive import ClassicalContrastive, Contrastive
 from neuromorph.tomlfile import read_toml
 
 SECTIONS = ("task", "network", "phases", "train", "rule")
@@ -117,7 +117,19 @@ class ContrastiveCard:
         return Renewal(p.lo, p.hi) if p.random == "renewal" else Paired(p.lo, p.hi)
 
     def rule_decl(self) -> Contrastive:
-        return Contrastive(self.rule.delivery, self.rule.split_signed, spiking=self.network.model == "spiking")
+        """The temporally local rule as the card declares it (what a profile's locality check reads)."""
+        return self.learning_rule("periodic")
+
+    def learning_rule(self, scheme: str, p_plus: float = 0.5) -> Contrastive | ClassicalContrastive:
+        """The rule that trains ``scheme``: its teaching (EP nudge, CHL clamp), contrast factor and phase weights."""
+        n = self.network
+        teaching = {"teaching": "clamp" if n.model == "chl" else "nudge", "beta": n.beta,
+                    "clamp_margin": n.clamp_margin, "scale": 1.0 / n.beta if n.model == "ep" else 1.0}
+        if scheme == "classical":
+            return ClassicalContrastive(**teaching)
+        baseline = self.train.baseline_steps if scheme == "random" else 0.0  # occupancy noise exists only there
+        return Contrastive(delivery=self.rule.delivery, split_signed=self.rule.split_signed,
+                           spiking=n.model == "spiking", p_plus=p_plus, baseline_steps=baseline, **teaching)
 
 
 _CLASSES = {"task": TaskSpec, "network": NetworkSection, "phases": PhasesSpec, "train": TrainSpec,

@@ -27,6 +27,12 @@ synaptic drive is the rate network's force, :math:`I = W_1 x + W_2^\top \bar r_y
 :math:`W_2 \bar r_h + b_2 + \beta(t - \bar r_y)` (outputs, nudged phase), where :math:`\bar r` is the
 spike train low-passed with time constant ``tau_rate``. The phase contrast is read from the filtered
 rates: :math:`g = \bar r \bar r^\top`.
+
+Training runs through the engine (:mod:`.layout`, :mod:`.train`): the units are the neuron families of
+:mod:`neuromorph.dynamics.energy` and the rules those of :mod:`neuromorph.plasticity.contrastive`. This
+module keeps the two-layer view the theory is written in (the energy, the cost, the relaxation of one
+phase), which the estimators of :mod:`.estimators` and the tests read; ``tests/contrastive/test_models.py``
+checks its step against the engine's network step.
 """
 
 from __future__ import annotations
@@ -36,25 +42,12 @@ from typing import NamedTuple
 
 import torch
 
+from neuromorph.dynamics.energy import rho, rho_inverse, rho_prime
 from neuromorph.dynamics.lif import LIFParameters, LIFState, lif_initial_state, lif_step
 from neuromorph.errors import ConfigError
 
 PARAMS = ("w1", "w2", "b1", "b2")
 MODELS = ("ep", "chl", "spiking")
-
-
-def rho(u: torch.Tensor) -> torch.Tensor:
-    r""":math:`\rho(u) = \sigma(4u - 2)`."""
-    return torch.sigmoid(4.0 * u - 2.0)
-
-
-def rho_prime(u: torch.Tensor) -> torch.Tensor:
-    r = rho(u)
-    return 4.0 * r * (1.0 - r)
-
-
-def rho_inverse(r: torch.Tensor) -> torch.Tensor:
-    return 0.5 + torch.logit(r) / 4.0
 
 
 @dataclass(frozen=True)

@@ -37,6 +37,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from neuromorph.errors import ConfigError
+from neuromorph.plasticity.contrastive import importance_weights  # the rule's weights, re-exported here
 
 
 @dataclass(frozen=True)
@@ -175,13 +176,6 @@ class IID:
 
 PhaseProcess = Periodic | Telegraph | Renewal | Paired | IID
 PROCESSES = {"periodic": Periodic, "telegraph": Telegraph, "renewal": Renewal, "paired": Paired, "iid": IID}
-
-
-def importance_weights(p_plus: float) -> tuple[float, float]:
-    r"""``(s_+, s_-) = (1/(2 p_+), -1/(2 p_-))``: with these, :math:`\mathbb E[s g] = \frac12(E_+[g] - E_-[g])`."""
-    if not 0 < p_plus < 1:
-        raise ConfigError(f"phase occupancy p_+ must lie in (0, 1), got {p_plus!r}")
-    return 1.0 / (2.0 * p_plus), -1.0 / (2.0 * (1.0 - p_plus))
 
 
 def phase_signal(phases: np.ndarray, p_plus: float) -> np.ndarray:

@@ -5,9 +5,10 @@ final accuracies, writes one HDF5 file and the figures next to it; the run *pass
 temporally local scheme's mean final test accuracy is within the card's ``tolerance`` of the
 classical one. :func:`run_kappa` measures the transient shrinkage κ against
 :math:`1/(1 + \tau(1/T_+ + 1/T_-))` (THEORY.md §6 check 20) for THEORY.md's cases.
-torch runs on one thread: these are per-step loops on small networks. With ``backend="brian2"`` the
-training runs in brian2 (:mod:`neuromorph.backends.brian2.contrastive`; ``target`` numpy, cython or
-cpp_standalone), in float64, and the file records ``backend`` and ``brian2_target``.
+torch runs on one thread: these are per-step loops on small networks. ``backend`` names a backend of
+:mod:`neuromorph.backends.registry`; with ``"brian2"`` each (scheme, seed) is one brian2 run of the same
+curriculum (:mod:`neuromorph.backends.brian2.contrastive`; ``target`` numpy, cython or cpp_standalone), in
+float64, and the file records ``backend`` and ``brian2_target``.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from neuromorph.backends.registry import get_backend
 from neuromorph.contrastive.card import ContrastiveCard
 from neuromorph.contrastive.data import load_task
 from neuromorph.contrastive.kappa import THEORY_CASES, KappaCase, KappaResult, measure_kappa
@@ -101,16 +103,14 @@ def run_contrastive(card: ContrastiveCard, out: str | Path, *, progress: bool = 
 
 
 def _trainer(card: ContrastiveCard, backend: str, target: str):
-    """``(train_scheme, file attrs, close)`` of ``backend``; brian2 rejects what it cannot lower here, at setup."""
-    if backend == "torch":
-        return train_scheme, {"backend": "torch"}, lambda: None
-    if backend != "brian2":
-        raise ConfigError(f"backend must be 'torch' or 'brian2', got {backend!r}")
-    from neuromorph.backends.brian2.contrastive import ContrastiveBrian2, check_contrastive
+    """``(train, file attrs, close)`` on the registry's ``backend``; brian2 computes in float64, so its runs do."""
+    runner = get_backend(backend, target if backend != "torch" else None)
+    dtype = torch.float64 if backend == "brian2" else torch.float32
 
-    check_contrastive(card, target)
-    runner = ContrastiveBrian2(target)
-    return runner.train_scheme, {"backend": "brian2", "brian2_target": target}, runner.close
+    def train(card, data, scheme, seed, record_raster=False):
+        return train_scheme(card, data, scheme, seed, record_raster=record_raster, dtype=dtype, backend=runner)
+
+    return train, runner.attrs, runner.close
 
 
 def format_table(result: ContrastiveResult) -> str:

@@ -1,5 +1,13 @@
 r"""Training a contrastive network three ways: classical, temporally local with periodic phases, and
-temporally local with random phases.
+temporally local with random phases, through the engine.
+
+The network is the engine's (:mod:`.layout`: energy-descent rate units or filtered-rate LIF neurons,
+:mod:`neuromorph.dynamics.energy`), the rule is a rule of the common interface
+(:mod:`neuromorph.plasticity.contrastive`: it teaches in the positive phase and computes its
+updates) and every presentation of a minibatch is one sequence trained by
+:meth:`neuromorph.engine.Session.step`, the step :mod:`neuromorph.experiment` runs: this module
+only lays out the schedule (epochs, minibatches, the phase of every step, the learning-rate decay)
+and evaluates with the backend's ``simulate``.
 
 Every scheme shows each minibatch for ``steps`` steps of the network's dynamics, starting from rest
 (``[phases] reset = true``, as in the evaluation) or from the previous minibatch's state, so all
@@ -44,14 +52,17 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
-from neuromorph.contrastive import models
+from neuromorph.backends.registry import Backend
+from neuromorph.contrastive import layout, models
 from neuromorph.contrastive.card import ContrastiveCard
 from neuromorph.contrastive.data import Dataset
-from neuromorph.contrastive.phases import phase_signal, predicted_kappa, predicted_kappa_periodic
+from neuromorph.contrastive.phases import predicted_kappa, predicted_kappa_periodic
+from neuromorph.backends.base import Curriculum, CurriculumResult, Presentation
+from neuromorph.engine import Session, run_curriculum
 from neuromorph.errors import ConfigError, NonFiniteError
-from neuromorph.plasticity.contrastive import classical_update, local_update
+from neuromorph.plasticity import OptimizerName, OptimizerSpec
+from neuromorph.types import LossKind
 
 
 @dataclass
@@ -70,17 +81,10 @@ class Curve:
         return float(self.test_acc[-1])
 
 
-@torch.no_grad()
-def accuracy(net: models.NetSpec, params: dict, x: torch.Tensor, y: torch.Tensor, eval_steps: int) -> float:
-    average = eval_steps // 2 if net.model == "spiking" else 0
-    out = models.predict(net, params, x, eval_steps, average_last=average)
-    return float((out.argmax(1) == y.argmax(1)).double().mean())
-
-
 def local_kappa(card: ContrastiveCard, scheme: str) -> float:
-    r"""The predicted transient shrinkage κ of ``scheme`` (THEORY.md §3.2), with the relaxation time
-    :math:`\tau/dt` in steps: periodic phases of ``steps/2`` each, or telegraph phases with the card's
-    mean dwell times; 1 for classical."""
+    r"""The predicted transient shrinkage κ of ``scheme`` (Williams et al. 2023; docs/contrastive.md), with
+    the relaxation time :math:`\tau/dt` in steps: periodic phases of ``steps/2`` each, or telegraph phases
+    with the card's mean dwell times; 1 for classical."""
     tau_steps = card.network.tau / card.network.dt
     if scheme == "classical":
         return 1.0
@@ -98,65 +102,80 @@ def _phases(card: ContrastiveCard, scheme: str, n_steps: int, gen: np.random.Gen
     return process.sample(n_steps, gen), process.p_plus
 
 
-@torch.no_grad()
-def train_scheme(card: ContrastiveCard, data: Dataset, scheme: str, seed: int, *, progress: bool = False,
-                 record_raster: bool = False, dtype: torch.dtype = torch.float32) -> Curve:
-    """Train one network from the seed's initial weights with ``scheme``; see the module docstring."""
-    net = card.net_spec(data.n_in, data.n_out)
-    t = card.train
-    gen = torch.Generator().manual_seed(seed)
-    rng = np.random.default_rng([seed, 1])
-    params = models.init_params(net, gen, card.network.init_scale, dtype)
-    x_train, y_train = data.x_train.to(dtype), data.y_train.to(dtype)
-    n_batches = -(-len(x_train) // t.batch_size)
-    steps = card.phases.steps
-    half = steps // 2
-    phases, p_plus = _phases(card, scheme, t.epochs * n_batches * steps, rng)
-    signal = phase_signal(phases, p_plus)
-    lr_step = 2.0 * t.lr / steps * net.scale / (local_kappa(card, scheme) if t.kappa_lr else 1.0)
-    evaluate = lambda: (accuracy(net, params, x_train, y_train, t.eval_steps),
-                        accuracy(net, params, data.x_test.to(dtype), data.y_test.to(dtype), t.eval_steps))
-    accs = [evaluate()]
-    state = models.initial_state(net, t.batch_size, dtype)
-    raster: dict[str, list] = {"phase": [], "signal": [], "rate_out": [], "weight": []}
-    k = 0
-    gbar = {n: torch.zeros_like(v) for n, v in params.items()}  # the per-synapse baseline trace
-    for epoch in tqdm(range(t.epochs), desc=f"{card.task.name} {scheme} seed {seed}", disable=not progress,
-                      leave=False):
-        order = torch.randperm(len(x_train), generator=gen)
+def presentation_phases(card: ContrastiveCard, scheme: str, phases: np.ndarray) -> tuple[float, ...]:
+    """The phase of each step of one presentation: the burn-in (0: free, plasticity off), then free and
+    nudged halves (classical) or the process's phases (True: positive)."""
+    burn, half = card.phases.burn_in, card.phases.steps // 2
+    if scheme == "classical":
+        return (0.0,) * burn + (-1.0,) * half + (1.0,) * half
+    return (0.0,) * burn + tuple(1.0 if p else -1.0 for p in phases)
+
+
+def curriculum(card: ContrastiveCard, data: Dataset, scheme: str, seed: int, gen: torch.Generator,
+               dtype: torch.dtype, record_raster: bool = False) -> Curriculum:
+    """The whole schedule of one (scheme, seed): every epoch's minibatches (permutations from ``gen``, after
+    the initial weights), the phase of every step (the process drawn from ``[seed, 1]``), the linearly
+    decaying η, and an evaluation of every training and test sample before training and after each epoch."""
+    t, steps = card.train, card.phases.steps
+    n = len(data.x_train)
+    n_batches = -(-n // t.batch_size)
+    phases, p_plus = _phases(card, scheme, t.epochs * n_batches * steps, np.random.default_rng([seed, 1]))
+    lr = t.lr if scheme == "classical" else 2.0 * t.lr / steps / (local_kappa(card, scheme) if t.kappa_lr else 1.0)
+    shown = []
+    for epoch in range(t.epochs):
+        order = torch.randperm(n, generator=gen)
         decay = 1.0 - epoch / t.epochs if t.lr_decay else 1.0
         for b in range(n_batches):
             idx = order[b * t.batch_size:(b + 1) * t.batch_size]
             if len(idx) < t.batch_size:  # keep the batch size fixed: the state is carried over
                 idx = torch.cat([idx, order[:t.batch_size - len(idx)]])
-            x, y = x_train[idx], y_train[idx]
-            if card.phases.reset:
-                state = models.initial_state(net, t.batch_size, dtype)
-            if card.phases.burn_in:  # free relaxation to the new input with the plasticity off (s_t = 0)
-                state = models.relax(net, params, x, y, False, card.phases.burn_in, state)
-            if scheme == "classical":
-                state = models.relax(net, params, x, y, False, half, state)
-                g_minus = models.hebbian(net, x, state)
-                state = models.relax(net, params, x, y, True, half, state)
-                classical_update(params, models.hebbian(net, x, state), g_minus, decay * t.lr * net.scale)
-                k += steps
-                continue
-            for _ in range(steps):
-                state = models.step(net, params, state, x, y, bool(phases[k]))
-                g = models.hebbian(net, x, state)
-                if t.baseline_steps and scheme == "random":  # occupancy noise exists only with random phases
-                    for n in g:
-                        g[n], gbar[n] = g[n] - gbar[n], gbar[n] + (g[n] - gbar[n]) / t.baseline_steps
-                local_update(params, g, float(signal[k]), decay * lr_step)
-                if record_raster and epoch == 0:
-                    raster["phase"].append(bool(phases[k]))
-                    raster["signal"].append(float(signal[k]))
-                    raster["rate_out"].append(models.rates(net, state)[1][0].cpu().numpy())
-                    raster["weight"].append(params["w2"][0, :4].cpu().numpy().copy())
-                k += 1
-        if not all(torch.isfinite(v).all() for v in params.values()):
-            raise NonFiniteError(f"{card.path}: {scheme} seed {seed} diverged in epoch {epoch}; lower [train] lr")
-        accs.append(evaluate())
-    acc = np.array(accs)
-    return Curve(scheme, seed, acc[:, 0], acc[:, 1], {n: v.cpu().numpy() for n, v in params.items()},
-                 {n: np.asarray(v) for n, v in raster.items()} if record_raster and raster["phase"] else None)
+            k = (epoch * n_batches + b) * steps
+            shown.append(Presentation(idx, presentation_phases(card, scheme, phases[k:k + steps]), decay * lr,
+                                      card.phases.reset, record_raster and epoch == 0 and scheme != "classical"))
+    x = torch.cat([data.x_train, data.x_test]).to(dtype)
+    y = torch.cat([data.y_train, data.y_test]).to(dtype)
+    average = t.eval_steps // 2 if card.network.model == "spiking" else 1  # the filtered rate fluctuates
+    return Curriculum(x, y, tuple(shown), tuple(e * n_batches for e in range(t.epochs + 1)), torch.arange(len(x)),
+                      t.eval_steps, max(average, 1), (card.network.n_hidden, 4))
+
+
+def _session(card: ContrastiveCard, data: Dataset, scheme: str, seed: int, p_plus: float, dtype: torch.dtype,
+             backend: Backend | None) -> tuple[Session, torch.Generator]:
+    """The seed's initial weights (drawn first from the seed's generator) in a session of the engine."""
+    net = card.net_spec(data.n_in, data.n_out)
+    gen = torch.Generator().manual_seed(seed)
+    init = models.init_params(net, gen, card.network.init_scale, dtype)
+    spec = layout.network_spec(net)
+    session = Session.create(spec, card.learning_rule(scheme, p_plus), LossKind.REGRESSION,
+                             OptimizerSpec(OptimizerName.SGD, lr=card.train.lr), layout.to_common(net, init),
+                             torch.zeros(spec.n_rec, spec.n_out, dtype=dtype), dtype=dtype, backend=backend,
+                             masks=layout.masks(net, dtype))
+    return session, gen
+
+
+@torch.no_grad()
+def train_scheme(card: ContrastiveCard, data: Dataset, scheme: str, seed: int, *, progress: bool = False,
+                 record_raster: bool = False, dtype: torch.dtype = torch.float32,
+                 backend: Backend | None = None) -> Curve:
+    """Train one network from the seed's initial weights with ``scheme`` (module docstring)."""
+    p_plus = (card.periodic() if scheme != "random" else card.random_process()).p_plus
+    session, gen = _session(card, data, scheme, seed, p_plus, dtype, backend)
+    plan = curriculum(card, data, scheme, seed, gen, dtype, record_raster)
+    res = run_curriculum(session, plan, progress=progress, desc=f"{card.task.name} {scheme} seed {seed}")
+    if res.diverged is not None:
+        raise NonFiniteError(f"{card.path}: {scheme} seed {seed} diverged in epoch {res.diverged - 1}; "
+                             "lower [train] lr")
+    labels = plan.y.argmax(1)
+    correct = (res.outputs.argmax(2) == labels).double()  # (evaluations, samples)
+    n_train = len(data.x_train)
+    params = {n: v.cpu().numpy() for n, v in layout.from_common(card.net_spec(data.n_in, data.n_out),
+                                                                 res.params).items()}
+    return Curve(scheme, seed, correct[:, :n_train].mean(1).numpy(), correct[:, n_train:].mean(1).numpy(), params,
+                 _raster(plan, res, session) if record_raster and res.raster else None)
+
+
+def _raster(plan: Curriculum, res: CurriculumResult, session: Session) -> dict[str, np.ndarray]:
+    """The first epoch of a local scheme, step by step: phase, broadcast signal, the output rates, four weights."""
+    phases = [phase for p in plan.presentations if p.record for phase in p.phase if phase]
+    return {"phase": np.array([p > 0 for p in phases]), "signal": np.array([session.rule.signal(p) for p in phases]),
+            "rate_out": res.raster["y"].cpu().numpy(), "weight": res.raster["weight"].cpu().numpy()}

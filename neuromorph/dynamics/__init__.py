@@ -3,6 +3,7 @@
 from neuromorph.dynamics.alif import ALIFParameters, ALIFState, alif_initial_state, alif_step
 from neuromorph.dynamics.neuron import NEURONS, Eligibility, Filter, Neuron, neuron_class, require
 from neuromorph.dynamics.lif import LIFParameters, LIFState, lif_initial_state, lif_step
+from neuromorph.dynamics.energy import EnergyRateParameters, EnergyState, FilteredLIFParameters, FilteredLIFState
 from neuromorph.dynamics.cuba_lif import CubaLIFParameters, CubaLIFState, cuba_lif_initial_state, cuba_lif_step
 from neuromorph.dynamics.rate import Activation, RateParameters, RateState, rate_initial_state, rate_step
 from neuromorph.dynamics.readout import ReadoutParameters, readout_step
@@ -14,6 +15,10 @@ __all__ = [
     "CubaLIFParameters",
     "CubaLIFState",
     "Eligibility",
+    "EnergyRateParameters",
+    "EnergyState",
+    "FilteredLIFParameters",
+    "FilteredLIFState",
     "Filter",
     "NEURONS",
     "Neuron",

@@ -1,6 +1,6 @@
 """Three-factor plasticity: rules that declare what they read and compute their traces, eligibility and updates."""
 
-from neuromorph.plasticity.base import RULES, Read, Rule, RuleContext, Scope, Signal, StepSignals, Target, Temporal
+from neuromorph.plasticity.base import RULES, Read, Rule, RuleContext, Scope, Signal, StepSignals, Target, Teaching, Temporal
 from neuromorph.plasticity.bptt import BPTT
 from neuromorph.plasticity.eprop import EProp, Feedback, Mode
 from neuromorph.plasticity.losses import RateRegularization
@@ -24,6 +24,7 @@ __all__ = [
     "Rule",
     "RuleContext",
     "StepSignals",
+    "Teaching",
     "Scope",
     "Signal",
     "Target",

@@ -152,6 +152,15 @@ class Rule(ABC):
     def gradients(self, state, ctx: RuleContext) -> tuple[dict[Target, torch.Tensor], object]:
         raise NotImplementedError
 
+    def teach(self, z_prev: torch.Tensor, target: torch.Tensor, phase: float | None, params,
+              ctx: RuleContext) -> Teaching | None:
+        """What the rule does to the network at step t before it steps (a nudge or a clamp); default nothing.
+
+        ``z_prev`` is the population's output :math:`z_{t-1}`, ``target`` the task's target at t and
+        ``phase`` the batch's phase at t (``None`` for tasks without phases).
+        """
+        return None
+
     def observe(self, state, s: StepSignals, ctx: RuleContext) -> dict[str, torch.Tensor]:
         """Named per-neuron state after step t, shapes (B, n); stored for batch element 0 (default: none)."""
         return {}
@@ -178,6 +187,16 @@ class RuleContext(NamedTuple):
     carry: dict | None = None
 
 
+class Teaching(NamedTuple):
+    r"""A rule's action on the network at one step (:meth:`Rule.teach`): a drive added to :math:`I_t`
+    (B, n_rec), and units held at a rate after the step (``clamp`` mask and ``rate``, both (B, n_rec)),
+    which needs a neuron that states ``clamp``."""
+
+    drive: torch.Tensor | None = None
+    clamp: torch.Tensor | None = None
+    rate: torch.Tensor | None = None
+
+
 class StepSignals(NamedTuple):
     """The network's signals at step t, as the loop hands them to :meth:`Rule.step`."""
 
@@ -192,3 +211,4 @@ class StepSignals(NamedTuple):
     params: object  #: :class:`~neuromorph.network.Parameters` in force at step t
     target: torch.Tensor  #: the task's target at step t: (B, n_out) float, or (B,) class index
     mask: torch.Tensor  #: (B,) 1 where step t enters the loss (or is a decision step)
+    phase: float | None = None  #: the batch's phase at t (+1 positive, -1 negative, 0 plasticity off), if it has phases

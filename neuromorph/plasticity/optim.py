@@ -55,6 +55,7 @@ class Learner:
         feedback: torch.Tensor | None = None,
         zero_diagonal: bool = True,
         write: Callable[[str, torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
+        masks: dict[Target, torch.Tensor] | None = None,
     ) -> None:
         self.spec = spec
         self.params = params
@@ -62,6 +63,9 @@ class Learner:
         self.feedback = feedback  #: adapted in place when not None
         self.zero_diagonal = zero_diagonal  #: keep W_rec free of autapses (spiking networks)
         self.write = write  #: ``write(name, old, new) -> stored``: a chip's rounding of each update
+        #: per target, 1 where a synapse exists and 0 where it does not (a layered network's absent blocks): absent
+        #: synapses stay zero whatever the gradient says
+        self.masks = dict(masks or {})
         trained = [params[t] for t in sorted(targets, key=lambda t: t.value)]
         if spec.name is OptimizerName.SGD:
             self.optimizer = torch.optim.SGD(trained, lr=spec.lr, weight_decay=spec.weight_decay)
@@ -77,7 +81,10 @@ class Learner:
         draws the same numbers whatever the hash seed. A non-finite gradient is refused before
         the step; a step that makes a parameter, the feedback or the optimiser state non-finite
         is rolled back exactly (values and optimiser state as before the call), then refused.
+        An empty ``grads`` (a window in which the rule did not learn) is no step at all.
         """
+        if not grads:
+            return
         for target in self.order:
             if target in grads and not torch.isfinite(grads[target]).all():
                 raise NonFiniteError(f"NaN or Inf in the {target.value} gradient at update {self.updates}; "
@@ -90,6 +97,13 @@ class Learner:
             raise NonFiniteError(f"the update at update {self.updates} made {bad} NaN or Inf (not applied: the "
                                  "parameters stay those of the last good update); lower optimizer.lr or the weight gains")
         self.updates += 1
+
+    def set_lr(self, lr: float) -> None:
+        """Change η for the following steps (a schedule: a driver's per-epoch decay)."""
+        if not lr >= 0:
+            raise ConfigError(f"a learning rate must be >= 0, got {lr!r}")
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
 
     @property
     def order(self) -> list[Target]:
@@ -108,6 +122,9 @@ class Learner:
         self.optimizer.zero_grad(set_to_none=True)
         if Target.W_REC in self.targets and self.zero_diagonal:
             self.params[Target.W_REC].fill_diagonal_(0.0)
+        for target, mask in self.masks.items():
+            if target in self.targets:
+                self.params[target].mul_(mask)
         if self.spec.clip is not None:
             for target in order:
                 self.params[target].clamp_(-self.spec.clip, self.spec.clip)

@@ -1,7 +1,9 @@
-"""Contrastive learning in brian2 trains the same weights as the torch implementation.
+"""Contrastive learning in brian2 trains the same weights as the torch path.
 
-Oracle: :func:`neuromorph.contrastive.train.train_scheme` in float64, from the same seed (same
-initial weights, minibatch order and phase draws). Each backend trains its own copy for several
+Both run the same :class:`~neuromorph.backends.base.Curriculum` of
+:func:`neuromorph.contrastive.train.curriculum` (the torch path presentation by presentation through
+the engine's ``Session.step``, brian2 as one run). Oracle: :func:`~neuromorph.contrastive.train.train_scheme`
+on the torch backend in float64, from the same seed (same initial weights, minibatch order and phase draws). Each backend trains its own copy for several
 epochs (every step's plasticity feeds the next step's dynamics, so a wrong stage, a wrong phase
 step or a wrong update would grow and show). Tolerance: 1e-10 relative on every parameter after
 training (max |Δ| over max |θ|). Both compute in float64; they sum the batch and the matrix
@@ -19,12 +21,16 @@ import numpy as np
 import pytest
 import torch
 
-from neuromorph.backends.brian2.contrastive import ContrastiveBrian2, schedule
+from neuromorph.backends.brian2 import Brian2Backend
+from neuromorph.backends.brian2.contrastive import data_tables, layered_network, shape_of, timeline
+from neuromorph.backends.brian2.contrastive_network import ContrastiveNetwork
 from neuromorph.contrastive import models
 from neuromorph.contrastive.card import load_contrastive_card, parse_contrastive_card
 from neuromorph.contrastive.data import load_task
-from neuromorph.contrastive.train import train_scheme
-from neuromorph.errors import NonFiniteError
+from neuromorph.contrastive.train import _session, curriculum, train_scheme
+from neuromorph.engine import run_curriculum
+from neuromorph.errors import ConfigError, NonFiniteError
+from neuromorph.network import layers
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
@@ -52,10 +58,34 @@ def xor():
 
 @pytest.fixture(scope="module")
 def runners():
-    made: dict[str, ContrastiveBrian2] = {}
-    yield lambda model: made.setdefault(model, ContrastiveBrian2("numpy"))
+    made: dict[str, Brian2Backend] = {}
+    yield lambda model: made.setdefault(model, Brian2Backend("numpy"))
     for r in made.values():
         r.close()
+
+
+def brian2_scheme(runner, card, data, scheme, seed, **kw):
+    """:func:`train_scheme` on the brian2 backend (float64)."""
+    return train_scheme(card, data, scheme, seed, dtype=torch.float64, backend=runner, **kw)
+
+
+def initial(card, data, scheme, seed) -> dict[str, np.ndarray]:
+    """The seed's initial weights (as train_scheme draws them)."""
+    net = card.net_spec(data.n_in, data.n_out)
+    return {n: v.numpy() for n, v in models.init_params(net, torch.Generator().manual_seed(seed),
+                                                        card.network.init_scale, torch.float64).items()}
+
+
+def planned(runner, card, data, scheme, seed):
+    """The brian2 network, its timeline and data tables for ``(scheme, seed)`` (built on first use)."""
+    session, gen = _session(card, data, scheme, seed, 0.5, torch.float64, runner)
+    plan = curriculum(card, data, scheme, seed, gen, torch.float64)
+    net = layered_network(session.low, session.rule, session.parameters)
+    shape = shape_of(net, plan)
+    baseline = float(getattr(session.rule, "baseline_steps", 0.0))
+    network = runner._cached(("curriculum", shape, baseline), lambda d: ContrastiveNetwork(shape, "numpy", d, baseline))
+    start = {k: v.numpy() for k, v in layers(session.parameters, net.n_hidden).items()}
+    return network, start, timeline(shape, plan, session.rule), data_tables(net, plan, session.rule), plan
 
 
 def relative_error(a: dict, b: dict) -> float:
@@ -68,8 +98,8 @@ def relative_error(a: dict, b: dict) -> float:
 def test_brian2_trains_the_torch_weights(model, scheme, xor, runners):
     card = card_of(model)
     ref = train_scheme(card, xor, scheme, 1, dtype=torch.float64, record_raster=True)
-    got = runners(model).train_scheme(card, xor, scheme, 1, record_raster=True)
-    init = schedule(card, xor, scheme, 1).params
+    got = brian2_scheme(runners(model), card, xor, scheme, 1, record_raster=True)
+    init = initial(card, xor, scheme, 1)
     assert relative_error(init, ref.params) > 1e-2  # the weights moved: the comparison is about learning
     assert relative_error(ref.params, got.params) < RTOL
     np.testing.assert_array_equal(got.train_acc, ref.train_acc)
@@ -87,16 +117,11 @@ def test_brian2_trains_the_torch_weights(model, scheme, xor, runners):
 def test_one_step_off_is_far_outside_the_tolerance(xor, runners):
     """Sensitivity of the oracle: storing g- one step early (classical) moves the weights by >> RTOL."""
     card = card_of("ep")
-    runner = runners("ep")
-    network = runner.network(card, xor)
-    plan = schedule(card, xor, "classical", 1)
-    from neuromorph.backends.brian2.contrastive import data_tables
-
-    tables = data_tables(network.shape.net, xor)
-    network.run(plan.params, {**plan.arrays, **tables})
+    network, start, arrays, tables, _ = planned(runners("ep"), card, xor, "classical", 1)
+    network.run(start, {**arrays, **tables})
     right = network.final_weights()
-    shifted = dict(plan.arrays, STORE=np.roll(plan.arrays["STORE"], -1))
-    network.run(plan.params, {**shifted, **tables})
+    shifted = dict(arrays, STORE=np.roll(arrays["STORE"], -1))
+    network.run(start, {**shifted, **tables})
     assert relative_error(right, network.final_weights()) > 1e-4
 
 
@@ -105,25 +130,36 @@ def test_brian2_evaluation_is_torch_predict(xor, runners):
     rates of :func:`models.predict` on the same weights, to RTOL; here after the last epoch."""
     card = card_of("chl")
     runner = runners("chl")
-    curve = runner.train_scheme(card, xor, "random", 3)
-    network = runner.network(card, xor)
+    session, gen = _session(card, xor, "random", 3, 0.5, torch.float64, runner)
+    result = run_curriculum(session, curriculum(card, xor, "random", 3, gen, torch.float64))
     x = torch.cat([xor.x_train, xor.x_test]).to(torch.float64)
-    params = {n: torch.as_tensor(v) for n, v in curve.params.items()}
-    want = models.predict(network.shape.net, params, x, card.train.eval_steps).numpy()
-    got = network.eval_rates()[-1][:len(x)]
+    params = {n: torch.as_tensor(v) for n, v in layers(result.params, card.network.n_hidden).items()}
+    want = models.predict(card.net_spec(xor.n_in, xor.n_out), params, x, card.train.eval_steps).numpy()
+    got = result.outputs[-1].numpy()
     np.testing.assert_allclose(got, want, rtol=RTOL, atol=0)
-    assert np.abs(got - network.eval_rates()[0][:len(x)]).max() > 1e-3  # training changed what is evaluated
+    assert np.abs(got - result.outputs[0].numpy()).max() > 1e-3  # training changed what is evaluated
+
+
+def test_a_network_that_is_not_layered_is_refused(xor, runners):
+    """The brian2 curriculum form lowers the layered network only; a coupling inside the hidden layer is refused."""
+    card = card_of("ep")
+    session, gen = _session(card, xor, "periodic", 0, 0.5, torch.float64, runners("ep"))
+    with torch.no_grad():
+        session.params[next(t for t in session.params if t.value == "w_rec")][0, 1] = 0.1
+    with pytest.raises(ConfigError, match="layered network"):
+        run_curriculum(session, curriculum(card, xor, "periodic", 0, gen, torch.float64))
 
 
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")
 def test_divergence_is_reported_like_torch(xor, runners):
-    """lr = 1e308 overflows the weights in the first epoch (found by trying 1e306 and 1e308 in torch)."""
+    """lr = 1e308 overflows the weights in the first epoch of the periodic scheme (found by trying 1e306 to
+    1.7e308 with every scheme in torch: the classical one saturates the rates instead, which ends its growth)."""
     card = card_of("ep")
     card = dataclasses.replace(card, train=dataclasses.replace(card.train, lr=1e308))
     with pytest.raises(NonFiniteError) as want:
-        train_scheme(card, xor, "classical", 0, dtype=torch.float64)
+        train_scheme(card, xor, "periodic", 0, dtype=torch.float64)
     with pytest.raises(NonFiniteError) as got:
-        runners("ep").train_scheme(card, xor, "classical", 0)
+        brian2_scheme(runners("ep"), card, xor, "periodic", 0)
     assert str(got.value) == str(want.value)
 
 
@@ -140,8 +176,8 @@ def test_spiking_variant_trains_the_torch_weights(scheme, xor, runners):
     """LIF units: identical spikes (else the filtered rates would differ by >= (1 - d)), weights to RTOL."""
     card = parse_contrastive_card(SPIKING)
     ref = train_scheme(card, xor, scheme, 0, dtype=torch.float64, record_raster=True)
-    got = runners("spiking").train_scheme(card, xor, scheme, 0, record_raster=True)
-    assert relative_error(schedule(card, xor, scheme, 0).params, ref.params) > 1e-3
+    got = brian2_scheme(runners("spiking"), card, xor, scheme, 0, record_raster=True)
+    assert relative_error(initial(card, xor, scheme, 0), ref.params) > 1e-3
     assert relative_error(ref.params, got.params) < RTOL
     np.testing.assert_array_equal(got.test_acc, ref.test_acc)
     if ref.raster is not None:
@@ -178,13 +214,13 @@ def test_cli_brian2_writes_the_torch_layout(tmp_path):
 
 def check_compiled(target: str, models_: tuple[str, ...], xor, directory) -> None:
     """One build per model for every scheme and seed (cpp_standalone: one run of the binary each, run_args)."""
-    runner = ContrastiveBrian2(target, directory=directory)
+    runner = Brian2Backend(target, directory=directory)
     try:
         for model in models_:
             card = parse_contrastive_card(SPIKING) if model == "spiking" else card_of(model)
             for scheme, seed in (("random", 0), ("classical", 1), ("periodic", 2))[:2 if model == "ep" else 3]:
                 ref = train_scheme(card, xor, scheme, seed, dtype=torch.float64)
-                got = runner.train_scheme(card, xor, scheme, seed)
+                got = brian2_scheme(runner, card, xor, scheme, seed)
                 assert relative_error(ref.params, got.params) < RTOL, (model, scheme)
                 np.testing.assert_array_equal(got.test_acc, ref.test_acc)
     finally:

@@ -67,3 +67,31 @@ def test_spiking_variant_learns_xor_classically_and_temporally_locally():
     data = load_task("xor", 0.25, np.random.default_rng(0))
     for scheme in ("classical", "periodic"):
         assert train_scheme(card, data, scheme, 0).final_test == 1.0, scheme
+
+
+@pytest.mark.parametrize("model, plus", [("ep", False), ("ep", True), ("chl", True), ("spiking", True)])
+def test_the_engine_network_steps_as_the_two_layer_model(model, plus):
+    """Oracle for the engine path (:mod:`neuromorph.contrastive.layout`): the layered network of the engine,
+    taught by the contrastive rule, steps as :func:`models.step` (free, EP nudge, CHL clamp, LIF units), float64."""
+    from neuromorph.backends.base import lower
+    from neuromorph.contrastive import layout
+    from neuromorph.contrastive.card import parse_contrastive_card
+
+    card = parse_contrastive_card({"task": {"name": "xor"}, "network": {
+        "model": model, "n_hidden": 5, **({"dt": 1e-3, "tau_rate": 5e-3, "tau_mem": 4e-3, "v_th": 0.3}
+                                           if model == "spiking" else {})}})
+    net = card.net_spec(3, 2)
+    gen = torch.Generator().manual_seed(4)
+    p = models.init_params(net, gen, 2.0, torch.float64)
+    p["b1"], p["b2"] = torch.randn(5, generator=gen, dtype=torch.float64), torch.randn(2, generator=gen, dtype=torch.float64)
+    x = torch.rand(4, 3, generator=gen, dtype=torch.float64)
+    target = torch.rand(4, 2, generator=gen, dtype=torch.float64)
+    low, params = lower(layout.network_spec(net), torch.float64), layout.to_common(net, p)
+    rule = card.learning_rule("periodic")
+    ref, state = models.initial_state(net, 4, torch.float64), low.initial_state(4)
+    for _ in range(30):
+        ref = models.step(net, p, ref, x, target, plus)
+        teach = rule.teach(state.neuron.z, target, 1.0 if plus else -1.0, params, None)
+        _, _, state = low.step(params, state, x, teach=teach)
+        torch.testing.assert_close(state.y, models.rates(net, ref)[1], rtol=0, atol=1e-12)
+        torch.testing.assert_close(state.neuron.z[:, :5], models.rates(net, ref)[0], rtol=0, atol=1e-12)

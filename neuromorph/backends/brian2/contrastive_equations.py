@@ -1,8 +1,9 @@
 r"""Brian2 code of a contrastive network (EP, CHL, spiking) and its temporally local plasticity.
 
-Generated from the :class:`~neuromorph.contrastive.models.NetSpec` the torch step uses
-(:func:`neuromorph.contrastive.models.step`, :func:`~neuromorph.contrastive.models.hebbian`,
-:func:`~neuromorph.plasticity.contrastive.local_update`). One brian2 time step is one torch step;
+Generated from the engine's network and rule (:class:`Layered`: the layered network of
+:func:`neuromorph.network.layered` with units of :mod:`neuromorph.dynamics.energy`, and the teaching
+of :mod:`neuromorph.plasticity.contrastive`), the same expressions as the torch step
+(:meth:`neuromorph.backends.base.Lowered.step`) and the rule's update. One brian2 time step is one torch step;
 brian2's clock runs in *steps* (dt = 1 s of brian2 time), since only the per-step constants enter
 (a rate model's Euler factor :math:`k = \Delta t/\tau`; the LIF decay :math:`\alpha = e^{-\Delta t/\tau_m}`
 and the rate filter's :math:`e^{-\Delta t/\tau_\mathrm{rate}}`, computed from the card's seconds).
@@ -25,7 +26,7 @@ with :math:`\rho(u) = \sigma(4u - 2)` and :math:`\rho' = 4\rho(1 - \rho)`:
 .. math::
 
     h &\leftarrow h - k\,[h - \rho'(h)(W_1 x + W_2^\top\rho(y) + b_1)] \\
-    y &\leftarrow y - k\,[y - \rho'(y)(W_2\rho(h) + b_2) + \varphi_t\,\beta\rho'(y)(\rho(y) - t)]
+    y &\leftarrow y - k\,[y - \rho'(y)(W_2\rho(h) + b_2 + \varphi_t\,\beta(t - \rho(y)))]
       \quad \text{(EP; Scellier \& Bengio 2017, eq. 1 + nudge)} \\
     y &\leftarrow \varphi_t\,\rho^{-1}(t_c) + (1 - \varphi_t)\,(y - k\,[y - \rho'(y)(W_2\rho(h) + b_2)])
       \quad \text{(CHL; Movellan 1991: clamped outputs)}
@@ -38,28 +39,54 @@ Every parameter lives once, in a *weight group* (``G1``: one unit per :math:`W_{
 per :math:`W_{2,kj}`, ``Gb1``, ``Gb2`` per bias), and is shared by the batch copies: the synapses
 read it as ``w_pre`` and sum the Hebbian products of all copies back into the group's ``gs``.
 The update of every scheme is one expression driven by per-step ``TimedArray`` s
-(Williams, Bredenberg & Lajoie 2023, arXiv:2302.12431; THEORY.md §3.2):
+(Williams, Bredenberg & Lajoie 2023, arXiv:2302.12431), the optimiser's SGD step
+:math:`\theta \leftarrow \theta - \eta\,\mathrm{grad}` with the rule's gradient
+:math:`\mathrm{grad} = \mathrm{FAC}_t\,(d - g_-)`:
 
 .. math::
 
     g &= gs/B, \qquad d = g - \bar g, \qquad \bar g \leftarrow \bar g + \mathrm{BL}_t\, d/n_\mathrm{bl}, \\
     g_- &\leftarrow \mathrm{STORE}_t\, g + (1 - \mathrm{STORE}_t)\, g_-, \qquad
-    \theta \leftarrow \theta + \mathrm{ETA}_t\,(d - g_-)
+    \theta \leftarrow \theta - \mathrm{LR}_t\,(\mathrm{FAC}_t\,(d - g_-))
 
-* local (periodic, random): :math:`\mathrm{ETA}_t = \eta_\mathrm{step} s_t` on phase steps (0 in the
-  burn-in), :math:`\mathrm{STORE} \equiv 0`; the baseline flag ``BL`` is 1 on phase steps of the random
-  scheme with ``baseline_steps`` > 0, otherwise :math:`\bar g` stays exactly 0;
-* classical: ``STORE`` = 1 at the last free step (the stored state :math:`g_-`), ``ETA`` = :math:`\eta c`
-  at the last nudged step only, :math:`\theta \leftarrow \theta + \eta c\,(g_+ - g_-)`.
+* local rule (:class:`~neuromorph.plasticity.contrastive.Contrastive`): :math:`\mathrm{FAC}_t = -c\,s_t`
+  on phase steps (0 in the burn-in), :math:`\mathrm{STORE} \equiv 0`; the baseline flag ``BL`` is 1 on
+  phase steps when the rule has a baseline, otherwise :math:`\bar g` stays exactly 0;
+* classical (:class:`~neuromorph.plasticity.contrastive.ClassicalContrastive`): ``STORE`` = 1 at the last
+  free step (the stored state :math:`g_-`), :math:`\mathrm{FAC} = -c` at the last step only.
 
-A flag of 0 or 1 multiplies exactly, so each scheme evaluates the expression of
-:mod:`neuromorph.contrastive.train` (up to the summation order of the batch sums). Each torch
-expression is one code line (temporaries), so brian2's sympy pass cannot redistribute it.
+``LR`` is the presentation's η. A flag of 0 or 1 multiplies exactly, so each rule evaluates the torch
+expression (up to the summation order of the batch sums). Each torch expression is one code line
+(temporaries), so brian2's sympy pass cannot redistribute it.
 """
 
 from __future__ import annotations
 
-from neuromorph.contrastive.models import NetSpec
+from dataclasses import dataclass
+
+import torch
+
+from neuromorph.dynamics import EnergyRateParameters, FilteredLIFParameters, Neuron
+
+#: How each unit family of a layered network is lowered, by exact class.
+UNIT_KINDS: dict[type, str] = {EnergyRateParameters: "rate", FilteredLIFParameters: "spiking"}
+
+
+@dataclass(frozen=True)
+class Layered:
+    """A layered contrastive network as this lowering reads it: sizes, unit family, step, the rule's teaching."""
+
+    n_in: int
+    n_hidden: int
+    n_out: int
+    neuron: Neuron
+    dt: float
+    teaching: str  #: "nudge" or "clamp"
+    beta: float
+
+    @property
+    def kind(self) -> str:
+        return UNIT_KINDS[type(self.neuron)]
 
 #: Scheduling order of each stage inside brian2's ``groups`` slot (module docstring).
 ORDER = {"rates": 5, "drive": 10, "state": 20, "hebbian": 30, "update": 40}
@@ -78,22 +105,18 @@ def rho(u: str) -> str:
 STATE = {"rate": ("u",), "spiking": ("v", "z", "rf", "rb")}
 
 
-def _kind(net: NetSpec) -> str:
-    return "spiking" if net.model == "spiking" else "rate"
-
-
-def _state_variables(net: NetSpec) -> str:
-    names = STATE[_kind(net)]
+def _state_variables(net: Layered) -> str:
+    names = STATE[net.kind]
     return "\n".join([f"{n} : 1" for n in names] + [f"{n}_s : 1" for n in names])
 
 
-def hidden_variables(net: NetSpec) -> str:
+def hidden_variables(net: Layered) -> str:
     """Hidden unit (copy, j): its state (``u`` = h, or the LIF state and filtered rate), the saved copy of
     it, the rate ``r`` the synapses read, the two summed drives and its bias (linked to ``Gb1``)."""
     return _state_variables(net) + "\nr : 1\nI1 : 1\nI2 : 1\ncopy : integer (constant)\nb1 : 1 (linked)"
 
 
-def output_variables(net: NetSpec) -> str:
+def output_variables(net: Layered) -> str:
     """Output unit (copy, k): state (``u`` = y, or LIF), rate ``r``, drive, bias (linked), this trial's
     target and ``ra``, the rate summed over an evaluation's read-out steps.
 
@@ -109,58 +132,58 @@ def weight_variables() -> str:
     return "w : 1\ngs : 1\ngbar : 1\ngm : 1"
 
 
-def _rate(net: NetSpec) -> str:
-    """The rate the rule and the synapses read (:func:`~neuromorph.contrastive.models.rates`)."""
-    return f"{_num(net.rate_scale)}*rb" if net.model == "spiking" else rho("u")
+def _rate(net: Layered) -> str:
+    """The rate the rule and the synapses read: the unit's output ``z``."""
+    return f"{_num(net.neuron.rate_scale)}*rb" if net.kind == "spiking" else rho("u")
 
 
-def rates_code(net: NetSpec) -> str:
+def rates_code(net: Layered) -> str:
     """Order 5: keep the training state aside during an evaluation (``SAVE`` at its first step, ``LOAD`` at
     the next training step), start a presentation or an evaluation from rest (``RST``), and the rate of the
     current state. A 0/1 flag multiplies exactly, so a step without flags leaves the state as it is."""
     lines = []
-    for n in STATE[_kind(net)]:
+    for n in STATE[net.kind]:
         lines += [f"{n}_s = SAVE(t)*{n} + (1.0 - SAVE(t))*{n}_s", f"{n} = LOAD(t)*{n}_s + (1.0 - LOAD(t))*{n}",
                   f"{n} = (1.0 - RST(t))*{n}"]
     return "\n".join(lines + [f"r = {_rate(net)}"])
 
 
-def _lif(net: NetSpec, drive: str) -> list[str]:
-    r"""One :func:`~neuromorph.dynamics.lif.lif_step` and the rate filter of ``models._spike_step``:
+def _lif(net: Layered, drive: str) -> list[str]:
+    r"""One :func:`~neuromorph.dynamics.lif.lif_step` and the rate filter of
+    :class:`~neuromorph.dynamics.FilteredLIFParameters`:
     :math:`v = \alpha v + s I - v_\mathrm{th} z^{t-1}`, :math:`z = H(v - v_\mathrm{th})[r_\mathrm{ref} = 0]`,
     :math:`\bar r = d\bar r + (1 - d) z`, :math:`d = e^{-\Delta t/\tau_\mathrm{rate}}`."""
-    import torch
-
-    p, dt = net.lif, net.dt
-    decay = float(torch.exp(torch.tensor(-net.dt / net.tau_rate, dtype=torch.float64)))  # as models._spike_step
+    p, dt = net.neuron.lif, net.dt
+    decay = float(torch.exp(torch.tensor(-net.dt / net.neuron.tau_rate, dtype=torch.float64)))  # as its step
     return [f"v = {_num(p.alpha(dt))}*v + {_num(p.drive_scale(dt))}*({drive}) - {_num(p.v_th)}*z",
             "free = int(rf <= 0)", f"z = int(v > {_num(p.v_th)})*free",
             f"rf = int(z > 0.5)*{p.n_ref(dt)} + int(z <= 0.5)*clip(rf - 1, 0, inf)",
             f"rb = {_num(decay)}*rb + {_num(1.0 - decay)}*z", f"r = {_rate(net)}"]
 
 
-def hidden_code(net: NetSpec) -> str:
-    r""":math:`h \leftarrow h - k\,[h - \rho'(h)(I_1 + I_2 + b_1)]` (the ``dh`` of
-    :func:`~neuromorph.contrastive.models.energy_grad_state`), or a LIF step driven by :math:`I_1 + I_2 + b_1`."""
-    if net.model == "spiking":
+def hidden_code(net: Layered) -> str:
+    r""":math:`h \leftarrow h - k\,[h - \rho'(h)(I_1 + I_2 + b_1)]` (the step of
+    :class:`~neuromorph.dynamics.EnergyRateParameters`), or a LIF step driven by :math:`I_1 + I_2 + b_1`."""
+    if net.kind == "spiking":
         return "\n".join(_lif(net, "I1 + I2 + b1"))
-    k = net.dt / net.tau
+    k = net.dt / net.neuron.tau
     return "\n".join(["rp = 4.0*r*(1.0 - r)", "dh = u - rp*(I1 + I2 + b1)", f"u = u - {_num(k)}*dh",
                       f"r = {rho('u')}"])
 
 
-def output_code(net: NetSpec) -> str:
-    """The output step of :func:`~neuromorph.contrastive.models.step`: EP nudged by ``PHI``, CHL clamped, or
-    a LIF step driven by :math:`W_2\\bar r_h + b_2 + \\varphi\\beta(t - \\bar r_y)`; then ``ra`` (evaluation)."""
-    k = net.dt / net.tau
-    if net.model == "spiking":
+def output_code(net: Layered) -> str:
+    """The output step: nudged by ``PHI`` (the drive :math:`\\varphi\\beta(t - z_y)`, rate units or LIF) or
+    clamped (CHL); then ``ra`` (evaluation)."""
+    if net.kind == "spiking":
         lines = [f"nudge = {_num(net.beta)}*(tgt - r)", "drive = Iy + b2 + PHI(t)*nudge", *_lif(net, "drive")]
     else:
-        lines = ["rp = 4.0*r*(1.0 - r)", "dy = u - rp*(Iy + b2)"]
-        if net.model == "ep":
-            lines += [f"nudge = {_num(net.beta)}*rp*(r - tgt)", "dyn = dy + PHI(t)*nudge", f"u = u - {_num(k)}*dyn"]
-        else:  # chl: the clamped phase sets the outputs to rho^-1(t_c)
-            lines += [f"ufree = u - {_num(k)}*dy", "u = PHI(t)*tgt + (1.0 - PHI(t))*ufree"]
+        k = net.dt / net.neuron.tau
+        lines = ["rp = 4.0*r*(1.0 - r)"]
+        if net.teaching == "nudge":
+            lines += [f"nudge = {_num(net.beta)}*(tgt - r)", "drive = Iy + b2 + PHI(t)*nudge", "dy = u - rp*drive",
+                      f"u = u - {_num(k)}*dy"]
+        else:  # clamp: the positive phase sets the outputs to rho^-1(t_c)
+            lines += ["dy = u - rp*(Iy + b2)", f"ufree = u - {_num(k)}*dy", "u = PHI(t)*tgt + (1.0 - PHI(t))*ufree"]
         lines.append(f"r = {rho('u')}")
     return "\n".join(lines + ["ra = (1.0 - RST(t))*ra + AVG(t)*r"])
 
@@ -169,7 +192,7 @@ def update_code(batch: int, baseline_steps: float) -> str:
     """Order 40 in every weight group (module docstring)."""
     n_bl = baseline_steps if baseline_steps else 1.0  # BL is 0 everywhere when the baseline is off
     return "\n".join([f"g = gs/{_num(batch)}", "d = g - gbar", f"gbar = gbar + BL(t)*(d/{_num(n_bl)})",
-                      "gm = STORE(t)*g + (1.0 - STORE(t))*gm", "w = w + ETA(t)*(d - gm)"])
+                      "gm = STORE(t)*g + (1.0 - STORE(t))*gm", "grad = FAC(t)*(d - gm)", "w = w - LR(t)*grad"])
 
 
 def input_variables() -> str:

@@ -6,18 +6,17 @@ weight groups ``G1`` (unit :math:`j\,n_\mathrm{in} + i`), ``G2`` (unit :math:`k\
 ``Gb2``, and learn inside brian2 (:mod:`.contrastive_equations`). The whole training of one
 (scheme, seed), every epoch and minibatch *and the evaluations*, is **one run**: the data sets are
 stored once (``DATA``, ``TGT``: one row per training, then per test sample), ``SAMPLE`` says which
-sample each copy shows in each block of steps, and the per-step arrays ``PHI`` (phase), ``ETA``
-(rate times phase signal), ``BL`` (baseline update), ``STORE`` (classical g-), ``RST`` (start from
+sample each copy shows in each block of steps, and the per-step arrays ``PHI`` (phase), ``LR``
+(the presentation's η), ``FAC`` (the rule's factor of the Hebbian term), ``BL`` (baseline update), ``STORE`` (classical g-), ``RST`` (start from
 rest), ``SAVE``/``LOAD`` (keep the training state aside during an evaluation), ``AVG`` (the
 evaluation's read-out steps), ``EVAL`` (last step of an evaluation chunk) and ``REC`` (raster steps)
 are ``TimedArray`` s.
 
-The run is a timeline of segments: an evaluation of the initial weights, then per epoch its
-presentations (burn-in + phases each) followed by an evaluation. An evaluation is the free
-relaxation of :func:`neuromorph.contrastive.models.predict` (``eval_steps`` from rest, no
-plasticity: ``ETA`` = ``BL`` = ``STORE`` = 0) of every training and test sample, *B* at a time in the
-same copies; an ``EventMonitor`` records the output rates at the last step of each chunk (summed over
-the last ``eval_steps // 2`` steps for the spiking model, as :func:`~neuromorph.contrastive.train.accuracy`).
+The run is the timeline of a :class:`~neuromorph.backends.base.Curriculum`: its presentations
+(burn-in + phases each) and, where it says, evaluations. An evaluation is a free relaxation
+(``eval_steps`` from rest, no plasticity: ``FAC`` = ``BL`` = ``STORE`` = 0) of the curriculum's
+evaluation samples, *B* at a time in the same copies; an ``EventMonitor`` records the output rates at
+the last step of each chunk (summed over the curriculum's last ``eval_average`` steps).
 
 Targets: ``numpy`` and ``cython`` (the ``Network`` is built once, ``store`` d and ``restore`` d per
 run; cython compiles once) and ``cpp_standalone`` (built and compiled once; each (scheme, seed) is a
@@ -34,26 +33,28 @@ from dataclasses import dataclass
 import numpy as np
 
 from neuromorph.backends.brian2 import contrastive_equations as eq
+from neuromorph.backends.brian2.contrastive_equations import Layered
 from neuromorph.backends.brian2.network import Device, preferences
-from neuromorph.contrastive.models import PARAMS, NetSpec
+from neuromorph.network import LAYER_NAMES as PARAMS
 
 #: the per-step TimedArrays (module docstring)
-STEP_ARRAYS = ("PHI", "ETA", "BL", "STORE", "RST", "SAVE", "LOAD", "AVG", "EVAL", "REC")
+STEP_ARRAYS = ("PHI", "LR", "FAC", "BL", "STORE", "RST", "SAVE", "LOAD", "AVG", "EVAL", "REC")
 
 
 @dataclass(frozen=True)
 class Shape:
     """What one build fixes: the network, the batch copies, the data set size and the run length."""
 
-    net: NetSpec
+    net: Layered
     batch: int
     n_samples: int
     presentation: int  #: steps per presentation (burn-in + phases)
     n_presentations: int
-    epochs: int
+    n_evals: int  #: evaluations in the run
     eval_steps: int
-    n_eval: int  #: training + test samples evaluated after each epoch
-    raster_weights: int = 4  #: how many W2[0, :] entries the raster records
+    n_eval: int  #: samples per evaluation
+    eval_average: int = 1  #: read-out steps of an evaluation
+    watch: tuple[int, int] = (0, 4)  #: the raster records W2[row, :k]
 
     @property
     def eval_chunks(self) -> int:
@@ -61,7 +62,7 @@ class Shape:
 
     @property
     def n_steps(self) -> int:
-        return self.presentation * self.n_presentations + (self.epochs + 1) * self.eval_chunks * self.eval_steps
+        return self.presentation * self.n_presentations + self.n_evals * self.eval_chunks * self.eval_steps
 
     @property
     def block(self) -> int:
@@ -111,7 +112,8 @@ class ContrastiveNetwork:
             # torch's divergence check, at the end of every epoch (the first step of the evaluation after it)
             events = {"nonfinite": "SAVE(t) > 0.5 and not (abs(w) < inf)"}
             if name == "w2":
-                events["rec"] = f"REC(t) > 0.5 and i < {min(shape.raster_weights, n_h)}"
+                row, k = shape.watch
+                events["rec"] = f"REC(t) > 0.5 and i >= {row * n_h} and i < {row * n_h + min(k, n_h)}"
             g = b2.NeuronGroup(n, eq.weight_variables(), name=f"G_{name}", clock=clock, events=events)
             g.run_regularly(eq.update_code(B, baseline_steps), name=f"G_{name}_update", **at("update"))
             self.weights[name] = g
@@ -188,18 +190,13 @@ class ContrastiveNetwork:
         with preferences(self.b2, self.target):  # runtime targets generate their code here
             self.net.run(self.shape.n_steps * self.b2.second, namespace=self.namespace)
 
-    @property
-    def eval_average(self) -> int:
-        """Read-out steps of an evaluation: the last ``eval_steps // 2`` (spiking) or the last one."""
-        return max(self.shape.eval_steps // 2, 1) if self.shape.net.model == "spiking" else 1
-
     def eval_rates(self) -> np.ndarray:
-        """Output rates (mean over the read-out steps) of every evaluation: (epochs + 1, chunks · B, n_out)."""
+        """Output rates (mean over the read-out steps) of every evaluation: (evaluations, chunks · B, n_out)."""
         t, i = np.asarray(self.evaluations.t_), np.asarray(self.evaluations.i)
-        r = np.asarray(self.evaluations.ra) / self.eval_average  # torch: acc / count
+        r = np.asarray(self.evaluations.ra) / self.shape.eval_average
         order = np.lexsort((i, t))
         shape = self.shape
-        return r[order].reshape(shape.epochs + 1, shape.eval_chunks * shape.batch, shape.net.n_out)
+        return r[order].reshape(shape.n_evals, shape.eval_chunks * shape.batch, shape.net.n_out)
 
     def first_nonfinite_step(self) -> int | None:
         """The first step at which a weight was non-finite (checked at the start of each evaluation), or None."""
@@ -213,7 +210,7 @@ class ContrastiveNetwork:
         return {name: np.array(self.weights[name].w[:], dtype=np.float64).reshape(shapes[name]) for name in PARAMS}
 
     def raster(self) -> tuple[np.ndarray, np.ndarray]:
-        """Output rates of copy 0 (steps, n_out) and W2[0, :4] (steps, 4) at the ``REC`` steps."""
+        """Output rates of copy 0 (steps, n_out) and the watched W2 entries (steps, k) at the ``REC`` steps."""
         def rows(mon, var):
             t, i, v = np.asarray(mon.t_), np.asarray(mon.i), np.asarray(getattr(mon, var))
             order = np.lexsort((i, t))

@@ -22,9 +22,21 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from neuromorph.backends.brian2.contrastive import layered_network, run_curriculum, shape_of
+from neuromorph.backends.brian2.contrastive_network import ContrastiveNetwork
 from neuromorph.backends.brian2.network import Brian2Network, Layout
 from neuromorph.backends.brian2.support import check_supported, check_target, rule_code
-from neuromorph.backends.base import ApplyFn, Lowered, Recording, SequenceResult, check_inputs, check_training, masked_mean
+from neuromorph.backends.base import (
+    ApplyFn,
+    Curriculum,
+    CurriculumResult,
+    Lowered,
+    Recording,
+    SequenceResult,
+    check_inputs,
+    check_training,
+    masked_mean,
+)
 from neuromorph.errors import ConfigError
 from neuromorph.network import Parameters
 from neuromorph.plasticity.eprop_online import OnlineState, online_gradients
@@ -52,6 +64,10 @@ class Brian2Backend:
     def network(self, low: Lowered, layout: Layout) -> Brian2Network:
         """The built network of ``layout`` (built, and compiled, on first use)."""
         key = (layout, low.dtype, low.chip)  # the constants follow from the spec; a chip is keyed (and kept) as itself
+        return self._cached(key, lambda directory: Brian2Network(layout, low.consts, low.chip, self.target, directory))
+
+    def _cached(self, key: tuple, build):
+        """The network built as ``build(directory)`` for ``key``, built (and compiled) on first use."""
         if key not in self._built:
             import time
 
@@ -60,7 +76,7 @@ class Brian2Backend:
             start = time.perf_counter()
             self._builds += 1  # each standalone build gets its own project directory
             directory = self.directory / f"build{self._builds}" if self.directory is not None else None
-            self._built[key] = Brian2Network(layout, low.consts, low.chip, self.target, directory)
+            self._built[key] = build(directory)
             self.build_seconds += time.perf_counter() - start
         return self._built[key]
 
@@ -126,6 +142,16 @@ class Brian2Backend:
                             spike_count=torch.as_tensor(spikes, dtype=dtype), steps=stop - start)
         grads, _ = online_gradients(state, rule.regularization, low.spec.dt)
         apply({t: g.to(low.dtype) for t, g in grads.items()})
+
+    # ------------------------------------------------------------------------------ curricula
+    def train_curriculum(self, low: Lowered, params: Parameters, rule, curriculum: Curriculum) -> CurriculumResult:
+        """A whole :class:`~neuromorph.backends.base.Curriculum` as one brian2 run (:mod:`.contrastive`)."""
+        net = layered_network(low, rule, params)
+        shape = shape_of(net, curriculum)
+        baseline = float(getattr(rule, "baseline_steps", 0.0))  # the classical rule has none
+        network = self._cached(("curriculum", shape, baseline),
+                               lambda directory: ContrastiveNetwork(shape, self.target, directory, baseline))
+        return run_curriculum(network, low, params, rule, curriculum)
 
     # ------------------------------------------------------------------------------ simulation
     def simulate(self, low: Lowered, params: Parameters, inputs: torch.Tensor) -> Recording:

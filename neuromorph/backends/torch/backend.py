@@ -21,10 +21,11 @@ class TorchBackend:
     def check(self, spec, rule, chip, n_steps: int) -> None:
         """Nothing to refuse beyond the rule's own pairing checks (run at the first sequence)."""
 
-    def train_sequence(self, low: Lowered, params, feedback, rule, kind, batch, apply, *, record: bool = False,
-                       generator: torch.Generator | None = None, carry: dict | None = None) -> SequenceResult:
-        return train_sequence(low, params, feedback, rule, kind, batch, apply, record=record, generator=generator,
-                              carry=carry)
+    def train_sequence(self, low: Lowered, params, feedback, rule, kind, batch, apply, initial_state=None, *,
+                       record: bool = False, generator: torch.Generator | None = None,
+                       carry: dict | None = None) -> SequenceResult:
+        return train_sequence(low, params, feedback, rule, kind, batch, apply, initial_state, record=record,
+                              generator=generator, carry=carry)
 
     def simulate(self, low: Lowered, params, inputs: torch.Tensor) -> Recording:
         return simulate(low, params, inputs)

@@ -19,9 +19,10 @@ from neuromorph.types import LossKind, TrialBatch
 
 def bptt_sequence(
     low: Lowered, params: Parameters, feedback: torch.Tensor, rule: BPTT, kind: LossKind, batch: TrialBatch,
-    apply: ApplyFn, state: NetworkState, record: bool,
+    apply: ApplyFn, state: NetworkState, record: bool, generator: torch.Generator | None = None,
+    carry: dict | None = None,
 ) -> SequenceResult:
-    """One BPTT (or truncated BPTT) update over ``batch``."""
+    """One BPTT (or truncated BPTT) update over ``batch`` (``generator`` and ``carry`` are not read)."""
     targets = sorted(rule.targets, key=lambda t: t.value)
     leaves = {t.value: getattr(params, t.value).detach().requires_grad_(True) for t in targets}
     with torch.enable_grad():

@@ -33,11 +33,10 @@ from neuromorph.backends.torch.factored import FACTORED, Forward
 from neuromorph.errors import ConfigError
 from neuromorph.network import Parameters
 from neuromorph.plasticity import BPTT, Rule, StepSignals, Temporal
+from neuromorph.plasticity.contrastive import ClassicalContrastive
 from neuromorph.plasticity.losses import loss_value, output_error
 from neuromorph.types import LossKind, TrialBatch
 
-#: Offline rules' forms in this backend.
-OFFLINE: dict[type, Callable[..., SequenceResult]] = {BPTT: bptt_sequence}
 
 
 class _Totals:
@@ -69,12 +68,13 @@ def online_sequence(
     psi_prev = torch.zeros(batch.batch_size, low.spec.n_rec, dtype=low.dtype)
     kept: dict[str, list] = {"z": [], "y": []}
     for t in range(n_steps):
-        z_prev = state.neuron.z
-        z, psi, state = low.step(params, state, batch.inputs[t])
+        z_prev, phase = state.neuron.z, batch.phase_at(t)
+        teach = rule.teach(z_prev, batch.targets[t], phase, params, ctx)
+        z, psi, state = low.step(params, state, batch.inputs[t], teach=teach)
         totals.add(kind, state.y, z, batch.targets[t], batch.mask[t])
         delta = output_error(kind, state.y, batch.targets[t], batch.mask[t])
         sig = StepSignals(batch.inputs[t], z_prev, z, psi, psi_prev, state.y, delta,
-                          rule.third_factor(delta, params, feedback), params, batch.targets[t], batch.mask[t])
+                          rule.third_factor(delta, params, feedback), params, batch.targets[t], batch.mask[t], phase)
         rs = rule.step(rs, sig, ctx)
         psi_prev = psi
         if record:
@@ -85,7 +85,7 @@ def online_sequence(
             apply(grads)
     stacked = {k: torch.stack(v) for k, v in kept.items() if v}
     mean_output = totals.out / totals.mask.clamp(min=1).unsqueeze(1)
-    return _result(totals.loss, totals.spikes, mean_output, stacked, record)
+    return _result(totals.loss, totals.spikes, mean_output, stacked, record)._replace(final=state)
 
 
 @torch.no_grad()
@@ -128,6 +128,11 @@ def _result(loss, spikes, mean_output, stacked: dict[str, torch.Tensor], record:
     return SequenceResult(float(loss), float(spikes), mean_output, stacked["y"], stacked["z"], rule_state)
 
 
+#: Offline rules' forms in this backend. Classical contrastive learning is offline (it stores the free phase's
+#: term until the update) and written as an online rule over that stored state, so the online loop runs it.
+OFFLINE: dict[type, Callable[..., SequenceResult]] = {BPTT: bptt_sequence, ClassicalContrastive: online_sequence}
+
+
 def train_sequence(
     low: Lowered,
     params: Parameters,
@@ -153,14 +158,14 @@ def train_sequence(
     check_inputs(low.spec, batch.inputs)
     check_training(low, rule, params)
     state = low.initial_state(batch.batch_size) if initial_state is None else initial_state
+    carry = {} if carry is None else carry
     if rule.temporal is Temporal.OFFLINE:
         form = OFFLINE.get(type(rule))
         if form is None:
             raise ConfigError(f"rule {rule.name!r} is offline and the torch backend has no form for it")
-        return form(low, params, feedback, rule, kind, batch, apply, state, record)
+        return form(low, params, feedback, rule, kind, batch, apply, state, record, generator, carry)
     if not rule.factored and type(rule).initial is Rule.initial:
         raise ConfigError(f"rule {rule.name!r} ({type(rule).__name__}) defines no online form (Rule.initial, step, "
                           "gradients) and no torch backend form; see docs/extending.md")
     run = factored_sequence if rule.factored else online_sequence
-    return run(low, params, feedback, rule, kind, batch, apply, state, record, generator,
-               {} if carry is None else carry)
+    return run(low, params, feedback, rule, kind, batch, apply, state, record, generator, carry)
