@@ -2,13 +2,14 @@ r"""Training one batch of sequences in the torch backend: one online loop for ev
 
 How a rule runs is looked up, never branched on its type:
 
-* an **online** rule runs :func:`online_sequence`: per step the network step, the output error
+* an **online** rule runs :func:`online_sequence`: per step the rule's teaching (:meth:`Rule.teach`: a
+  nudge or a clamp, in the batch's phases), the network step, the output error
   :math:`\delta^t`, the rule's third factor, :meth:`Rule.step`, and at the end of each update window
   :meth:`Rule.gradients` → ``apply``. Without ``record`` it keeps memory independent of T;
 * a rule that asks for its **factored** form (``rule.factored``) runs a no-grad forward pass and
   the exact end-of-sequence update of :data:`~neuromorph.backends.torch.factored.FACTORED`;
 * an **offline** rule (``temporal = offline``) runs its form in :data:`OFFLINE` (BPTT: autograd
-  through the same step).
+  through the same step; classical contrastive learning: the online loop over its stored free phase).
 
 Updates go through ``apply(grads)``, so the caller owns the optimizer.
 """
@@ -36,7 +37,6 @@ from neuromorph.plasticity import BPTT, Rule, StepSignals, Temporal
 from neuromorph.plasticity.contrastive import ClassicalContrastive
 from neuromorph.plasticity.losses import loss_value, output_error
 from neuromorph.types import LossKind, TrialBatch
-
 
 
 class _Totals:
