@@ -151,7 +151,7 @@ def _contrastive_train(args: argparse.Namespace) -> int:
     from neuromorph.contrastive.run import format_table, run_contrastive
 
     result = run_contrastive(load_contrastive_card(args.card), args.out, progress=not args.no_progress,
-                             backend=args.backend, target=args.target)
+                             backend=args.backend, target=args.target, force=args.force)
     print(format_table(result))
     for path in [result.out, *result.figures]:
         print(f"wrote {path}")
@@ -253,7 +253,9 @@ def build_parser() -> argparse.ArgumentParser:
     csub = cl.add_subparsers(dest="contrastive_command", required=True)
     p = csub.add_parser("train", help="train a card classically and temporally locally (periodic and random phases)")
     p.add_argument("card", type=Path, help="contrastive model card (TOML), e.g. models/cl_xor.toml")
-    p.add_argument("--out", type=Path, required=True, help="output HDF5 file; figures go next to it")
+    p.add_argument("--out", type=Path, required=True, help="output HDF5 file; figures go next to it (an "
+                   "interrupted run into the same file resumes)")
+    p.add_argument("--force", action="store_true", help="overwrite an output file of another card or backend")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     _backend_options(p)
     p.set_defaults(func=_contrastive_train)

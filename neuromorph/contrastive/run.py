@@ -13,6 +13,8 @@ float64, and the file records ``backend`` and ``brian2_target``.
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import math
 import time
 from dataclasses import dataclass
@@ -26,7 +28,8 @@ from neuromorph.backends.registry import get_backend
 from neuromorph.contrastive.card import ContrastiveCard
 from neuromorph.contrastive.data import load_task
 from neuromorph.contrastive.kappa import THEORY_CASES, KappaCase, KappaResult, measure_kappa
-from neuromorph.storage.contrastive import write_contrastive
+from neuromorph.interrupt import deferred_interrupts
+from neuromorph.storage.contrastive import read_contrastive, write_contrastive
 from neuromorph.storage.lock import one_writer
 from neuromorph.contrastive.train import Curve, train_scheme
 from neuromorph.errors import ConfigError
@@ -64,42 +67,99 @@ class ContrastiveResult:
 
 
 @one_writer  # one process per output file (neuromorph.storage.lock)
-def run_contrastive(card: ContrastiveCard, out: str | Path, *, progress: bool = True,
-                    figures: bool = True, backend: str = "torch", target: str = "numpy") -> ContrastiveResult:
-    """Train, store and plot; see the module docstring."""
+def run_contrastive(card: ContrastiveCard, out: str | Path, *, progress: bool = True, figures: bool = True,
+                    backend: str = "torch", target: str = "numpy", force: bool = False) -> ContrastiveResult:
+    """Train, store and plot; see the module docstring.
+
+    The file is rewritten (atomically) after every (scheme, seed), with ``status = "running"`` until the
+    last; running the same card into the same ``out`` again resumes after the runs it holds (a finished
+    file is returned as is), a different card or backend needs ``force=True``. Ctrl-C stops after the
+    current run with a resumable file.
+    """
     torch.set_num_threads(1)
-    start = time.perf_counter()
+    start, out = time.perf_counter(), Path(out)
     train, attrs, close = _trainer(card, backend, target)
+    done = _resumed(card, out, attrs, force)
     data = load_task(card.task.name, card.task.test_fraction, np.random.default_rng(card.task.split_seed))
     runs = [(scheme, seed) for scheme in card.train.schemes for seed in card.train.seeds]
+    curves = [done[r] for r in runs if r in done]
     try:
-        curves = [train(card, data, scheme, seed, record_raster=(seed == card.train.seeds[0]))
-                  for scheme, seed in tqdm(runs, desc=f"contrastive {card.task.name}", disable=not progress)]
+        with deferred_interrupts() as interrupts:
+            for scheme, seed in tqdm([r for r in runs if r not in done], desc=f"contrastive {card.task.name}",
+                                     disable=not progress):
+                curves.append(train(card, data, scheme, seed, record_raster=(seed == card.train.seeds[0])))
+                if len(curves) < len(runs):
+                    write_contrastive(out, "train", card.source, _groups(card, curves, None),
+                                      time.perf_counter() - start, status="running", card_resolved=resolved(card),
+                                      **attrs)
+                interrupts.check()
     finally:
         close()
-    summary = []
-    for scheme in card.train.schemes:
-        finals = tuple(c.final_test for c in curves if c.scheme == scheme)
-        summary.append(SchemeSummary(scheme, float(np.mean(finals)), float(np.std(finals)), finals))
+    curves.sort(key=lambda c: runs.index((c.scheme, c.seed)))
+    summary = [_summary(scheme, curves) for scheme in card.train.schemes]
     elapsed = time.perf_counter() - start
-    out = Path(out)
-    groups: dict[str, dict] = {"curves": {}, "params": {}, "raster": {}, "summary": {
-        "scheme": [s.scheme for s in summary], "mean_final_test": [s.mean for s in summary],
-        "std_final_test": [s.std for s in summary], "n_seeds": [len(s.finals) for s in summary],
-        "attrs": {"tolerance": card.train.tolerance}}}
-    for c in curves:
-        groups["curves"].setdefault(c.scheme, {})[f"seed_{c.seed}"] = {
-            "train_acc": c.train_acc, "test_acc": c.test_acc, "attrs": {"final_test": c.final_test}}
-        groups["params"].setdefault(c.scheme, {})[f"seed_{c.seed}"] = dict(c.params)
-        if c.raster is not None:
-            groups["raster"][c.scheme] = c.raster
-    write_contrastive(out, "train", card.source, groups, elapsed, **attrs)
+    write_contrastive(out, "train", card.source, _groups(card, curves, summary), elapsed, status="complete",
+                      card_resolved=resolved(card), **attrs)
     paths: list[Path] = []
     if figures:
         from neuromorph.plots import contrastive as plots
 
         paths = plots.training_figures(curves, card, out)
     return ContrastiveResult(card, curves, summary, out, paths, elapsed)
+
+
+def resolved(card: ContrastiveCard) -> str:
+    """Every value of the card, defaults included, as sorted JSON: what a resume must find unchanged."""
+    values = {k: v for k, v in dataclasses.asdict(card).items() if k not in ("source", "path")}
+    return json.dumps(values, sort_keys=True, default=str)
+
+
+def _summary(scheme: str, curves: list[Curve]) -> SchemeSummary:
+    finals = tuple(c.final_test for c in curves if c.scheme == scheme)
+    return SchemeSummary(scheme, float(np.mean(finals)), float(np.std(finals)), finals)
+
+
+def _groups(card: ContrastiveCard, curves: list[Curve], summary: list[SchemeSummary] | None) -> dict[str, dict]:
+    """The file's groups (``storage.contrastive``); a running file has no summary yet."""
+    groups: dict[str, dict] = {"curves": {}, "params": {}, "raster": {}}
+    if summary is not None:
+        groups["summary"] = {
+            "scheme": [s.scheme for s in summary], "mean_final_test": [s.mean for s in summary],
+            "std_final_test": [s.std for s in summary], "n_seeds": [len(s.finals) for s in summary],
+            "attrs": {"tolerance": card.train.tolerance}}
+    for c in curves:
+        groups["curves"].setdefault(c.scheme, {})[f"seed_{c.seed}"] = {
+            "train_acc": c.train_acc, "test_acc": c.test_acc, "attrs": {"final_test": c.final_test}}
+        groups["params"].setdefault(c.scheme, {})[f"seed_{c.seed}"] = dict(c.params)
+        if c.raster is not None:
+            groups["raster"][c.scheme] = c.raster
+    return groups
+
+
+def _resumed(card: ContrastiveCard, out: Path, attrs: dict, force: bool) -> dict[tuple[str, int], Curve]:
+    """The runs an earlier ``out`` of the same card and backend holds (none with ``force`` or no file)."""
+    if force or not out.exists():
+        return {}
+    old = read_contrastive(out)
+    if old["attrs"].get("kind") != "train" or old["attrs"].get("card_resolved") != resolved(card):
+        raise ConfigError(f"{out} holds a contrastive run of a different card; pass --force to overwrite it or "
+                          "pick another --out")
+    changed = [f"{k} {old['attrs'].get(k)!r} -> {v!r}" for k, v in attrs.items() if old["attrs"].get(k) != v]
+    if changed:
+        raise ConfigError(f"{out} cannot resume: {'; '.join(changed)}; pass --force to start over or pick another --out")
+    done = {}
+    for scheme, seeds in old.get("curves", {}).items():
+        if scheme == "attrs":
+            continue
+        for key, curve in seeds.items():
+            if key == "attrs":
+                continue
+            seed = int(key.removeprefix("seed_"))
+            params = {n: v for n, v in old["params"][scheme][key].items() if n != "attrs"}
+            raster = old.get("raster", {}).get(scheme) if seed == card.train.seeds[0] else None
+            raster = {n: v for n, v in raster.items() if n != "attrs"} if raster else None
+            done[(scheme, seed)] = Curve(scheme, seed, curve["train_acc"], curve["test_acc"], params, raster)
+    return done
 
 
 def _trainer(card: ContrastiveCard, backend: str, target: str):

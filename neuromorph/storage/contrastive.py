@@ -3,12 +3,14 @@
 ::
 
     /                              attrs: format, format_version, created, card (TOML), kind, elapsed_s,
-                                   backend ("torch" or "brian2"), brian2_target (brian2 runs)
+                                   backend ("torch" or "brian2"), brian2_target (brian2 runs),
+                                   status ("running" while (scheme, seed) runs are missing, then "complete"),
+                                   card_resolved (every card value as JSON: what a resume compares)
     /versions                      attrs: package -> version
     /curves/<scheme>/seed_<s>      train_acc, test_acc (epochs + 1); attrs final_test
     /params/<scheme>/seed_<s>      w1, w2, b1, b2 (final)
     /raster/<scheme>               phase, signal, rate_out, weight (first epoch, one example)
-    /summary                       scheme (str), mean_final_test, std_final_test, n_seeds
+    /summary                       scheme (str), mean_final_test, std_final_test, n_seeds (complete files)
     /kappa                         label (str), tau, mean_plus, mean_minus, measured, stderr, predicted, cosine
 
 ``kind`` is "train" (a model card's three schemes) or "kappa" (the shrinkage table). The file is

@@ -120,3 +120,48 @@ def test_burn_in_is_validated_and_leaves_the_weights_alone_while_the_network_set
     assert trained.raster["phase"].shape == (10,)  # 10 plastic steps per batch; the 5 burn-in steps are not
     init = models.init_params(card.net_spec(2, 2), torch.Generator().manual_seed(0))
     assert not np.allclose(trained.params["w1"], init["w1"].numpy())
+
+
+def test_an_interrupted_run_resumes_after_the_runs_its_file_holds(tmp_path, monkeypatch):
+    """Ctrl-C during the second (scheme, seed) run leaves a file with the first (status running); the same
+    card into the same file trains only the missing runs, and the result equals an uninterrupted run's."""
+    import neuromorph.contrastive.run as run_module
+
+    card = _tiny(seeds=[0, 1], schemes=["classical", "periodic"])
+    whole = run_contrastive(card, tmp_path / "whole.h5", progress=False, figures=False)
+    calls = []
+    real = run_module.train_scheme
+
+    def interrupting(*args, **kw):
+        calls.append(args[2:4])
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(*args, **kw)
+
+    monkeypatch.setattr(run_module, "train_scheme", interrupting)
+    out = tmp_path / "resumed.h5"
+    with pytest.raises(KeyboardInterrupt):
+        run_contrastive(card, out, progress=False, figures=False)
+    partial = read_contrastive(out)
+    assert partial["attrs"]["status"] == "running" and "summary" not in partial
+    assert set(partial["curves"]["classical"]) - {"attrs"} == {"seed_0"}
+    resumed = run_contrastive(card, out, progress=False, figures=False)
+    assert calls[2:] == [("classical", 1), ("periodic", 0), ("periodic", 1)]  # seed 0 of classical was not rerun
+    assert read_contrastive(out)["attrs"]["status"] == "complete"
+    for a, b in zip(whole.curves, resumed.curves):
+        assert (a.scheme, a.seed) == (b.scheme, b.seed)
+        np.testing.assert_array_equal(a.test_acc, b.test_acc)
+        for name in a.params:
+            np.testing.assert_array_equal(a.params[name], b.params[name])
+    calls.clear()
+    run_contrastive(card, out, progress=False, figures=False)  # complete: nothing to train
+    assert calls == []
+
+
+def test_a_different_card_into_the_same_file_needs_force(tmp_path):
+    out = tmp_path / "run.h5"
+    run_contrastive(_tiny(seeds=[0], schemes=["classical"]), out, progress=False, figures=False)
+    other = _tiny(seeds=[0], schemes=["classical"], epochs=2)
+    with pytest.raises(ConfigError, match="different card.*--force"):
+        run_contrastive(other, out, progress=False, figures=False)
+    assert run_contrastive(other, out, progress=False, figures=False, force=True).curves[0].test_acc.shape == (3,)
