@@ -363,5 +363,6 @@ def _plain(obj: Any) -> Any:
 
 # Public names for other card formats (e.g. ``neuromorph theory compare``) that share the checks.
 build_section = _build
+parse_neuron = _neuron  #: ``parse_neuron(table, n, where)``: a ``[network.neuron]`` table as a neuron family
 check_keys = _check_keys
 floats = _beta

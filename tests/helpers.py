@@ -82,3 +82,27 @@ def interrupt_at(monkeypatch, iteration: int) -> None:
         return real(spec, run)
 
     monkeypatch.setattr(experiment, "_iteration", crash)
+
+
+#: The literature's three contrastive variants in the card schema: (``[network.neuron]``, ``[rule]``) tables.
+CONTRASTIVE_VARIANTS = {
+    "ep": ({"model": "energy_rate"}, {"teaching": "nudge"}),
+    "chl": ({"model": "energy_rate"}, {"teaching": "clamp"}),
+    "spiking": ({"model": "filtered_lif"}, {"teaching": "nudge"}),
+}
+
+
+def contrastive_table(model: str = "ep", *, network=None, neuron=None, rule=None, **sections) -> dict:
+    """A contrastive card table of a variant (XOR unless ``task`` is given): ``network`` keys, the variant's unit
+    plus ``neuron`` keys, its teaching plus ``rule`` keys, and any other sections as given."""
+    unit, teaching = CONTRASTIVE_VARIANTS[model]
+    return {"task": {"name": "xor"}, **sections, "network": {**(network or {}), "neuron": {**unit, **(neuron or {})}},
+            "rule": {**teaching, **(rule or {})}}
+
+
+def contrastive_variant(card, model: str):
+    """``card`` (a ContrastiveCard of rate units) switched to the EP or CHL variant."""
+    import dataclasses
+
+    teaching = CONTRASTIVE_VARIANTS[model][1]["teaching"]
+    return dataclasses.replace(card, rule=dataclasses.replace(card.rule, teaching=teaching))

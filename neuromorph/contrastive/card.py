@@ -1,37 +1,49 @@
 """The contrastive model card: TOML in, a frozen :class:`ContrastiveCard` out.
 
-Tables (keys optional unless marked):
+The card speaks the run card's language for what the engine runs: ``[network.neuron]`` is a neuron
+family of the registry (``model`` and its parameters, parsed by :mod:`neuromorph.config` as in every
+card) and ``[rule]`` is the contrastive rule (:class:`~neuromorph.plasticity.contrastive.Contrastive`);
+the study's own sections are the data set, the phases and the schedule. Tables (keys optional unless
+marked):
 
-``[task]``     ``name`` ("xor" or "digits", required), ``test_fraction`` (digits), ``split_seed``
-``[network]``  ``model`` ("ep", "chl", "spiking"), ``n_hidden``, ``beta``, ``dt``, ``tau``, ``init_scale``,
-               ``clamp_margin`` (CHL), ``tau_rate``/``tau_mem``/``v_th``/``rate_scale`` (spiking)
-``[phases]``   ``steps`` per presentation (classical: half free, half nudged; periodic local: the same
-               phases, applied online), ``random`` ("telegraph", "renewal", "paired" or "iid": a new phase every step), ``mean_plus``/``mean_minus``
-               (telegraph, steps), ``lo``/``hi`` (renewal and paired, steps), ``reset``, ``burn_in``
-``[train]``    ``epochs``, ``batch_size``, ``lr``, ``seeds``, ``eval_steps``, ``schemes``, ``tolerance``,
-               ``lr_decay``, ``baseline_steps``, ``kappa_lr``
-``[rule]``     ``delivery`` ("broadcast" or "post"), ``split_signed``
+``[task]``            ``name`` ("xor" or "digits", required), ``test_fraction`` (digits), ``split_seed``
+``[network]``         ``n_hidden``, ``dt`` (units of τ for rate units, seconds for LIF), ``init_scale``
+``[network.neuron]``  ``model``: ``"energy_rate"`` (``tau``; EP and CHL) or ``"filtered_lif"`` (``tau_mem``,
+                      ``v_th``, ``t_ref``, ``tau_rate``, ``rate_scale``; the spiking variant)
+``[rule]``            ``teaching`` ("nudge": EP's β-nudge, or "clamp": CHL), ``beta``, ``clamp_margin``,
+                      ``scale`` (the factor in front of the contrast; default 1/β for nudged rate units,
+                      Scellier & Bengio 2017, and 1 otherwise), ``delivery`` ("broadcast" or "post"),
+                      ``split_signed``; ``name`` = "contrastive" if given
+``[phases]``          ``steps`` per presentation (classical: half free, half nudged; periodic local: the same
+                      phases, applied online), ``random`` ("telegraph", "renewal", "paired" or "iid": a new
+                      phase every step), ``mean_plus``/``mean_minus`` (telegraph, steps), ``lo``/``hi``
+                      (renewal and paired, steps), ``reset``, ``burn_in``
+``[train]``           ``epochs``, ``batch_size``, ``lr``, ``seeds``, ``eval_steps``, ``schemes``, ``tolerance``,
+                      ``lr_decay``, ``baseline_steps``, ``kappa_lr``
 
 Unknown keys, wrong types and bad values raise :class:`ConfigError` naming the file and the key.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from neuromorph.config import SEED_MAX, build_section, check_keys
+from neuromorph.config import SEED_MAX, build_section, check_keys, parse_neuron
 from neuromorph.contrastive.data import TASKS
-from neuromorph.contrastive.models import MODELS, NetSpec
+from neuromorph.contrastive.models import NetSpec
 from neuromorph.contrastive.phases import IID, Paired, Periodic, Renewal, Telegraph
-from neuromorph.dynamics.lif import LIFParameters
+from neuromorph.dynamics import EnergyRateParameters, LIFParameters, Neuron
 from neuromorph.errors import ConfigError
 from neuromorph.plasticity.contrastive import ClassicalContrastive, Contrastive
 from neuromorph.tomlfile import read_toml
 
-SECTIONS = ("task", "network", "phases", "train", "rule")
+SECTIONS = ("task", "network", "rule", "phases", "train")
 SCHEMES = ("classical", "periodic", "random")
 RANDOM = ("telegraph", "renewal", "paired", "iid")
+UNITS = ("energy_rate", "filtered_lif")  #: the neuron families a layered contrastive network is built of
+RULE_KEYS = ("name", "teaching", "beta", "clamp_margin", "scale", "delivery", "split_signed")
 
 
 @dataclass(frozen=True)
@@ -43,17 +55,10 @@ class TaskSpec:
 
 @dataclass(frozen=True)
 class NetworkSection:
-    model: str = "ep"
     n_hidden: int = 8
-    beta: float = 0.5
     dt: float = 0.5
-    tau: float = 1.0
     init_scale: float = 1.0
-    clamp_margin: float = 0.05
-    tau_rate: float = 20e-3
-    tau_mem: float = 10e-3
-    v_th: float = 0.5
-    rate_scale: float = 1.0
+    neuron: Neuron = field(default_factory=EnergyRateParameters)
 
 
 @dataclass(frozen=True)
@@ -83,26 +88,38 @@ class TrainSpec:
 
 
 @dataclass(frozen=True)
-class RuleSection:
-    delivery: str = "broadcast"
-    split_signed: bool = False
-
-
-@dataclass(frozen=True)
 class ContrastiveCard:
     task: TaskSpec
     network: NetworkSection = field(default_factory=NetworkSection)
     phases: PhasesSpec = field(default_factory=PhasesSpec)
     train: TrainSpec = field(default_factory=TrainSpec)
-    rule: RuleSection = field(default_factory=RuleSection)
+    rule: Contrastive = field(default_factory=Contrastive)  #: as the card gives it (the study sets p_plus, baseline)
+    scale: float | None = None  #: ``[rule] scale``; None: :attr:`contrast_scale`'s default
     source: str = ""
     path: str = "<card>"
 
+    @property
+    def model(self) -> str:
+        """The variant in the literature's names: "ep", "chl" or "spiking"."""
+        if self.network.neuron.model == "filtered_lif":
+            return "spiking"
+        return "chl" if self.rule.teaching == "clamp" else "ep"
+
+    @property
+    def contrast_scale(self) -> float:
+        """The factor in front of the contrast: ``[rule] scale``, or 1/β for EP (the nudge is infinitesimal), else 1."""
+        if self.scale is not None:
+            return self.scale
+        return 1.0 / self.rule.beta if self.model == "ep" else 1.0
+
     def net_spec(self, n_in: int, n_out: int) -> NetSpec:
-        n = self.network
-        lif = LIFParameters(tau_mem=n.tau_mem, v_th=n.v_th, input_scaling=True)
-        return NetSpec(n_in, n.n_hidden, n_out, n.model, n.beta, n.dt, n.tau, n.clamp_margin, n.tau_rate, lif,
-                       n.rate_scale)
+        """The two-layer view of the network (:mod:`.models`: the energy, the estimators)."""
+        n, neuron, r = self.network, self.network.neuron, self.rule
+        if self.model == "spiking":
+            lif = LIFParameters(tau_mem=neuron.tau_mem, v_th=neuron.v_th, t_ref=neuron.t_ref, input_scaling=True)
+            return NetSpec(n_in, n.n_hidden, n_out, "spiking", r.beta, n.dt, 1.0, r.clamp_margin, neuron.tau_rate, lif,
+                           neuron.rate_scale)
+        return NetSpec(n_in, n.n_hidden, n_out, self.model, r.beta, n.dt, neuron.tau, r.clamp_margin)
 
     def periodic(self) -> Periodic:
         half = self.phases.steps // 2
@@ -121,19 +138,17 @@ class ContrastiveCard:
         return self.learning_rule("periodic")
 
     def learning_rule(self, scheme: str, p_plus: float = 0.5) -> Contrastive | ClassicalContrastive:
-        """The rule that trains ``scheme``: its teaching (EP nudge, CHL clamp), contrast factor and phase weights."""
-        n = self.network
-        teaching = {"teaching": "clamp" if n.model == "chl" else "nudge", "beta": n.beta,
-                    "clamp_margin": n.clamp_margin, "scale": 1.0 / n.beta if n.model == "ep" else 1.0}
+        """The rule that trains ``scheme``: the card's rule with its contrast factor and the scheme's phase weights."""
+        r = self.rule
         if scheme == "classical":
-            return ClassicalContrastive(**teaching)
+            return ClassicalContrastive(teaching=r.teaching, beta=r.beta, clamp_margin=r.clamp_margin,
+                                        scale=self.contrast_scale)
         baseline = self.train.baseline_steps if scheme == "random" else 0.0  # occupancy noise exists only there
-        return Contrastive(delivery=self.rule.delivery, split_signed=self.rule.split_signed,
-                           spiking=n.model == "spiking", p_plus=p_plus, baseline_steps=baseline, **teaching)
+        return dataclasses.replace(r, scale=self.contrast_scale, spiking=self.model == "spiking", p_plus=p_plus,
+                                   baseline_steps=baseline)
 
 
-_CLASSES = {"task": TaskSpec, "network": NetworkSection, "phases": PhasesSpec, "train": TrainSpec,
-            "rule": RuleSection}
+_CLASSES = {"task": TaskSpec, "phases": PhasesSpec, "train": TrainSpec}
 
 
 def _tuple(value, label):
@@ -157,9 +172,41 @@ def parse_contrastive_card(table: dict, where: str = "<card>", source: str = "")
     parts = {name: build_section(cls, table.get(name, {}), where, name,
                                  {"seeds": _tuple, "schemes": _tuple} if name == "train" else None)
              for name, cls in _CLASSES.items()}
-    card = ContrastiveCard(**parts, source=source, path=where)
+    rule, scale = _rule(table.get("rule", {}), where)
+    card = ContrastiveCard(**parts, network=_network(table.get("network", {}), where), rule=rule, scale=scale,
+                           source=source, path=where)
     _validate(card, where)
     return card
+
+
+def _network(table, where: str) -> NetworkSection:
+    if not isinstance(table, dict):
+        raise ConfigError(f"{where}: [network] must be a table, got {table!r}")
+    table = dict(table)
+    neuron = table.pop("neuron", {})
+    if not isinstance(neuron, dict):
+        raise ConfigError(f"{where}: [network.neuron] must be a table, got {neuron!r}")
+    neuron = dict(neuron)
+    model = neuron.setdefault("model", "energy_rate")
+    if model not in UNITS:
+        raise ConfigError(f"{where}: [network.neuron] model = {model!r}: a layered contrastive network is built of "
+                          f"{' or '.join(UNITS)} units")
+    section = build_section(NetworkSection, table, where, "network")
+    return dataclasses.replace(section, neuron=parse_neuron(neuron, section.n_hidden, where))
+
+
+def _rule(table, where: str) -> tuple[Contrastive, float | None]:
+    if not isinstance(table, dict):
+        raise ConfigError(f"{where}: [rule] must be a table, got {table!r}")
+    table = dict(table)
+    check_keys(table, RULE_KEYS, where, "rule")
+    if table.pop("name", "contrastive") != "contrastive":
+        raise ConfigError(f"{where}: [rule] name must be \"contrastive\" in a contrastive card")
+    scale = table.pop("scale", None)
+    if scale is not None and (isinstance(scale, bool) or not isinstance(scale, (int, float)) or not scale > 0
+                              or scale == float("inf")):
+        raise ConfigError(f"{where}: [rule] scale = {scale!r}: must be a finite number > 0")
+    return build_section(Contrastive, table, where, "rule"), None if scale is None else float(scale)
 
 
 def _validate(card: ContrastiveCard, where: str) -> None:
@@ -168,8 +215,6 @@ def _validate(card: ContrastiveCard, where: str) -> None:
 
     if card.task.name not in TASKS:
         raise bad("[task] name", card.task.name, f"must be one of {TASKS}")
-    if card.network.model not in MODELS:
-        raise bad("[network] model", card.network.model, f"must be one of {MODELS}")
     p, t = card.phases, card.train
     if p.steps < 2 or p.steps % 2:
         raise bad("[phases] steps", p.steps, "must be an even number >= 2 (half free, half nudged)")
@@ -201,7 +246,11 @@ def _validate(card: ContrastiveCard, where: str) -> None:
         raise bad("[train] lr", t.lr, "must be > 0")
     if not 0 <= t.tolerance <= 1:
         raise bad("[train] tolerance", t.tolerance, "must lie in [0, 1] (an accuracy difference)")
+    if t.kappa_lr and card.model == "spiking":
+        raise bad("[train] kappa_lr", True, "predicts κ from a rate unit's relaxation time τ; the filtered_lif "
+                  "units have none")
     try:  # the dataclasses' own checks, re-raised with the file name
         card.net_spec(1, 1), card.periodic(), card.random_process(), card.rule_decl()
+        card.network.neuron.validate(card.network.n_hidden, card.network.dt)
     except ConfigError as exc:
         raise ConfigError(f"{where}: {exc}") from None

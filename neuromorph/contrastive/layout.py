@@ -33,7 +33,8 @@ from neuromorph.plasticity import Target
 def network_spec(net: NetSpec) -> NetworkSpec:
     """The engine's network of ``net`` (module docstring)."""
     if net.model == "spiking":
-        neuron = FilteredLIFParameters(net.lif, net.tau_rate, net.rate_scale)
+        lif = net.lif
+        neuron = FilteredLIFParameters(lif.tau_mem, lif.v_th, lif.t_ref, net.tau_rate, net.rate_scale)
     else:
         neuron = EnergyRateParameters(net.tau)
     return NetworkSpec(net.n_in, net.n_hidden + net.n_out, net.n_out, neuron, ReadoutParameters(tau_out=0.0), net.dt)

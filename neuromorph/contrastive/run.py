@@ -176,7 +176,7 @@ def _trainer(card: ContrastiveCard, backend: str, target: str):
 def format_table(result: ContrastiveResult) -> str:
     ref = result.classical
     c = result.card
-    lines = [f"{c.task.name} ({c.network.model}), seeds {list(c.train.seeds)}, {c.train.epochs} epochs",
+    lines = [f"{c.task.name} ({c.model}), seeds {list(c.train.seeds)}, {c.train.epochs} epochs",
              f"  {'scheme':<10} {'final test acc':>16}  {'vs classical':>12}  per seed"]
     for s in result.summary:
         diff = "" if ref is None or s.scheme == "classical" else f"{s.mean - ref.mean:+.3f}"

@@ -85,7 +85,7 @@ def local_kappa(card: ContrastiveCard, scheme: str) -> float:
     r"""The predicted transient shrinkage κ of ``scheme`` (Williams et al. 2023; docs/contrastive.md), with
     the relaxation time :math:`\tau/dt` in steps: periodic phases of ``steps/2`` each, or telegraph phases
     with the card's mean dwell times; 1 for classical."""
-    tau_steps = card.network.tau / card.network.dt
+    tau_steps = card.network.neuron.tau / card.network.dt
     if scheme == "classical":
         return 1.0
     if scheme == "periodic":
@@ -134,7 +134,7 @@ def curriculum(card: ContrastiveCard, data: Dataset, scheme: str, seed: int, gen
                                       card.phases.reset, record_raster and epoch == 0 and scheme != "classical"))
     x = torch.cat([data.x_train, data.x_test]).to(dtype)
     y = torch.cat([data.y_train, data.y_test]).to(dtype)
-    average = t.eval_steps // 2 if card.network.model == "spiking" else 1  # the filtered rate fluctuates
+    average = t.eval_steps // 2 if card.model == "spiking" else 1  # the filtered rate fluctuates
     return Curriculum(x, y, tuple(shown), tuple(e * n_batches for e in range(t.epochs + 1)), torch.arange(len(x)),
                       t.eval_steps, max(average, 1), (card.network.n_hidden, 4))
 

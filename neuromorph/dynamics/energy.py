@@ -26,7 +26,7 @@ synapses see rates and whose plasticity reads the filtered rate (a post trace).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import ClassVar, NamedTuple
 
 import torch
@@ -108,9 +108,12 @@ class FilteredLIFState(NamedTuple):
 
 @dataclass(frozen=True)
 class FilteredLIFParameters(Neuron):
-    """An LIF (``lif``) whose output is its filtered spike train (module docstring)."""
+    """An LIF (:class:`~neuromorph.dynamics.LIFParameters`, drive scaled by :math:`1 - \\alpha`) whose output is its
+    filtered spike train (module docstring)."""
 
-    lif: LIFParameters = field(default_factory=lambda: LIFParameters(tau_mem=10e-3, v_th=0.5, input_scaling=True))
+    tau_mem: float = 10e-3  #: membrane time constant (s)
+    v_th: float = 0.5  #: threshold
+    t_ref: float = 0.0  #: refractory period (s)
     tau_rate: float = 20e-3  #: rate filter time constant (s)
     rate_scale: float = 1.0  #: filtered rate (spikes per step) -> the rate the synapses and the rule see
 
@@ -122,6 +125,12 @@ class FilteredLIFParameters(Neuron):
     def __post_init__(self) -> None:
         if not self.tau_rate > 0:
             raise ConfigError(f"filtered_lif tau_rate must be > 0 seconds, got {self.tau_rate!r}")
+        self.lif  # the LIF's own checks
+
+    @property
+    def lif(self) -> LIFParameters:
+        """The LIF that spikes (input scaling on, as the contrastive networks use it)."""
+        return LIFParameters(tau_mem=self.tau_mem, v_th=self.v_th, t_ref=self.t_ref, input_scaling=True)
 
     def initial_state(self, batch: int, n: int, dtype: torch.dtype = torch.float32) -> FilteredLIFState:
         zeros = torch.zeros(batch, n, dtype=dtype)

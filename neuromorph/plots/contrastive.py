@@ -62,7 +62,7 @@ def raster(curve, title: str, path: Path, max_steps: int = 400) -> Path:
 def training_figures(curves, card, out: Path) -> list[Path]:
     """The learning curves and one raster per temporally local scheme, next to ``out``."""
     stem = out.with_suffix("")
-    name = f"{card.task.name} ({card.network.model}), seeds {list(card.train.seeds)}"
+    name = f"{card.task.name} ({card.model}), seeds {list(card.train.seeds)}"
     paths = [learning_curves(curves, name, Path(f"{stem}_curves.png"))]
     for c in curves:
         if c.raster is not None:

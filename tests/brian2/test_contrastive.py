@@ -31,6 +31,7 @@ from neuromorph.contrastive.train import _session, curriculum, train_scheme
 from neuromorph.engine import run_curriculum
 from neuromorph.errors import ConfigError, NonFiniteError
 from neuromorph.network import layers
+from tests.helpers import contrastive_table, contrastive_variant
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
@@ -46,8 +47,7 @@ def card_of(model: str, *, epochs: int = EPOCHS, **phases):
     if model == "chl":
         phases = {"reset": True, "burn_in": 3, **phases}
         train["kappa_lr"] = True
-    return dataclasses.replace(card, network=dataclasses.replace(card.network, model=model),
-                               phases=dataclasses.replace(card.phases, **phases),
+    return dataclasses.replace(contrastive_variant(card, model), phases=dataclasses.replace(card.phases, **phases),
                                train=dataclasses.replace(card.train, **train))
 
 
@@ -164,11 +164,10 @@ def test_divergence_is_reported_like_torch(xor, runners):
 
 
 #: the spiking card of tests/contrastive/test_models.py (which learns XOR in 200 epochs), for a few epochs
-SPIKING = {"task": {"name": "xor"},
-           "network": {"model": "spiking", "n_hidden": 16, "beta": 1.0, "dt": 1e-3, "tau_rate": 10e-3,
-                       "tau_mem": 5e-3, "v_th": 0.5, "init_scale": 2.0},
-           "phases": {"steps": 80, "reset": False},
-           "train": {"epochs": 6, "lr": 0.1, "seeds": [0], "eval_steps": 80, "baseline_steps": 50}}
+SPIKING = contrastive_table("spiking", network={"n_hidden": 16, "dt": 1e-3, "init_scale": 2.0},
+                            neuron={"tau_rate": 10e-3, "tau_mem": 5e-3, "v_th": 0.5}, rule={"beta": 1.0},
+                            phases={"steps": 80, "reset": False},
+                            train={"epochs": 6, "lr": 0.1, "seeds": [0], "eval_steps": 80, "baseline_steps": 50})
 
 
 @pytest.mark.parametrize("scheme", ["random", "classical"])

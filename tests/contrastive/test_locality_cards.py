@@ -7,6 +7,7 @@ import pytest
 
 from neuromorph.cli import main
 from neuromorph.contrastive.card import load_contrastive_card, parse_contrastive_card
+from tests.helpers import contrastive_table
 from neuromorph.contrastive.check import check_profile
 from neuromorph.errors import ConfigError
 from neuromorph.plasticity.base import Read, Scope, Signal, Temporal
@@ -16,7 +17,7 @@ MODELS = Path(__file__).resolve().parents[2] / "models"
 
 
 def _card(model="ep", **rule):
-    return parse_contrastive_card({"task": {"name": "xor"}, "network": {"model": model}, "rule": rule})
+    return parse_contrastive_card(contrastive_table(model, rule=rule))
 
 
 def test_rule_declares_a_chip_wide_broadcast_phase_signal_and_online_updates():
@@ -68,7 +69,14 @@ def test_shipped_cards_load(name):
 
 @pytest.mark.parametrize("table, key", [
     ({"task": {"name": "xor"}, "network": {"modle": "ep"}}, "modle"),
-    ({"task": {"name": "xor"}, "network": {"model": "boltzmann"}}, "[network] model"),
+    ({"task": {"name": "xor"}, "network": {"neuron": {"model": "boltzmann"}}}, "[network.neuron] model"),
+    ({"task": {"name": "xor"}, "network": {"neuron": {"model": "lif"}}}, "[network.neuron] model"),
+    ({"task": {"name": "xor"}, "network": {"model": "ep"}}, "unknown key [network] 'model'"),
+    ({"task": {"name": "xor"}, "rule": {"teaching": "shout"}}, "teaching"),
+    ({"task": {"name": "xor"}, "rule": {"name": "eprop"}}, "[rule] name"),
+    ({"task": {"name": "xor"}, "rule": {"scale": -1.0}}, "[rule] scale"),
+    ({"task": {"name": "xor"}, "rule": {"p_plus": 0.3}}, "p_plus"),
+    ({"task": {"name": "xor"}, "network": {"dt": 2.0}}, "network.dt"),
     ({"task": {"name": "mnist"}}, "[task] name"),
     ({"task": {"name": "xor"}, "phases": {"steps": 41}}, "[phases] steps"),
     ({"task": {"name": "xor"}, "phases": {"random": "poisson"}}, "[phases] random"),
@@ -86,16 +94,16 @@ def test_bad_cards_name_the_file_and_key(table, key):
 
 def test_cli_bad_card_is_one_line_and_exit_2(tmp_path, capsys):
     card = tmp_path / "bad.toml"
-    card.write_text('[task]\nname = "xor"\n[network]\nmodel = "hopfield"\n')
+    card.write_text('[task]\nname = "xor"\n[network.neuron]\nmodel = "hopfield"\n')
     assert main(["contrastive", "train", str(card), "--out", str(tmp_path / "o.h5")]) == 1
     err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1 and str(card) in err and "[network] model" in err
+    assert len(err.splitlines()) == 1 and str(card) in err and "[network.neuron] model" in err
     assert main(["contrastive", "train", str(tmp_path / "missing.toml"), "--out", str(tmp_path / "o.h5")]) == 1
 
 
 def test_cli_check_reports_and_exits_1_on_a_rejection(tmp_path, capsys):
     card = tmp_path / "c.toml"
-    card.write_text('[task]\nname = "xor"\n[network]\nmodel = "spiking"\n')
+    card.write_text('[task]\nname = "xor"\n[network.neuron]\nmodel = "filtered_lif"\n')
     assert main(["contrastive", "check", str(card), "--profile", "brainscales2"]) == 0
     assert "broadcast_signal" in capsys.readouterr().out
     assert main(["contrastive", "check", str(card), "--profile", "loihi2"]) == 1

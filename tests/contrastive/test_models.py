@@ -7,6 +7,7 @@ import torch
 
 from neuromorph.contrastive import models
 from neuromorph.contrastive.card import parse_contrastive_card
+from tests.helpers import contrastive_table
 from neuromorph.contrastive.data import load_task
 from neuromorph.contrastive.train import train_scheme
 from neuromorph.errors import ConfigError
@@ -58,12 +59,10 @@ def test_bad_network_spec_names_the_key():
 
 @pytest.mark.slow
 def test_spiking_variant_learns_xor_classically_and_temporally_locally():
-    card = parse_contrastive_card({
-        "task": {"name": "xor"},
-        "network": {"model": "spiking", "n_hidden": 16, "beta": 1.0, "dt": 1e-3, "tau_rate": 10e-3,
-                    "tau_mem": 5e-3, "v_th": 0.5, "init_scale": 2.0},
-        "phases": {"steps": 80, "reset": False},
-        "train": {"epochs": 200, "lr": 0.1, "seeds": [0], "eval_steps": 80}})
+    card = parse_contrastive_card(contrastive_table(
+        "spiking", network={"n_hidden": 16, "dt": 1e-3, "init_scale": 2.0},
+        neuron={"tau_rate": 10e-3, "tau_mem": 5e-3, "v_th": 0.5}, rule={"beta": 1.0},
+        phases={"steps": 80, "reset": False}, train={"epochs": 200, "lr": 0.1, "seeds": [0], "eval_steps": 80}))
     data = load_task("xor", 0.25, np.random.default_rng(0))
     for scheme in ("classical", "periodic"):
         assert train_scheme(card, data, scheme, 0).final_test == 1.0, scheme
@@ -77,9 +76,10 @@ def test_the_engine_network_steps_as_the_two_layer_model(model, plus):
     from neuromorph.contrastive import layout
     from neuromorph.contrastive.card import parse_contrastive_card
 
-    card = parse_contrastive_card({"task": {"name": "xor"}, "network": {
-        "model": model, "n_hidden": 5, **({"dt": 1e-3, "tau_rate": 5e-3, "tau_mem": 4e-3, "v_th": 0.3}
-                                           if model == "spiking" else {})}})
+    spiking = model == "spiking"
+    card = parse_contrastive_card(contrastive_table(
+        model, network={"n_hidden": 5, **({"dt": 1e-3} if spiking else {})},
+        neuron={"tau_rate": 5e-3, "tau_mem": 4e-3, "v_th": 0.3} if spiking else {}))
     net = card.net_spec(3, 2)
     gen = torch.Generator().manual_seed(4)
     p = models.init_params(net, gen, 2.0, torch.float64)

@@ -7,6 +7,7 @@ import torch
 from neuromorph.cli import main
 from neuromorph.contrastive import models
 from neuromorph.contrastive.card import parse_contrastive_card
+from tests.helpers import contrastive_table
 from neuromorph.contrastive.data import load_task
 from neuromorph.contrastive.kappa import KappaCase
 from neuromorph.contrastive.run import run_contrastive, run_kappa
@@ -16,9 +17,9 @@ from neuromorph.errors import ConfigError, StorageError
 
 
 def _tiny(model="ep", epochs=3, **train):
-    return parse_contrastive_card({"task": {"name": "xor"}, "network": {"model": model, "n_hidden": 4},
-                                   "phases": {"steps": 10, "mean_plus": 3, "mean_minus": 3},
-                                   "train": {"epochs": epochs, "seeds": [0, 1], **train}}, "tiny.toml")
+    return parse_contrastive_card(contrastive_table(model, network={"n_hidden": 4},
+                                                    phases={"steps": 10, "mean_plus": 3, "mean_minus": 3},
+                                                    train={"epochs": epochs, "seeds": [0, 1], **train}), "tiny.toml")
 
 
 def test_hdf5_holds_curves_params_raster_and_summary(tmp_path):
