@@ -24,6 +24,7 @@ import tomli_w
 import torch
 
 from neuromorph import dynamics, plasticity
+from neuromorph.cards import check_layout
 from neuromorph.dynamics import Activation, ReadoutParameters
 from neuromorph.errors import ConfigError
 from neuromorph.memory import check_memory
@@ -142,11 +143,7 @@ def resolve(card: dict, where: str = "<card>", check_memory_on_load: bool = True
     cannot fit in the memory available is refused (:func:`neuromorph.memory.check_memory`)."""
     if not isinstance(card, dict):
         raise ConfigError(f"{where}: a model card must be a TOML table, got {type(card).__name__}")
-    if "modes" in card and not set(card) & set(SECTIONS):
-        raise ConfigError(f"{where} is a theory comparison card; run `neuromorph theory compare {where} --out FILE.h5`")
-    if "phases" in card:
-        raise ConfigError(f"{where} is a contrastive card; run `neuromorph contrastive train {where} --out FILE.h5`")
-    _check_keys(card, SECTIONS, where, "")
+    check_layout(card, "run", where)  # one card schema (neuromorph.cards)
     task = _task(_table(card, "task", where), where)
     net = _table(card, "network", where)
     _check_keys(net, ("n_rec", "dt", "neuron", "readout", "init"), where, "network")

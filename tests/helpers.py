@@ -92,12 +92,14 @@ CONTRASTIVE_VARIANTS = {
 }
 
 
-def contrastive_table(model: str = "ep", *, network=None, neuron=None, rule=None, **sections) -> dict:
+def contrastive_table(model: str = "ep", *, network=None, neuron=None, rule=None, phases=None, train=None,
+                      task=None) -> dict:
     """A contrastive card table of a variant (XOR unless ``task`` is given): ``network`` keys, the variant's unit
-    plus ``neuron`` keys, its teaching plus ``rule`` keys, and any other sections as given."""
+    plus ``neuron`` keys, its teaching plus ``rule`` keys, and the study section ``[contrastive]`` of ``train``
+    keys with ``[contrastive.phases]``."""
     unit, teaching = CONTRASTIVE_VARIANTS[model]
-    return {"task": {"name": "xor"}, **sections, "network": {**(network or {}), "neuron": {**unit, **(neuron or {})}},
-            "rule": {**teaching, **(rule or {})}}
+    return {"task": task or {"name": "xor"}, "network": {**(network or {}), "neuron": {**unit, **(neuron or {})}},
+            "rule": {**teaching, **(rule or {})}, "contrastive": {**(train or {}), "phases": dict(phases or {})}}
 
 
 def contrastive_variant(card, model: str):

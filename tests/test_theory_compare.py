@@ -20,22 +20,22 @@ from neuromorph.storage.theory import read_table
 
 ROOT = Path(__file__).resolve().parents[1]
 FAST = """
-[population]
+[theory_compare.population]
 lr = 2e-3
 t_end = 4.0
 record_every = 20
-[sgd]
+[theory_compare.sgd]
 lr = 2e-2
 t_end = 2.0
 batch_size = 32
 n_steps = 15
 record_every = 10
-[rank]
+[theory_compare.rank]
 steps = 20
-[order]
+[theory_compare.order]
 lr = 2e-2
 t_end = 40.0
-[rates]
+[theory_compare.rates]
 points = 20
 """
 
@@ -77,7 +77,8 @@ def test_symmetric_eprop_row_equals_bptt_row(tmp_path):
     non-diagonal (leakage ~1e-2), and the trajectories differ only at second order (measured 7e-5)."""
     from neuromorph.theory_compare.learning import sgd_learning
 
-    card = parse_compare_card({"sgd": {"lr": 2e-2, "t_end": 1.0, "batch_size": 16, "n_steps": 10, "record_every": 5}})
+    card = parse_compare_card({"theory_compare": {"sgd": {"lr": 2e-2, "t_end": 1.0, "batch_size": 16, "n_steps": 10,
+                                                          "record_every": 5}}})
     bptt, eprop = sgd_learning(card, "bptt"), sgd_learning(card, "eprop")
     for x in ("a", "b", "w"):
         np.testing.assert_allclose(getattr(eprop.simulated, x), getattr(bptt.simulated, x), atol=5e-4)
@@ -91,20 +92,29 @@ def test_symmetric_eprop_row_equals_bptt_row(tmp_path):
     ({"rflo": {"decay": 1.0}}, TheoryError, "decay"),
     ({"rflo": {"a_hat": [0.8, 0.0, 1.2]}}, TheoryError, "a_hat has a zero"),
     ({"rank": {"o": 8}}, ConfigError, "o < n"),
-    ({"sgd": {"lr": -1.0}}, ConfigError, r"\[sgd\] lr"),
-    ({"sgd": {"batch": 3}}, ConfigError, "unknown key \\[sgd\\] 'batch'"),
-    ({"teacher": {}}, ConfigError, "unknown key 'teacher'"),
-    ({"task": {"name": "sine"}}, ConfigError, "neuromorph train"),
+    ({"sgd": {"lr": -1.0}}, ConfigError, r"\[theory_compare.sgd\] lr"),
+    ({"sgd": {"batch": 3}}, ConfigError, "unknown key \\[theory_compare.sgd\\] 'batch'"),
+    ({"teacher": {}}, ConfigError, "unknown key \\[theory_compare\\] 'teacher'"),
     ({"modes": {"seed": "zero"}}, ConfigError, "seed must be int"),
 ])
 def test_bad_cards_raise_specific_errors(table, error, match):
     with pytest.raises(error, match=match):
+        parse_compare_card({"theory_compare": table}, "card.toml")
+
+
+@pytest.mark.parametrize("table,match", [
+    ({"task": {"name": "sine"}}, "neuromorph train"),
+    ({"modes": {}}, r"\[modes\] is now \[theory_compare.modes\]"),
+    ({"theory_compare": {}, "task": {"name": "sine"}}, r"unknown section \[task\]"),
+])
+def test_a_card_of_another_kind_or_layout_says_where_to_go(table, match):
+    with pytest.raises(ConfigError, match=match):
         parse_compare_card(table, "card.toml")
 
 
 def test_cli_reports_a_bad_card_in_one_line(tmp_path, capsys):
     card = tmp_path / "bad.toml"
-    card.write_text("[modes]\nteacher_w = [0.6, -1.5, 0.2]\n")
+    card.write_text("[theory_compare.modes]\nteacher_w = [0.6, -1.5, 0.2]\n")
     assert main(["theory", "compare", str(card), "--out", str(tmp_path / "x.h5")]) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "teacher_w" in err and "Traceback" not in err

@@ -1,10 +1,10 @@
 """The contrastive model card: TOML in, a frozen :class:`ContrastiveCard` out.
 
-The card speaks the run card's language for what the engine runs: ``[network.neuron]`` is a neuron
-family of the registry (``model`` and its parameters, parsed by :mod:`neuromorph.config` as in every
-card) and ``[rule]`` is the contrastive rule (:class:`~neuromorph.plasticity.contrastive.Contrastive`);
-the study's own sections are the data set, the phases and the schedule. Tables (keys optional unless
-marked):
+A contrastive card is a card of the one schema (:mod:`neuromorph.cards`): the engine sections say what
+the engine runs, in the run card's words (``[network.neuron]`` is a neuron family of the registry,
+parsed by :mod:`neuromorph.config` as in every card; ``[rule]`` is the contrastive rule,
+:class:`~neuromorph.plasticity.contrastive.Contrastive`), and the study section ``[contrastive]``
+holds the schedule and ``[contrastive.phases]``. Tables (keys optional unless marked):
 
 ``[task]``            ``name`` ("xor" or "digits", required), ``test_fraction`` (digits), ``split_seed``
 ``[network]``         ``n_hidden``, ``dt`` (units of τ for rate units, seconds for LIF), ``init_scale``
@@ -14,12 +14,12 @@ marked):
                       ``scale`` (the factor in front of the contrast; default 1/β for nudged rate units,
                       Scellier & Bengio 2017, and 1 otherwise), ``delivery`` ("broadcast" or "post"),
                       ``split_signed``; ``name`` = "contrastive" if given
-``[phases]``          ``steps`` per presentation (classical: half free, half nudged; periodic local: the same
+``[contrastive.phases]`` ``steps`` per presentation (classical: half free, half nudged; periodic local: the same
                       phases, applied online), ``random`` ("telegraph", "renewal", "paired" or "iid": a new
                       phase every step), ``mean_plus``/``mean_minus`` (telegraph, steps), ``lo``/``hi``
                       (renewal and paired, steps), ``reset``, ``burn_in``
-``[train]``           ``epochs``, ``batch_size``, ``lr``, ``seeds``, ``eval_steps``, ``schemes``, ``tolerance``,
-                      ``lr_decay``, ``baseline_steps``, ``kappa_lr``
+``[contrastive]``     ``epochs``, ``batch_size``, ``lr``, ``seeds``, ``eval_steps``, ``schemes``, ``tolerance``,
+                      ``lr_decay``, ``baseline_steps``, ``kappa_lr`` (and the ``phases`` table above)
 
 Unknown keys, wrong types and bad values raise :class:`ConfigError` naming the file and the key.
 """
@@ -30,6 +30,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from neuromorph.cards import check_layout, study_section
 from neuromorph.config import SEED_MAX, build_section, check_keys, parse_neuron
 from neuromorph.contrastive.data import TASKS
 from neuromorph.contrastive.models import NetSpec
@@ -39,7 +40,7 @@ from neuromorph.errors import ConfigError
 from neuromorph.plasticity.contrastive import ClassicalContrastive, Contrastive
 from neuromorph.tomlfile import read_toml
 
-SECTIONS = ("task", "network", "rule", "phases", "train")
+SECTIONS = ("task", "network", "rule", "contrastive")
 SCHEMES = ("classical", "periodic", "random")
 RANDOM = ("telegraph", "renewal", "paired", "iid")
 UNITS = ("energy_rate", "filtered_lif")  #: the neuron families a layered contrastive network is built of
@@ -148,7 +149,6 @@ class ContrastiveCard:
                                    baseline_steps=baseline)
 
 
-_CLASSES = {"task": TaskSpec, "phases": PhasesSpec, "train": TrainSpec}
 
 
 def _tuple(value, label):
@@ -166,12 +166,17 @@ def load_contrastive_card(path: str | Path) -> ContrastiveCard:
 
 def parse_contrastive_card(table: dict, where: str = "<card>", source: str = "") -> ContrastiveCard:
     """Build a :class:`ContrastiveCard` from a parsed TOML table and validate it."""
-    check_keys(table, SECTIONS, where, "")
+    if not isinstance(table, dict):
+        raise ConfigError(f"{where}: a card is a table of sections, got {table!r}")
+    table = {"contrastive": {}, **table}  # the study section marks the kind; its keys are all optional
+    check_layout(table, "contrastive", where)
     if "task" not in table or not isinstance(table["task"], dict) or "name" not in table["task"]:
         raise ConfigError(f"{where}: [task] name is required (one of {TASKS})")
-    parts = {name: build_section(cls, table.get(name, {}), where, name,
-                                 {"seeds": _tuple, "schemes": _tuple} if name == "train" else None)
-             for name, cls in _CLASSES.items()}
+    study = study_section(table, "contrastive", where)
+    phases = study.pop("phases", {})
+    parts = {"task": build_section(TaskSpec, table["task"], where, "task"),
+             "phases": build_section(PhasesSpec, phases, where, "contrastive.phases"),
+             "train": build_section(TrainSpec, study, where, "contrastive", {"seeds": _tuple, "schemes": _tuple})}
     rule, scale = _rule(table.get("rule", {}), where)
     card = ContrastiveCard(**parts, network=_network(table.get("network", {}), where), rule=rule, scale=scale,
                            source=source, path=where)
@@ -217,17 +222,17 @@ def _validate(card: ContrastiveCard, where: str) -> None:
         raise bad("[task] name", card.task.name, f"must be one of {TASKS}")
     p, t = card.phases, card.train
     if p.steps < 2 or p.steps % 2:
-        raise bad("[phases] steps", p.steps, "must be an even number >= 2 (half free, half nudged)")
+        raise bad("[contrastive.phases] steps", p.steps, "must be an even number >= 2 (half free, half nudged)")
     if not isinstance(p.burn_in, int) or isinstance(p.burn_in, bool) or p.burn_in < 0:
-        raise bad("[phases] burn_in", p.burn_in, "must be an integer >= 0 (steps)")
+        raise bad("[contrastive.phases] burn_in", p.burn_in, "must be an integer >= 0 (steps)")
     if p.random not in RANDOM:
-        raise bad("[phases] random", p.random, f"must be one of {RANDOM}")
+        raise bad("[contrastive.phases] random", p.random, f"must be one of {RANDOM}")
     bad_schemes = [s for s in t.schemes if s not in SCHEMES]
     if bad_schemes or not t.schemes:
-        raise bad("[train] schemes", list(t.schemes), f"must be a non-empty list from {SCHEMES}")
+        raise bad("[contrastive] schemes", list(t.schemes), f"must be a non-empty list from {SCHEMES}")
     if not t.seeds or not all(isinstance(s, int) and not isinstance(s, bool) and 0 <= s <= SEED_MAX
                               for s in t.seeds):
-        raise bad("[train] seeds", list(t.seeds), "must be a non-empty list of integers in [0, 2**63 - 1]")
+        raise bad("[contrastive] seeds", list(t.seeds), "must be a non-empty list of integers in [0, 2**63 - 1]")
     if not 0 <= card.task.split_seed <= SEED_MAX:
         raise bad("[task] split_seed", card.task.split_seed, "must be an integer in [0, 2**63 - 1]")
     if not 0 < card.task.test_fraction < 1:
@@ -236,18 +241,18 @@ def _validate(card: ContrastiveCard, where: str) -> None:
         raise bad("[network] n_hidden", card.network.n_hidden, "must be >= 1")
     for key in ("lo", "hi"):
         if getattr(p, key) < 1:
-            raise bad(f"[phases] {key}", getattr(p, key), "must be >= 1 (steps)")
+            raise bad(f"[contrastive.phases] {key}", getattr(p, key), "must be >= 1 (steps)")
     for key in ("epochs", "batch_size", "eval_steps"):
         if getattr(t, key) < 1:
-            raise bad(f"[train] {key}", getattr(t, key), "must be >= 1")
+            raise bad(f"[contrastive] {key}", getattr(t, key), "must be >= 1")
     if t.baseline_steps != 0 and not t.baseline_steps >= 1:
-        raise bad("[train] baseline_steps", t.baseline_steps, "must be 0 (off) or a time constant >= 1 step")
+        raise bad("[contrastive] baseline_steps", t.baseline_steps, "must be 0 (off) or a time constant >= 1 step")
     if not t.lr > 0:
-        raise bad("[train] lr", t.lr, "must be > 0")
+        raise bad("[contrastive] lr", t.lr, "must be > 0")
     if not 0 <= t.tolerance <= 1:
-        raise bad("[train] tolerance", t.tolerance, "must lie in [0, 1] (an accuracy difference)")
+        raise bad("[contrastive] tolerance", t.tolerance, "must lie in [0, 1] (an accuracy difference)")
     if t.kappa_lr and card.model == "spiking":
-        raise bad("[train] kappa_lr", True, "predicts κ from a rate unit's relaxation time τ; the filtered_lif "
+        raise bad("[contrastive] kappa_lr", True, "predicts κ from a rate unit's relaxation time τ; the filtered_lif "
                   "units have none")
     try:  # the dataclasses' own checks, re-raised with the file name
         card.net_spec(1, 1), card.periodic(), card.random_process(), card.rule_decl()

@@ -10,7 +10,7 @@ only lays out the schedule (epochs, minibatches, the phase of every step, the le
 and evaluates with the backend's ``simulate``.
 
 Every scheme shows each minibatch for ``steps`` steps of the network's dynamics, starting from rest
-(``[phases] reset = true``, as in the evaluation) or from the previous minibatch's state, so all
+(``[contrastive.phases] reset = true``, as in the evaluation) or from the previous minibatch's state, so all
 three schemes see the same transients.
 
 * ``classical``: ``steps/2`` free steps, **store** the free state's Hebbian term :math:`g_-`, then
@@ -22,14 +22,14 @@ three schemes see the same transients.
 * ``random``: as ``periodic``, with the phase drawn from the card's random process (telegraph or
   renewal), which runs on across minibatches, independent of them.
 
-``[train] baseline_steps`` applies to the ``random`` scheme only. It is a control variate for the
+``[contrastive] baseline_steps`` applies to the ``random`` scheme only. It is a control variate for the
 noise from the random occupancy of each phase. Periodic phases have exact occupancy, so there is no
 such noise to reduce, and there the slow trace is phase-locked to the input switches (it drifts
 towards the new input's ``g`` during the free half and is subtracted during the nudged half), which
 is a systematic, non-contrastive bias: on XOR (seeds 1 and 2) it held the periodic scheme at 3/4
 patterns, and without it all of seeds 0-3 reach 4/4 (docs/contrastive.md).
 
-``[phases] burn_in`` (default 0) prepends that many free steps to every presentation, in every
+``[contrastive.phases] burn_in`` (default 0) prepends that many free steps to every presentation, in every
 scheme, with the plasticity off: the broadcast third factor is :math:`s_t = 0` while the network
 relaxes to the new input. The local rule then no longer learns on the input-switch transient, which
 the classical rule never reads (it only reads the two phases' end states). The rule stays temporally
@@ -38,7 +38,7 @@ a three-valued third factor instead of a two-valued one, at the same scope.
 
 The per-step rate is :math:`\eta_\text{step} = 2\eta/\text{steps}`, so that at equilibrium the
 expected update per minibatch, :math:`\text{steps}\cdot\eta_\text{step}\cdot\frac12(g_+ - g_-)`,
-equals the classical one. With ``[train] kappa_lr = true`` the local schemes divide it by the predicted
+equals the classical one. With ``[contrastive] kappa_lr = true`` the local schemes divide it by the predicted
 κ of their phase process (:func:`local_kappa`), which undoes the transient shrinkage of the drift
 (THEORY.md §3.2: the drift is :math:`\kappa\cdot\frac12\nabla L`), so that all three schemes follow
 the same flow at the same nominal rate. Measured on digits (seed 0, 100 epochs), this made both local
@@ -91,7 +91,7 @@ def local_kappa(card: ContrastiveCard, scheme: str) -> float:
     if scheme == "periodic":
         return float(predicted_kappa_periodic(tau_steps, card.phases.steps // 2))
     if card.phases.random != "telegraph":
-        raise ConfigError(f"{card.path}: [train] kappa_lr needs [phases] random = \"telegraph\" (κ is predicted "
+        raise ConfigError(f"{card.path}: [contrastive] kappa_lr needs [contrastive.phases] random = \"telegraph\" (κ is predicted "
                           f"for periodic and telegraph phases only)")
     return predicted_kappa(tau_steps, card.phases.mean_plus, card.phases.mean_minus)
 
@@ -164,7 +164,7 @@ def train_scheme(card: ContrastiveCard, data: Dataset, scheme: str, seed: int, *
     res = run_curriculum(session, plan, progress=progress, desc=f"{card.task.name} {scheme} seed {seed}")
     if res.diverged is not None:
         raise NonFiniteError(f"{card.path}: {scheme} seed {seed} diverged in epoch {res.diverged - 1}; "
-                             "lower [train] lr")
+                             "lower [contrastive] lr")
     labels = plan.y.argmax(1)
     correct = (res.outputs.argmax(2) == labels).double()  # (evaluations, samples)
     n_train = len(data.x_train)

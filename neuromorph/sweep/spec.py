@@ -1,13 +1,14 @@
 """Sweep files: a grid of model-card overrides, read from TOML once.
 
-A sweep file has these tables (paths are relative to the sweep file)::
+A sweep file is a card of the one schema (:mod:`neuromorph.cards`) whose study section is ``[sweep]``,
+with these tables (paths are relative to the sweep file)::
 
-    [sweep]      iterations (every run), batch_size (optional), threads (optional)
-    [cards]      task axis: short name -> base model card, e.g. romo = "../models/gain_romo_eprop.toml"
-    [grid]       gain = [...], lr = [...], seed = [...], rule = [...], flossing = [false, true]
-    [set]        optional card overrides for every run, e.g. "network.n_rec" = 32
-    [lyapunov]   k, warmup, batch_size, seed: the spectrum before and after training
-    [flossing]   iterations, lr, k, warmup, batch_size, rules: local pre-flossing (rules it applies to)
+    [sweep]            iterations (every run), batch_size (optional), threads (optional)
+    [sweep.cards]      task axis: short name -> base model card, e.g. romo = "../models/gain_romo_eprop.toml"
+    [sweep.grid]       gain = [...], lr = [...], seed = [...], rule = [...], flossing = [false, true]
+    [sweep.set]        optional card overrides for every run, e.g. "network.n_rec" = 32
+    [sweep.lyapunov]   k, warmup, batch_size, seed: the spectrum before and after training
+    [sweep.flossing]   iterations, lr, k, warmup, batch_size, rules: local pre-flossing (rules it applies to)
 
 Each grid point is one run: the base card with ``network.init.w_rec_gain = gain``,
 ``optimizer.lr = lr``, ``train.seed = seed`` and the ``[rule]`` table of ``rule`` from
@@ -23,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from neuromorph.analysis.flossing import FlossingSpec
+from neuromorph.cards import check_layout, study_section
 from neuromorph.config import RunSpec, apply_overrides, build_section, check_keys, resolve
 from neuromorph.errors import ConfigError
 from neuromorph.tomlfile import read_toml
@@ -53,7 +55,7 @@ class LyapunovSpec:
 
     def __post_init__(self) -> None:
         if (self.k is not None and self.k < 1) or self.warmup < 0 or self.batch_size < 1:
-            raise ConfigError(f"[lyapunov] needs k >= 1, warmup >= 0 and batch_size >= 1, got {self}")
+            raise ConfigError(f"[sweep.lyapunov] needs k >= 1, warmup >= 0 and batch_size >= 1, got {self}")
 
 
 @dataclass(frozen=True)
@@ -134,12 +136,16 @@ def load_sweep(path: str | Path, check: bool = True) -> SweepSpec:
 def parse_sweep(table: dict, path: Path, check: bool = True) -> SweepSpec:
     """A :class:`SweepSpec` from a parsed sweep file at ``path`` (card paths are relative to it)."""
     where = str(path)
-    for name, body in table.items():
+    if not isinstance(table, dict):
+        raise ConfigError(f"{where}: a card is a table of sections, got {table!r}")
+    check_layout(table, "sweep", where)  # one card schema (neuromorph.cards)
+    sweep = study_section(table, "sweep", where)
+    parts = {name: sweep.pop(name) for name in SUBSECTIONS if name in sweep}
+    for name, body in parts.items():
         if not isinstance(body, dict):
-            raise ConfigError(f"{where}: [{name}] must be a table, got {body!r}")
-    check_keys(table, ("sweep", "cards", "grid", "set", "lyapunov", "flossing"), where, "")
-    sweep = dict(table.get("sweep", {}))
-    check_keys(sweep, ("iterations", "batch_size", "threads"), where, "sweep")
+            raise ConfigError(f"{where}: [sweep.{name}] must be a table, got {body!r}")
+    check_keys(sweep, ("iterations", "batch_size", "threads", *SUBSECTIONS), where, "sweep")
+    table = parts
     overrides = dict(table.get("set", {}))
     for key in ("batch_size", "threads"):
         if key in sweep:
@@ -152,15 +158,15 @@ def parse_sweep(table: dict, path: Path, check: bool = True) -> SweepSpec:
     floss = dict(table.get("flossing", {}))
     rules = floss.pop("rules", ["eprop"])
     if not isinstance(rules, list) or any(not isinstance(r, str) or r not in RULES for r in rules):
-        raise ConfigError(f"{where}: [flossing] rules must be a list of {sorted(RULES)}, got {rules!r}")
+        raise ConfigError(f"{where}: [sweep.flossing] rules must be a list of {sorted(RULES)}, got {rules!r}")
     spec = SweepSpec(
         path=path,
         cards=cards,
         grid=grid,
         iterations=iterations,
         overrides=overrides,
-        lyapunov=build_section(LyapunovSpec, table.get("lyapunov", {}), where, "lyapunov"),
-        flossing=build_section(FlossingSpec, floss, where, "flossing"),
+        lyapunov=build_section(LyapunovSpec, table.get("lyapunov", {}), where, "sweep.lyapunov"),
+        flossing=build_section(FlossingSpec, floss, where, "sweep.flossing"),
         flossing_rules=tuple(rules),
     )
     points = spec.points()
@@ -174,38 +180,42 @@ def parse_sweep(table: dict, path: Path, check: bool = True) -> SweepSpec:
     return spec
 
 
+#: the sweep section's tables
+SUBSECTIONS = ("cards", "grid", "set", "lyapunov", "flossing")
+
+
 def _cards(table: Any, path: Path) -> dict[str, dict]:
     if not isinstance(table, dict) or not table:
-        raise ConfigError(f"{path}: [cards] must map task names to model cards, "
+        raise ConfigError(f"{path}: [sweep.cards] must map task names to model cards, "
                           'e.g. romo = "../models/gain_romo_eprop.toml"')
     cards = {}
     for name, rel in table.items():
         if not isinstance(rel, str):
-            raise ConfigError(f"{path}: [cards] {name} must be a path to a model card, got {rel!r}")
+            raise ConfigError(f"{path}: [sweep.cards] {name} must be a path to a model card, got {rel!r}")
         card_path = (path.parent / rel).resolve()
-        cards[name], _ = read_toml(card_path, f"model card of [cards] {name}:")
+        cards[name], _ = read_toml(card_path, f"model card of [sweep.cards] {name}:")
     return cards
 
 
 def _grid(table: Any, where: str) -> dict[str, tuple]:
     if not isinstance(table, dict):
-        raise ConfigError(f"{where}: [grid] must be a table with {', '.join(AXES)}")
-    check_keys(table, AXES, where, "grid")
+        raise ConfigError(f"{where}: [sweep.grid] must be a table with {', '.join(AXES)}")
+    check_keys(table, AXES, where, "sweep.grid")
     grid = {"gain": table.get("gain"), "lr": table.get("lr"), "seed": table.get("seed", [0]),
             "rule": table.get("rule", ["eprop"]), "flossing": table.get("flossing", [False])}
     for axis, values in grid.items():
         if not isinstance(values, list) or not values:
-            raise ConfigError(f"{where}: [grid] {axis} must be a non-empty list, got {values!r}")
+            raise ConfigError(f"{where}: [sweep.grid] {axis} must be a non-empty list, got {values!r}")
     if any(not isinstance(v, (int, float)) or isinstance(v, bool) for v in grid["gain"] + grid["lr"]):
-        raise ConfigError(f"{where}: [grid] gain and lr must be lists of numbers")
+        raise ConfigError(f"{where}: [sweep.grid] gain and lr must be lists of numbers")
     if any(not v > 0 for v in grid["lr"]):
-        raise ConfigError(f"{where}: [grid] lr values must be > 0, got {grid['lr']}")
+        raise ConfigError(f"{where}: [sweep.grid] lr values must be > 0, got {grid['lr']}")
     if any(not isinstance(v, int) or isinstance(v, bool) or v < 0 for v in grid["seed"]):
-        raise ConfigError(f"{where}: [grid] seed must be a list of integers >= 0, got {grid['seed']}")
+        raise ConfigError(f"{where}: [sweep.grid] seed must be a list of integers >= 0, got {grid['seed']}")
     if any(not isinstance(r, str) or r not in RULES for r in grid["rule"]):
-        raise ConfigError(f"{where}: [grid] rule must be a list of {sorted(RULES)}, got {grid['rule']}")
+        raise ConfigError(f"{where}: [sweep.grid] rule must be a list of {sorted(RULES)}, got {grid['rule']}")
     if any(not isinstance(v, bool) for v in grid["flossing"]):
-        raise ConfigError(f"{where}: [grid] flossing must be a list of true/false, got {grid['flossing']}")
+        raise ConfigError(f"{where}: [sweep.grid] flossing must be a list of true/false, got {grid['flossing']}")
     return {k: tuple(v) for k, v in grid.items()}
 
 
@@ -214,7 +224,7 @@ def _refuse_duplicates(points: list[RunPoint], where: str) -> None:
     seen: dict[str, RunPoint] = {}
     for point in points:
         if point.id in seen:
-            raise ConfigError(f"{where}: [grid] holds the point {point.id.rsplit('-', 1)[0]} twice (task {point.task}, "
+            raise ConfigError(f"{where}: [sweep.grid] holds the point {point.id.rsplit('-', 1)[0]} twice (task {point.task}, "
                               f"rule {point.rule}, gain {point.gain!r}, lr {point.lr!r}, seed {point.seed}); remove the "
                               "repeated value")
         seen[point.id] = point

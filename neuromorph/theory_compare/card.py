@@ -2,13 +2,13 @@
 
 Tables (every key optional; defaults reproduce THEORY.md §1.9 and ``models/linear_teacher.toml``):
 
-``[modes]``       teacher and initial student mode values (a, b, w) and the bases' ``seed``
-``[rflo]``        RFLO feedback singular values ``a_hat`` and scalar trace ``decay``
-``[population]``  exact population gradients: ``lr``, ``t_end``, ``record_every``
-``[sgd]``         SGD on sampled inputs through the torch rule interface
-``[rank]``        rank restriction of RFLO updates in a non-aligned network
-``[order]``       the learning order of a non-aligned student
-``[rates]``       the grid of teacher eigenvalues for λ_min(w*)
+``[theory_compare.modes]``       teacher and initial student mode values (a, b, w) and the bases' ``seed``
+``[theory_compare.rflo]``        RFLO feedback singular values ``a_hat`` and scalar trace ``decay``
+``[theory_compare.population]``  exact population gradients: ``lr``, ``t_end``, ``record_every``
+``[theory_compare.sgd]``         SGD on sampled inputs through the torch rule interface
+``[theory_compare.rank]``        rank restriction of RFLO updates in a non-aligned network
+``[theory_compare.order]``       the learning order of a non-aligned student
+``[theory_compare.rates]``       the grid of teacher eigenvalues for λ_min(w*)
 
 Unknown keys, wrong types and a bad teacher raise :class:`ConfigError` or
 :class:`TheoryError` naming the file and the key.
@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from neuromorph.cards import check_layout, study_section
 from neuromorph.config import build_section, check_keys, floats
 from neuromorph.errors import ConfigError, TheoryError
 from neuromorph.theory import ModeValues
@@ -155,13 +156,16 @@ def load_compare_card(path: str | Path) -> CompareCard:
 
 def parse_compare_card(table: dict, where: str = "<card>", source: str = "") -> CompareCard:
     """Build a :class:`CompareCard` from a parsed TOML table and validate it."""
-    if {"task", "network", "rule"} & set(table):
-        raise ConfigError(f"{where} is a model card; train it with `neuromorph train {where} --out RUN.h5`")
-    check_keys(table, SECTIONS, where, "")
+    if not isinstance(table, dict):
+        raise ConfigError(f"{where}: a card is a table of sections, got {table!r}")
+    table = {"theory_compare": {}, **table} if not table else table  # an empty card: every default
+    check_layout(table, "theory", where)  # one card schema (neuromorph.cards)
+    body = study_section(table, "theory_compare", where)
+    check_keys(body, SECTIONS, where, "theory_compare")
     parts = {}
     for name, cls in _CLASSES.items():
         vectors = {f: _vector for f in cls.__dataclass_fields__ if cls.__dataclass_fields__[f].type.startswith("tuple")}
-        parts[name] = build_section(cls, table.get(name, {}), where, name, vectors)
+        parts[name] = build_section(cls, body.get(name, {}), where, f"theory_compare.{name}", vectors)
     card = CompareCard(**parts, source=source)
     validate(card, where)
     return card
@@ -171,41 +175,41 @@ def validate(card: CompareCard, where: str) -> None:
     """Check the teacher and the sizes; the messages say which key to change."""
     m, n = card.modes, card.modes.n
     if n < 1:
-        raise ConfigError(f"{where}: [modes] teacher_w is empty; give at least one mode")
+        raise ConfigError(f"{where}: [theory_compare.modes] teacher_w is empty; give at least one mode")
     _check_sizes(card, where)
     lengths = {k: len(getattr(m, k)) for k in ("teacher_a", "teacher_b", "student_a", "student_b", "student_w")}
     lengths["rflo.a_hat"] = len(card.rflo.a_hat)
     for key, length in lengths.items():
         if length != n:
-            raise ConfigError(f"{where}: [modes] {key} has {length} entries but teacher_w has {n}; give one per mode")
+            raise ConfigError(f"{where}: [theory_compare.modes] {key} has {length} entries but teacher_w has {n}; give one per mode")
     for key in ("teacher_w", "student_w"):
         bad = [w for w in getattr(m, key) if not abs(w) < 1]
         if bad:
-            raise TheoryError(f"{where}: [modes] {key} = {bad} must satisfy |w| < 1 (a stable linear RNN)")
+            raise TheoryError(f"{where}: [theory_compare.modes] {key} = {bad} must satisfy |w| < 1 (a stable linear RNN)")
     p_star = np.array(m.teacher_a) * np.array(m.teacher_b)
     if np.any(p_star == 0):
-        raise TheoryError(f"{where}: [modes] teacher mode(s) {list(np.flatnonzero(p_star == 0))} have a*b* = 0: "
+        raise TheoryError(f"{where}: [theory_compare.modes] teacher mode(s) {list(np.flatnonzero(p_star == 0))} have a*b* = 0: "
                           "nothing to learn there; give every teacher mode a non-zero a and b")
     if not abs(card.rflo.decay) < 1:
-        raise TheoryError(f"{where}: [rflo] decay = {card.rflo.decay} must satisfy |decay| < 1")
+        raise TheoryError(f"{where}: [theory_compare.rflo] decay = {card.rflo.decay} must satisfy |decay| < 1")
     if any(a == 0 for a in card.rflo.a_hat):
-        raise TheoryError(f"{where}: [rflo] a_hat has a zero entry: that mode gets no learning signal")
+        raise TheoryError(f"{where}: [theory_compare.rflo] a_hat has a zero entry: that mode gets no learning signal")
     o = card.order
     if not (len(o.teacher_a) == len(o.teacher_b) == len(o.teacher_w)):
-        raise ConfigError(f"{where}: [order] teacher_a, teacher_b and teacher_w need the same length")
+        raise ConfigError(f"{where}: [theory_compare.order] teacher_a, teacher_b and teacher_w need the same length")
     if any(not abs(w) < 1 for w in o.teacher_w):
-        raise TheoryError(f"{where}: [order] teacher_w = {list(o.teacher_w)} must satisfy |w| < 1")
+        raise TheoryError(f"{where}: [theory_compare.order] teacher_w = {list(o.teacher_w)} must satisfy |w| < 1")
     if card.rank.o >= card.rank.n:
-        raise ConfigError(f"{where}: [rank] needs o < n to show a rank restriction, got n = {card.rank.n}, "
+        raise ConfigError(f"{where}: [theory_compare.rank] needs o < n to show a rank restriction, got n = {card.rank.n}, "
                           f"o = {card.rank.o}")
     for section in ("population", "sgd", "rank", "order"):
         spec = getattr(card, section)
         if not spec.lr > 0:
-            raise ConfigError(f"{where}: [{section}] lr must be > 0, got {spec.lr}")
+            raise ConfigError(f"{where}: [theory_compare.{section}] lr must be > 0, got {spec.lr}")
     for section in ("population", "sgd", "order"):
         spec = getattr(card, section)
         if not spec.t_end > 0:
-            raise ConfigError(f"{where}: [{section}] t_end must be > 0, got {spec.t_end}")
+            raise ConfigError(f"{where}: [theory_compare.{section}] t_end must be > 0, got {spec.t_end}")
 
 
 #: Integer keys that count something (sizes, steps, points) and must be >= 1.
@@ -220,16 +224,16 @@ def _check_sizes(card: CompareCard, where: str) -> None:
         for key in keys:
             value = getattr(getattr(card, section), key)
             if value < 1:
-                raise ConfigError(f"{where}: [{section}] {key} must be >= 1, got {value}")
+                raise ConfigError(f"{where}: [theory_compare.{section}] {key} must be >= 1, got {value}")
     for section, key in _SEEDS.items():
         value = getattr(getattr(card, section), key)
         if not 0 <= value <= 2**63 - 1:
-            raise ConfigError(f"{where}: [{section}] {key} must be in [0, 2**63 - 1], got {value}")
+            raise ConfigError(f"{where}: [theory_compare.{section}] {key} must be in [0, 2**63 - 1], got {value}")
     r = card.rates
     if not -1 < r.w_star_min < r.w_star_max < 1:
-        raise ConfigError(f"{where}: [rates] needs -1 < w_star_min < w_star_max < 1, got {r.w_star_min}, "
+        raise ConfigError(f"{where}: [theory_compare.rates] needs -1 < w_star_min < w_star_max < 1, got {r.w_star_min}, "
                           f"{r.w_star_max}")
     if not card.order.teacher_w:
-        raise ConfigError(f"{where}: [order] teacher_w is empty; give at least one mode")
+        raise ConfigError(f"{where}: [theory_compare.order] teacher_w is empty; give at least one mode")
     if card.rank.m > card.rank.n:
-        raise ConfigError(f"{where}: [rank] needs m <= n, got n = {card.rank.n}, m = {card.rank.m}")
+        raise ConfigError(f"{where}: [theory_compare.rank] needs m <= n, got n = {card.rank.n}, m = {card.rank.m}")

@@ -60,8 +60,8 @@ def test_schemes_differ_only_in_how_the_update_is_applied():
 def test_periodic_local_equals_classical_in_the_instant_relaxation_limit():
     """With fixed weights during a presentation (tiny lr) and equilibrium in each phase, the periodic
     local update summed over a presentation equals the classical one up to the transients."""
-    card = parse_contrastive_card({"task": {"name": "xor"}, "network": {"n_hidden": 4, "dt": 1.0},
-                                   "phases": {"steps": 400}, "train": {"epochs": 1, "lr": 1e-6, "seeds": [0]}})
+    card = parse_contrastive_card(contrastive_table(network={"n_hidden": 4, "dt": 1.0}, phases={"steps": 400},
+                                                    train={"epochs": 1, "lr": 1e-6, "seeds": [0]}))
     data = load_task("xor", 0.25, np.random.default_rng(0))
     init = models.init_params(card.net_spec(2, 2), torch.Generator().manual_seed(0))
     delta = {s: train_scheme(card, data, s, 0, dtype=torch.float64).params["w2"] - init["w2"].double().numpy()
@@ -81,8 +81,8 @@ def test_kappa_run_writes_its_table(tmp_path, capsys):
 
 def test_cli_train_prints_the_table(tmp_path, capsys):
     card = tmp_path / "c.toml"
-    card.write_text('[task]\nname = "xor"\n[network]\nn_hidden = 4\n[phases]\nsteps = 10\n'
-                    '[train]\nepochs = 2\nseeds = [0]\ntolerance = 1.0\n')
+    card.write_text('[task]\nname = "xor"\n[network]\nn_hidden = 4\n[contrastive]\nepochs = 2\nseeds = [0]\n'
+                    'tolerance = 1.0\n[contrastive.phases]\nsteps = 10\n')
     assert main(["contrastive", "train", str(card), "--out", str(tmp_path / "c.h5"), "--no-progress"]) == 0
     out = capsys.readouterr().out
     assert "classical" in out and "random" in out and "within 1" in out
@@ -104,19 +104,18 @@ def test_kappa_lr_divides_the_local_rate_by_the_predicted_kappa():
     off = train_scheme(card1, data, "random", 0, dtype=torch.float64)
     ratio = np.linalg.norm(on.params["w2"] - init) / np.linalg.norm(off.params["w2"] - init)
     assert ratio == pytest.approx(1 / local_kappa(card, "random"), rel=1e-3)
-    renewal = parse_contrastive_card({"task": {"name": "xor"}, "phases": {"random": "renewal"},
-                                      "train": {"kappa_lr": True, "epochs": 1, "seeds": [0]}}, "r.toml")
+    renewal = parse_contrastive_card(contrastive_table(phases={"random": "renewal"},
+                                                       train={"kappa_lr": True, "epochs": 1, "seeds": [0]}), "r.toml")
     with pytest.raises(ConfigError, match="kappa_lr"):
         train_scheme(renewal, data, "random", 0)
 
 
 def test_burn_in_is_validated_and_leaves_the_weights_alone_while_the_network_settles():
     with pytest.raises(ConfigError, match="burn_in"):
-        parse_contrastive_card({"task": {"name": "xor"}, "phases": {"burn_in": -1}}, "b.toml")
+        parse_contrastive_card(contrastive_table(phases={"burn_in": -1}), "b.toml")
     data = load_task("xor", 0.25, np.random.default_rng(0))
-    card = parse_contrastive_card({"task": {"name": "xor"}, "network": {"n_hidden": 4},
-                                   "phases": {"steps": 10, "burn_in": 5},
-                                   "train": {"epochs": 1, "seeds": [0]}}, "b.toml")
+    card = parse_contrastive_card(contrastive_table(network={"n_hidden": 4}, phases={"steps": 10, "burn_in": 5},
+                                                    train={"epochs": 1, "seeds": [0]}), "b.toml")
     trained = train_scheme(card, data, "periodic", 0, record_raster=True)
     assert trained.raster["phase"].shape == (10,)  # 10 plastic steps per batch; the 5 burn-in steps are not
     init = models.init_params(card.net_spec(2, 2), torch.Generator().manual_seed(0))

@@ -23,26 +23,26 @@ SWEEP = """
 iterations = {iterations}
 batch_size = 8
 
-[cards]
+[sweep.cards]
 romo = "{card}"
 
-[grid]
+[sweep.grid]
 gain = [0.5, 1.5]
 lr = {lr}
 seed = {seeds}
 rule = ["bptt", "eprop"]
 flossing = [false, true]
 
-[set]
+[sweep.set]
 "network.n_rec" = 12
 "train.checkpoint_every" = 10
 
-[lyapunov]
+[sweep.lyapunov]
 k = 4
 warmup = 5
 batch_size = 8
 
-[flossing]
+[sweep.flossing]
 iterations = 5
 k = 4
 batch_size = 4
@@ -130,7 +130,7 @@ def test_resume_skips_finished_runs_and_a_failed_run_does_not_stop_the_sweep(tmp
 
 @pytest.mark.parametrize("args,message", [
     (["sweep", "missing.toml", "--out", "d"], "sweep file missing.toml does not exist"),
-    (["sweep", "{bad_key}", "--out", "d"], "unknown key [grid] 'gains'"),
+    (["sweep", "{bad_key}", "--out", "d"], "unknown key [sweep.grid] 'gains'"),
     (["sweep", "{good}", "--out", "d", "--scheduler", "localhost"], "--scheduler must be an address"),
     (["sweep", "{good}", "--out", "d", "--workers", "0"], "--workers must be >= 1"),
     (["sweep-report", "{tmp}"], "is not a sweep directory"),

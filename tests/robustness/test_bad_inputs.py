@@ -148,8 +148,8 @@ def test_a_bad_bias_study_value_is_one_line(case, tmp_path, capsys):
     assert not out.exists()
 
 
-@pytest.mark.parametrize("changes,key", [({"train.seeds": [-1, 0]}, "seeds"), ({"task.split_seed": -3}, "split_seed"),
-                                        ({"train.tolerance": math.nan}, "tolerance")])
+@pytest.mark.parametrize("changes,key", [({"contrastive.seeds": [-1, 0]}, "seeds"), ({"task.split_seed": -3}, "split_seed"),
+                                        ({"contrastive.tolerance": math.nan}, "tolerance")])
 def test_a_bad_contrastive_card_is_one_line(changes, key, tmp_path, capsys):
     card = edited(ROOT / "models" / "cl_xor.toml", tmp_path / "cl.toml", changes)
     out = tmp_path / "o.h5"
@@ -165,11 +165,11 @@ def test_bad_kappa_arguments_are_one_line_and_write_nothing(args, key, tmp_path,
     assert list(tmp_path.iterdir()) == []
 
 
-@pytest.mark.parametrize("changes,key", [({"rank.n_steps": 0}, "n_steps"), ({"modes.teacher_w": [],
-                                         "modes.teacher_a": [], "modes.teacher_b": [], "modes.student_a": [],
-                                         "modes.student_b": [], "modes.student_w": [], "rflo.a_hat": []}, "teacher_w"),
-                                        ({"order.teacher_a": [], "order.teacher_b": [], "order.teacher_w": []},
-                                         "[order]")])
+@pytest.mark.parametrize("changes,key", [
+    ({"theory_compare.rank.n_steps": 0}, "n_steps"),
+    ({f"theory_compare.{k}": [] for k in ("modes.teacher_w", "modes.teacher_a", "modes.teacher_b", "modes.student_a",
+                                          "modes.student_b", "modes.student_w", "rflo.a_hat")}, "teacher_w"),
+    ({f"theory_compare.order.{k}": [] for k in ("teacher_a", "teacher_b", "teacher_w")}, "[theory_compare.order]")])
 def test_a_bad_theory_card_is_one_line(changes, key, tmp_path, capsys):
     card = edited(ROOT / "models" / "linear_teacher.toml", tmp_path / "t.toml", changes)
     out = tmp_path / "t.h5"

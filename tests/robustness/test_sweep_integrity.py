@@ -19,20 +19,20 @@ SWEEP = """
 iterations = {iterations}
 batch_size = 2
 
-[cards]
+[sweep.cards]
 romo = "{card}"
 
-[grid]
+[sweep.grid]
 gain = {gains}
 lr = [3e-3]
 seed = {seeds}
 rule = ["eprop"]
 
-[set]
+[sweep.set]
 "network.n_rec" = 6
 "train.checkpoint_every" = 10
 
-[lyapunov]
+[sweep.lyapunov]
 k = 2
 warmup = 2
 batch_size = 2
@@ -61,7 +61,7 @@ def test_eight_points_that_print_alike_run_eight_runs(tmp_path):
 
 @pytest.mark.parametrize("gains,seeds", [([0.5, 0.5], "[0]"), ([0.5], "[0, 0, 1]"), ([1, 1.0], "[0]")])
 def test_duplicate_grid_points_are_refused(gains, seeds, tmp_path):
-    with pytest.raises(ConfigError, match=r"\[grid\] holds the point .* twice"):
+    with pytest.raises(ConfigError, match=r"\[sweep.grid\] holds the point .* twice"):
         load_sweep(_sweep(tmp_path, gains=gains, seeds=seeds))
 
 
