@@ -132,3 +132,12 @@ def test_run_curriculum_reports_divergence_and_keeps_the_last_finite_weights():
     res = run_curriculum(session, c)
     assert res.diverged == 1  # after the first evaluation, before the second
     assert all(torch.isfinite(p).all() for p in session.params.values())
+
+
+def test_a_phased_rule_on_a_task_without_phases_is_refused():
+    """`[rule] name = "contrastive"` in a run card would never learn (no phase): refused with the command that works."""
+    session = layered_session()
+    c = xor_curriculum((1.0,), n=1)
+    batch = presentation_batch(c, c.presentations[0])
+    with pytest.raises(ConfigError, match="learns in phases.*neuromorph contrastive train"):
+        session.step(type(batch)(batch.inputs, batch.targets, batch.mask))

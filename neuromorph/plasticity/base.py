@@ -131,6 +131,7 @@ class Rule(ABC):
 
     targets: frozenset[Target] = DEFAULT_TARGETS
     update_interval: int | None = None  #: steps per update window (None: one window per sequence)
+    phased: ClassVar[bool] = False  #: whether the rule learns in phases, which its batches must then carry
 
     @property
     def factored(self) -> bool:

@@ -97,6 +97,7 @@ class ContrastiveState(NamedTuple):
 class _Teacher:
     """What both contrastive rules share: the teaching of the positive phase and the Hebbian term."""
 
+    phased: ClassVar[bool] = True  #: learns in the phases its batches carry (TrialBatch.phase)
     teaching: str = "nudge"  #: "nudge" (EP, the spiking variant) or "clamp" (CHL)
     beta: float = 0.5  #: nudging strength
     clamp_margin: float = 0.05  #: CHL clamps to rates in [margin, 1 - margin]
@@ -105,9 +106,9 @@ class _Teacher:
     def _check_teaching(self) -> None:
         if self.teaching not in TEACHINGS:
             raise ConfigError(f"contrastive teaching must be one of {TEACHINGS}, got {self.teaching!r}")
-        if not self.beta > 0 or not 0 <= self.clamp_margin < 0.5:
-            raise ConfigError(f"contrastive beta must be > 0 and clamp_margin in [0, 0.5), got {self.beta!r}, "
-                              f"{self.clamp_margin!r}")
+        if not self.beta > 0 or not 0 <= self.clamp_margin < 0.5 or not 0 < self.scale < float("inf"):
+            raise ConfigError(f"contrastive beta must be > 0, clamp_margin in [0, 0.5) and scale finite and > 0, got "
+                              f"{self.beta!r}, {self.clamp_margin!r}, {self.scale!r}")
 
     def check(self, network) -> None:
         if self.teaching == "clamp":

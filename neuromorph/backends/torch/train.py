@@ -157,6 +157,9 @@ def train_sequence(
     """
     check_inputs(low.spec, batch.inputs)
     check_training(low, rule, params)
+    if rule.phased and batch.phase is None:
+        raise ConfigError(f"rule {rule.name!r} learns in phases and this task's batches carry none (TrialBatch.phase); "
+                          "train it with `neuromorph contrastive train`, whose curriculum gives every step its phase")
     state = low.initial_state(batch.batch_size) if initial_state is None else initial_state
     carry = {} if carry is None else carry
     if rule.temporal is Temporal.OFFLINE:
