@@ -60,3 +60,22 @@ def test_digits_card_local_schemes_within_tolerance_of_classical(tmp_path):
     assert mean["classical"] > 0.94
     assert mean["classical"] - mean["periodic"] <= card.train.tolerance  # measured gap 0.025
     assert mean["classical"] - mean["random"] <= 0.06  # measured gap 0.042, see the docstring
+
+
+@pytest.mark.slow
+def test_xor_card_float64_matches_the_implementation_before_the_engine_rewrite():
+    """Regression oracle: ``tests/contrastive/data/cl_xor_float64_cef6d98.npz`` holds the accuracy curves and final
+    weights of models/cl_xor.toml (seeds 0-3, every scheme, float64) trained by the contrastive stack of commit
+    cef6d98, before it ran through the engine. Measured: curves identical, weights within 2.7e-14 (about 100 s)."""
+    import torch
+
+    ref = np.load(Path(__file__).parent / "data" / "cl_xor_float64_cef6d98.npz")
+    card = load_contrastive_card(MODELS / "cl_xor.toml")
+    data = load_task("xor", 0.25, np.random.default_rng(0))
+    for scheme in card.train.schemes:
+        for seed in card.train.seeds:
+            c = train_scheme(card, data, scheme, seed, dtype=torch.float64)
+            np.testing.assert_array_equal(c.train_acc, ref[f"{scheme}_{seed}_train"])
+            np.testing.assert_array_equal(c.test_acc, ref[f"{scheme}_{seed}_test"])
+            for name, value in c.params.items():
+                np.testing.assert_allclose(value, ref[f"{scheme}_{seed}_{name}"], rtol=0, atol=1e-12)
