@@ -19,17 +19,15 @@ section                       what it holds                                  the
                               (``neuromorph sweep``)
 ============================  =============================================  ==========================
 
-:func:`kind` tells a card's kind from its sections; :func:`load` reads any card as the object its
-command takes. A section outside the schema, two study sections, or a section the card's kind does
+:func:`kind` tells a card's kind from its sections; :func:`neuromorph.anycard.load_any_card` reads any
+card as the object its command takes (it imports every study's loader, so it lives apart from the schema,
+which those loaders import). A section outside the schema, two study sections, or a section the card's kind does
 not have is a :class:`~neuromorph.errors.ConfigError` naming the file, the section and where it goes.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from neuromorph.errors import ConfigError
-from neuromorph.tomlfile import read_toml
 
 ENGINE = ("task", "network", "rule", "optimizer", "train", "hardware")
 STUDIES = ("bias_study", "contrastive", "theory_compare", "sweep")
@@ -88,29 +86,3 @@ def study_section(table: dict, name: str, where: str) -> dict:
     if not isinstance(value, dict):
         raise ConfigError(f"{where}: [{name}] must be a table, got {value!r}")
     return dict(value)
-
-
-def load(path: str | Path):
-    """Any card, as its command reads it: a RunSpec, a bias Study, a ContrastiveCard, a CompareCard or a SweepSpec."""
-    path = Path(path)
-    table, _ = read_toml(path, "card")
-    found = kind(table, str(path))
-    if found == "run":
-        from neuromorph.config import load_card
-
-        return load_card(path)
-    if found == "bias":
-        from neuromorph.bias.study import load_study
-
-        return load_study(path)
-    if found == "contrastive":
-        from neuromorph.contrastive.card import load_contrastive_card
-
-        return load_contrastive_card(path)
-    if found == "theory":
-        from neuromorph.theory_compare.card import load_compare_card
-
-        return load_compare_card(path)
-    from neuromorph.sweep.spec import load_sweep
-
-    return load_sweep(path)

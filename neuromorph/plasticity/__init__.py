@@ -2,6 +2,7 @@
 
 from neuromorph.plasticity.base import RULES, Read, Rule, RuleContext, Scope, Signal, StepSignals, Target, Teaching, Temporal
 from neuromorph.plasticity.bptt import BPTT
+from neuromorph.plasticity.contrastive import ClassicalContrastive, Contrastive
 from neuromorph.plasticity.eprop import EProp, Feedback, Mode
 from neuromorph.plasticity.losses import RateRegularization
 from neuromorph.plasticity.optim import Learner, OptimizerName, OptimizerSpec
@@ -11,6 +12,8 @@ from neuromorph.plasticity.rflo import RFLO
 __all__ = [
     "RULES",
     "BPTT",
+    "ClassicalContrastive",
+    "Contrastive",
     "RFLO",
     "EProp",
     "Feedback",
