@@ -69,10 +69,11 @@ REPO = Path(__file__).resolve().parent.parent
 CARD = REPO / "models" / "eprop_sine.toml"
 DEFAULT_OUT = REPO / "benchmarks" / "results" / "eprop_speed.json"
 
-METHODS = ("forward", "factored", "online", "bptt")
+METHODS = ("forward", "factored", "compiled", "online", "bptt")
 LABELS = {
     "forward": "forward-only (simulate)",
     "factored": "e-prop factored",
+    "compiled": "e-prop factored, compiled (train.engine = compiled)",
     "online": "e-prop online",
     "bptt": "BPTT (autograd)",
 }
@@ -145,7 +146,8 @@ class Bench:
         self.n_steps = n_steps
         task = dataclasses.replace(spec.task, n_steps=n_steps)
         self.task = task
-        self.low = lower(spec.network, torch.float32)
+        self.low = lower(spec.network, torch.float32, engine="compiled") if method == "compiled" \
+            else lower(spec.network, torch.float32)
         drawn, self.feedback = init_parameters(
             spec.network, spec.init, torch.Generator().manual_seed(spec.train.seed), torch.float32
         )
@@ -154,8 +156,8 @@ class Bench:
         self.batch = task.sample(batch, torch.Generator().manual_seed(spec.train.seed)).to(torch.float32)
         if method == "bptt":
             self.rule = BPTT(targets=spec.rule.targets, regularization=spec.rule.regularization)
-        elif method in ("factored", "online"):
-            mode = Mode.FACTORED if method == "factored" else Mode.ONLINE
+        elif method in ("factored", "compiled", "online"):
+            mode = Mode.ONLINE if method == "online" else Mode.FACTORED
             self.rule = dataclasses.replace(spec.rule, mode=mode)
         else:
             self.rule = None

@@ -24,6 +24,7 @@ import tomli_w
 import torch
 
 from neuromorph import dynamics, plasticity
+from neuromorph.backends.base import ENGINES
 from neuromorph.cards import check_layout
 from neuromorph.dynamics import Activation, ReadoutParameters
 from neuromorph.errors import ConfigError
@@ -52,10 +53,13 @@ class Precision(enum.Enum):
 
 @dataclass(frozen=True)
 class TrainSpec:
-    """Iterations, batch size, seed, precision, checkpoint period and torch threads.
+    """Iterations, batch size, seed, precision, checkpoint period, torch threads and engine.
 
     ``threads = 1`` by default: per-step loops on small networks run fastest on
-    one thread (ECOSYSTEM.md §3 measured 4x slow-downs from thread contention).
+    one thread (thread contention measured 4x slow-downs). ``engine = "compiled"`` runs the torch
+    backend's compiled loops where it has one (:mod:`neuromorph.backends.torch.compiled`: today the
+    LIF forward pass and e-prop's filters of the factored mode), the torch loop elsewhere; ``"torch"``
+    (the default) is the reference loop everywhere.
     """
 
     iterations: int = 200
@@ -64,8 +68,11 @@ class TrainSpec:
     precision: Precision = Precision.FLOAT32
     checkpoint_every: int = 50
     threads: int = 1
+    engine: str = "torch"
 
     def __post_init__(self) -> None:
+        if self.engine not in ENGINES:
+            raise ConfigError(f"train.engine must be one of {ENGINES}, got {self.engine!r}")
         for name in ("iterations", "batch_size", "checkpoint_every", "threads"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"train.{name} must be >= 1, got {getattr(self, name)!r}")

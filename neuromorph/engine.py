@@ -58,6 +58,7 @@ class Session:
         cls, network: NetworkSpec, rule: Rule, kind: LossKind, optimizer: OptimizerSpec, params: Parameters,
         feedback: torch.Tensor, *, dtype: torch.dtype = torch.float32, chip: ChipNumerics | None = None,
         backend: Backend | None = None, on_chip: bool = False, masks: dict[Target, torch.Tensor] | None = None,
+        engine: str = "torch",
     ) -> Session:
         """Take ``params`` (put on the chip's grids when learning ``on_chip``) and build the optimiser;
         ``masks`` marks the synapses that exist (:class:`~neuromorph.plasticity.Learner`)."""
@@ -69,7 +70,7 @@ class Session:
         adaptive = getattr(rule, "feedback", None) is Feedback.ADAPTIVE
         learner = Learner(optimizer, tensors, rule.targets, feedback if adaptive else None,
                           zero_diagonal=not network.self_connections, write=write, masks=masks)
-        return cls(lower(network, dtype, chip=chip), rule, kind, tensors, feedback, learner,
+        return cls(lower(network, dtype, chip=chip, engine=engine), rule, kind, tensors, feedback, learner,
                    backend if backend is not None else get_backend("torch"))
 
     @property

@@ -156,7 +156,7 @@ def _start(
     on_chip = hardware is not None and hardware.on_chip
     optimizer = dataclasses.replace(spec.optimizer, lr=hardware.report.lr) if on_chip else spec.optimizer
     session = Session.create(spec.network, spec.rule, spec.task.loss, optimizer, params, feedback, dtype=dtype,
-                             chip=chip, backend=backend, on_chip=on_chip)
+                             chip=chip, backend=backend, on_chip=on_chip, engine=spec.train.engine)
     return _Run(session, generator, hardware)
 
 
@@ -220,7 +220,8 @@ def _record(spec: RunSpec, run: _Run, toml: str, status: str, error: str | None 
         params=params,
         last=last_arrays,
         rule_state=rule_state,
-        attrs={"dt": spec.network.dt, "loss": spec.task.loss.value, "rule": spec.rule.name, **_hardware_attrs(run),
+        attrs={"dt": spec.network.dt, "loss": spec.task.loss.value, "rule": spec.rule.name,
+               "engine": spec.train.engine, **_hardware_attrs(run),
                **run.session.backend.attrs},
         checkpoint=_checkpoint(run),
         error=error,

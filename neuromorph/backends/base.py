@@ -30,6 +30,9 @@ from neuromorph.plasticity.base import Rule, RuleContext, Target, Teaching
 from neuromorph.plasticity.traces import PreTraces, TraceConstants, trace_constants
 from neuromorph.types import TrialBatch
 
+#: ``train.engine`` values: the torch loop (the reference) or compiled loops where they exist
+ENGINES = ("torch", "compiled")
+
 ApplyFn = Callable[[dict[Target, torch.Tensor]], None]
 """``apply(grads)``: the caller's optimiser step, called at the end of every update window."""
 
@@ -54,6 +57,7 @@ class Lowered:
     consts: TraceConstants | None
     chip: ChipNumerics | None = None
     membrane: Membrane | None = None
+    engine: str = "torch"  #: ``train.engine``: "torch" (the reference loop) or "compiled" (where a kernel exists)
 
     def initial_state(self, batch: int) -> NetworkState:
         neuron = self.spec.neuron.initial_state(batch, self.spec.n_rec, self.dtype)
@@ -84,15 +88,20 @@ class Lowered:
         """What a rule's functions read: sizes, constants, the chip's trace grid, the run's generator and carry."""
         project = None if self.chip is None or self.consts is None else (lambda tr: chip_traces(self.chip, tr, self.consts))
         s = self.spec
-        return RuleContext(s.n_in, s.n_rec, s.n_out, batch, s.dt, self.dtype, self.consts, project, generator, carry)
+        return RuleContext(s.n_in, s.n_rec, s.n_out, batch, s.dt, self.dtype, self.consts, project, generator, carry,
+                           self.engine)
 
 
-def lower(spec: NetworkSpec, dtype: torch.dtype = torch.float32, chip: ChipNumerics | None = None) -> Lowered:
-    """Resolve decays, scales and per-neuron constants for ``spec`` (and a chip's arithmetic)."""
+def lower(spec: NetworkSpec, dtype: torch.dtype = torch.float32, chip: ChipNumerics | None = None,
+          engine: str = "torch") -> Lowered:
+    """Resolve decays, scales and per-neuron constants for ``spec`` (and a chip's arithmetic); ``engine``
+    "compiled" lets the torch backend run its compiled loops where it has one for the neuron."""
+    if engine not in ENGINES:
+        raise ConfigError(f"train.engine must be one of {ENGINES}, got {engine!r}")
     stated = type(spec.neuron).stated("eligibility")
     consts = trace_constants(spec.neuron, spec.readout, spec.dt, spec.n_rec, dtype) if stated else None
     membrane = chip.membrane(spec.neuron, spec.dt) if chip is not None and spec.spiking else None
-    return Lowered(spec, dtype, consts, chip, membrane)
+    return Lowered(spec, dtype, consts, chip, membrane, engine)
 
 
 def chip_traces(chip: ChipNumerics, tr: PreTraces, c: TraceConstants) -> PreTraces:

@@ -186,6 +186,7 @@ class RuleContext(NamedTuple):
     #: state that outlives a sequence (a running reward baseline): a dict the caller owns, passes to every
     #: sequence of a run and checkpoints with it; rules read it in ``initial`` and write it in ``gradients``
     carry: dict | None = None
+    engine: str = "torch"  #: "compiled": the backend may run its compiled loops (neuromorph.backends.torch.compiled)
 
 
 class Teaching(NamedTuple):

@@ -37,6 +37,7 @@ from typing import NamedTuple
 
 import torch
 
+from neuromorph.backends.torch import compiled
 from neuromorph.plasticity import RFLO, EProp
 from neuromorph.plasticity.base import HIDDEN_TARGETS, PER_NEURON, RuleContext, Target
 from neuromorph.plasticity.losses import RateRegularization
@@ -49,6 +50,10 @@ from neuromorph.plasticity.traces import (
     zero_inner,
     zero_traces,
 )
+
+
+#: ``scan(q, decay)``: the anti-causal filter :math:`G_t = q_t + d_t G_{t+1}` (torch loop or compiled)
+Scan = Callable[[torch.Tensor, torch.Tensor | float], torch.Tensor]
 
 
 class Forward(NamedTuple):
@@ -76,25 +81,26 @@ class SequenceFactors(NamedTuple):
 
 
 def post_coefficient(
-    f: SequenceFactors, c: TraceConstants, reg: RateRegularization, dt: float
+    f: SequenceFactors, c: TraceConstants, reg: RateRegularization, dt: float, scan: Scan = reverse_scan
 ) -> torch.Tensor:
     r"""The per-neuron factor multiplying :math:`P^t_i`: :math:`\psi^t(c^t - \mu^{t+1})`."""
-    coeff = c.s_out * reverse_scan(f.learning, c.kappa)
+    coeff = c.s_out * scan(f.learning, c.kappa)
     if reg.strength > 0:
         n_samples = f.psi.shape[0] * f.psi.shape[1]
         coeff = coeff + reg.coefficient(f.spike_count, n_samples, dt)
     post = f.psi * coeff
     if c.adaptive:
-        mu = reverse_scan(c.beta * post, c.rho - c.beta * f.psi)
+        mu = scan(c.beta * post, c.rho - c.beta * f.psi)
         post = post - f.psi * torch.cat([mu[1:], torch.zeros_like(mu[:1])])
     return post
 
 
 def factored_gradients(
-    f: SequenceFactors, c: TraceConstants, reg: RateRegularization, dt: float, targets: frozenset[Target]
+    f: SequenceFactors, c: TraceConstants, reg: RateRegularization, dt: float, targets: frozenset[Target],
+    scan: Scan = reverse_scan,
 ) -> dict[Target, torch.Tensor]:
     """Gradients (to be *subtracted*, scaled by the learning rate) for each target."""
-    post = post_coefficient(f, c, reg, dt) if targets & set(HIDDEN_TARGETS) else None
+    post = post_coefficient(f, c, reg, dt, scan) if targets & set(HIDDEN_TARGETS) else None
     return outer_products(post, f, targets)
 
 
@@ -124,8 +130,29 @@ def outer_products(
     return grads
 
 
+def _compiled(ctx: RuleContext) -> bool:
+    """Whether this sequence's filters run compiled (``train.engine = "compiled"``, no chip grid, no inner stage)."""
+    return ctx.engine == "compiled" and compiled.available() and ctx.project is None and not ctx.consts.inner
+
+
+def _scan(ctx: RuleContext) -> Scan:
+    return compiled.anticausal_filter if ctx.engine == "compiled" and compiled.available() else reverse_scan
+
+
+def compiled_traces(fw: Forward, ctx: RuleContext) -> SequenceFactors:
+    """:func:`eprop_traces` as compiled linear filters (neurons without inner stages, exact floats)."""
+    c = ctx.consts
+    ones = torch.ones(fw.x.shape[0], ctx.batch, 1, dtype=ctx.dtype)
+    f = compiled.causal_filter
+    return SequenceFactors(f(fw.x, c.alpha, c.s_in), f(fw.z_prev, c.alpha, c.s_in), f(ones, c.alpha, c.s_in), fw.psi,
+                           torch.empty(0), torch.empty(0), f(fw.z, c.kappa, c.s_out), f(ones, c.kappa, c.s_out),
+                           fw.z.sum((0, 1)))
+
+
 def eprop_traces(fw: Forward, ctx: RuleContext) -> SequenceFactors:
     """The per-neuron traces of e-prop along the sequence (the same recursions as the online form)."""
+    if _compiled(ctx):
+        return compiled_traces(fw, ctx)
     c = ctx.consts
     tr, inner = zero_traces(ctx.batch, ctx.n_in, ctx.n_rec, ctx.dtype), zero_inner(c, ctx.batch, ctx.n_in,
                                                                                       ctx.n_rec, ctx.dtype)
@@ -145,7 +172,7 @@ def eprop_factored(rule: EProp, fw: Forward, delta: torch.Tensor, learning: torc
                    params) -> tuple[dict[Target, torch.Tensor], dict[str, torch.Tensor]]:
     """Gradients and the observed per-step state (batch element 0 taken by the caller) of factored e-prop."""
     f = eprop_traces(fw, ctx)._replace(learning=learning, delta=delta)
-    grads = factored_gradients(f, ctx.consts, rule.regularization, ctx.dt, rule.targets)
+    grads = factored_gradients(f, ctx.consts, rule.regularization, ctx.dt, rule.targets, _scan(ctx))
     observed = {"pre_trace_in": f.pre_in, "pre_trace_rec": f.pre_rec, "post_term": f.psi,
                 "learning_signal": learning, "output_error": delta}
     return grads, observed

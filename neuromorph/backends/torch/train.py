@@ -30,6 +30,8 @@ from neuromorph.backends.base import (
     masked_mean,
 )
 from neuromorph.backends.torch.bptt import bptt_sequence
+from neuromorph.backends.torch.compiled import FORWARD
+from neuromorph.backends.torch.compiled import available as compiled_available
 from neuromorph.backends.torch.factored import FACTORED, Forward
 from neuromorph.errors import ConfigError
 from neuromorph.network import Parameters
@@ -101,6 +103,16 @@ def forward_pass(low: Lowered, params: Parameters, inputs: torch.Tensor, state: 
     return Forward(inputs, *(torch.stack(keep[k]) for k in Forward._fields[1:]))
 
 
+def _forward(low: Lowered, params: Parameters, inputs: torch.Tensor, state: NetworkState) -> Forward:
+    """The compiled forward pass where ``train.engine = "compiled"`` has one for the neuron (exact floats, from
+    rest), else the torch loop."""
+    kernel = FORWARD.get(type(low.spec.neuron)) if low.engine == "compiled" and compiled_available() else None
+    at_rest = all(not s.any() for s in (*state.neuron, state.y))
+    if kernel is None or low.chip is not None or not at_rest:
+        return forward_pass(low, params, inputs, state)
+    return Forward(inputs, *kernel(low, params, inputs))
+
+
 @torch.no_grad()
 def factored_sequence(
     low: Lowered, params: Parameters, feedback: torch.Tensor, rule: Rule, kind: LossKind, batch: TrialBatch,
@@ -111,7 +123,7 @@ def factored_sequence(
     form = FACTORED.get(type(rule))
     if form is None:
         raise ConfigError(f"rule {rule.name!r} has no factored form in the torch backend; set rule.mode = \"online\"")
-    fw = forward_pass(low, params, batch.inputs, state)
+    fw = _forward(low, params, batch.inputs, state)
     delta = output_error(kind, fw.y, batch.targets, batch.mask)
     grads, observed = form(rule, fw, delta, rule.third_factor(delta, params, feedback),
                            low.context(batch.batch_size, generator, carry), params)

@@ -1,0 +1,212 @@
+r"""Compiled time loops (numba) for the torch backend's factored path: the same numbers, without the interpreter.
+
+The per-step Python loop of :func:`~neuromorph.backends.torch.train.forward_pass` runs about 40 small
+torch operations per step; at batch 1 their dispatch, not their arithmetic, is the cost. Here the loop
+is one compiled function per neuron family, registered in :data:`FORWARD`, and what is a product over
+time runs outside it:
+
+* the input drive of every step is one matrix product before the loop,
+  :math:`X = x W^{\mathrm{in}\top}` (T B × n_in by n_in × n);
+* inside the loop the recurrent drive is **event-driven**: :math:`\sum_i W^\mathrm{rec}_{ji} z^{t-1}_i`
+  adds the columns of the neurons that spiked (spikes are 0 or 1), then the membrane, threshold,
+  refractory count, pseudo-derivative and readout of :mod:`neuromorph.dynamics.lif` and
+  :mod:`neuromorph.dynamics.readout`, expression for expression;
+* e-prop's presynaptic traces are linear filters :math:`F_t = d F_{t-1} + s u_t` (:func:`causal_filter`)
+  and the factored update's learning-signal filter an anti-causal one, :math:`G_t = q_t + d G_{t+1}`
+  (:func:`anticausal_filter`), each one compiled loop over all channels.
+
+Semantics are today's: the same reset one step after the spike, refractoriness, pseudo-derivative
+(Bellec et al. 2020, Methods), readout and time indices. In float64 the results equal the torch loop's
+to rounding (the sums run in another order: ``tests/test_compiled.py`` holds them to 1e-12). Kernels are
+compiled on first use and cached on disk (numba's ``cache=True``) in the user's cache folder,
+``$XDG_CACHE_HOME/neuromorph/numba`` (``~/.cache/neuromorph/numba``), unless ``NUMBA_CACHE_DIR`` says
+otherwise; a compile that has no cache yet (a few seconds) says so on stderr before it starts.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from neuromorph.dynamics import LIFParameters
+
+#: where compiled kernels are cached (read by numba when it is first imported)
+CACHE_DIR = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "neuromorph" / "numba"
+os.environ.setdefault("NUMBA_CACHE_DIR", str(CACHE_DIR))
+
+try:  # numba is a dependency; without it the torch loop runs
+    import numba
+except ImportError:  # pragma: no cover - exercised only without numba
+    numba = None
+
+_ANNOUNCED: set[str] = set()
+
+
+def available() -> bool:
+    """Whether the compiled kernels can run here."""
+    return numba is not None
+
+
+def _announce(name: str) -> None:
+    """Say, before it starts, that a kernel with no cache yet will compile (a first run is not a silent wait)."""
+    if name in _ANNOUNCED:
+        return
+    _ANNOUNCED.add(name)
+    try:  # numba's cache index of the kernel (private attributes: if they move, say it anyway)
+        cached = Path(_KERNELS[name]._cache._cache_file._index_path).exists()
+    except AttributeError:
+        cached = False
+    if not cached:
+        print(f"neuromorph: compiling the {name} kernel once (a few seconds; cached in {os.environ['NUMBA_CACHE_DIR']})",
+              file=sys.stderr)
+
+
+def _jit(fn):
+    return numba.njit(cache=True, nogil=True)(fn) if numba is not None else fn
+
+
+# ----------------------------------------------------------------------------------------------- kernels
+def _lif_loop(X, w_rec, bias, thr, alpha, s, v_th, height, width, n_ref, w_out, b_out, leaky, c, scale,
+              z, psi, y):
+    r"""LIF forward over a whole sequence; fills ``z``, ``psi`` (T, B, n) and ``y`` (T, B, n_out).
+
+    :math:`I_t = X_t + W^\mathrm{rec} z_{t-1} + b`, :math:`v_t = \alpha v_{t-1} + s I_t - v_\mathrm{th} z_{t-1}`,
+    :math:`z_t = H(v_t - A)[r_{t-1} = 0]`, :math:`\psi_t = (\gamma/v_\mathrm{th})\max(0, 1 - |v_t - A|/(\delta
+    v_\mathrm{th}))[r_{t-1} = 0]`, readout :math:`y_t = y_{t-1} + c(-y_{t-1} + \sigma (W^\mathrm{out} z_t + b^\mathrm{out}))`
+    (``leaky``) or :math:`W^\mathrm{out} z_t + b^\mathrm{out}`.
+    """
+    T, B, n = X.shape
+    n_out = w_out.shape[0]
+    zero = X.dtype.type(0.0)
+    one = X.dtype.type(1.0)
+    for b in range(B):
+        v = np.zeros(n, X.dtype)
+        zp = np.zeros(n, X.dtype)
+        r = np.zeros(n, X.dtype)
+        rec = np.zeros(n, X.dtype)
+        yb = np.zeros(n_out, X.dtype)
+        for t in range(T):
+            rec[:] = zero
+            for i in range(n):  # event-driven recurrence: the columns of the neurons that spiked
+                if zp[i] != zero:
+                    for j in range(n):
+                        rec[j] += w_rec[j, i] * zp[i]
+            for j in range(n):
+                drive = X[t, b, j] + rec[j] + bias[j]
+                vj = alpha * v[j] + s * drive - v_th * zp[j]
+                free = one if r[j] <= zero else zero
+                zj = (one if vj > thr[j] else zero) * free
+                d = one - abs(vj - thr[j]) / (width * v_th)
+                psi[t, b, j] = (height / v_th) * (d if d > zero else zero) * free
+                r[j] = n_ref if zj > zero else (r[j] - one if r[j] - one > zero else zero)
+                v[j] = vj
+                z[t, b, j] = zj
+            for j in range(n):
+                zp[j] = z[t, b, j]
+            for k in range(n_out):
+                acc = zero
+                for i in range(n):
+                    if zp[i] != zero:
+                        acc += w_out[k, i] * zp[i]
+                out = acc + b_out[k]
+                yb[k] = yb[k] + c * (-yb[k] + out * scale) if leaky else out
+                y[t, b, k] = yb[k]
+
+
+def _causal(u, decay, scale, out):
+    """``out[t] = decay * out[t-1] + scale * u[t]`` along axis 0 of (T, m) arrays (``out[-1]`` = 0); rows in
+    memory order."""
+    T, m = u.shape
+    acc = np.zeros(m, u.dtype)
+    for t in range(T):
+        for k in range(m):
+            acc[k] = decay * acc[k] + scale * u[t, k]
+            out[t, k] = acc[k]
+
+
+def _anticausal(q, decay, out):
+    """``out[t] = q[t] + decay[t] * out[t+1]`` along axis 0 (``out[T]`` = 0); ``decay`` (T, m)."""
+    T, m = q.shape
+    acc = np.zeros(m, q.dtype)
+    for t in range(T - 1, -1, -1):
+        for k in range(m):
+            acc[k] = q[t, k] + decay[t, k] * acc[k]
+            out[t, k] = acc[k]
+
+
+def _anticausal_scalar(q, decay, out):
+    """:func:`_anticausal` with one decay for every entry."""
+    T, m = q.shape
+    acc = np.zeros(m, q.dtype)
+    for t in range(T - 1, -1, -1):
+        for k in range(m):
+            acc[k] = q[t, k] + decay * acc[k]
+            out[t, k] = acc[k]
+
+
+_KERNELS = {"lif": _jit(_lif_loop), "causal filter": _jit(_causal), "anticausal filter": _jit(_anticausal),
+            "scalar anticausal filter": _jit(_anticausal_scalar)}
+
+
+# ----------------------------------------------------------------------------------------------- wrappers
+def _np(t: torch.Tensor) -> np.ndarray:
+    return np.ascontiguousarray(t.detach().cpu().numpy())
+
+
+def lif_forward(low, params, inputs: torch.Tensor):
+    """The compiled forward pass of an LIF network from rest: ``(z_prev, z, psi, y)``, each time-major."""
+    p: LIFParameters = low.spec.neuron
+    dt, dtype = low.spec.dt, low.dtype
+    np_dtype = np.float64 if dtype == torch.float64 else np.float32
+    cast = np_dtype
+    T, B, _ = inputs.shape
+    n, n_out = low.spec.n_rec, low.spec.n_out
+    X = _np((inputs.reshape(T * B, -1) @ params.w_in.T).reshape(T, B, n))
+    theta = params.threshold if params.threshold is not None else torch.zeros(n, dtype=dtype)
+    thr = _np(p.v_th + theta)
+    kappa = low.spec.readout.kappa(dt)
+    one_minus_kappa = 1.0 - kappa
+    leaky = one_minus_kappa != 1.0
+    c = dt * (one_minus_kappa / dt) if leaky else 0.0  # norse's li_box step: dt * tau_mem_inv
+    scale = low.spec.readout.drive_scale(dt) / one_minus_kappa if leaky else 1.0
+    z = np.empty((T, B, n), np_dtype)
+    psi = np.empty((T, B, n), np_dtype)
+    y = np.empty((T, B, n_out), np_dtype)
+    _announce("lif")
+    _KERNELS["lif"](X, _np(params.w_rec), _np(params.bias), thr, cast(p.alpha(dt)), cast(p.drive_scale(dt)),
+                    cast(p.v_th), cast(p.pd_height), cast(p.pd_width), cast(p.n_ref(dt)), _np(params.w_out),
+                    _np(params.b_out), leaky, cast(c), cast(scale), z, psi, y)
+    zt = torch.from_numpy(z)
+    z_prev = torch.cat([torch.zeros(1, B, n, dtype=dtype), zt[:-1]])
+    return z_prev, zt, torch.from_numpy(psi), torch.from_numpy(y)
+
+
+def causal_filter(u: torch.Tensor, decay: float, scale: float) -> torch.Tensor:
+    r""":math:`F_t = d F_{t-1} + s u_t` along dim 0 of any (T, ...) tensor, :math:`F_{-1} = 0`."""
+    flat = _np(u.reshape(u.shape[0], -1))
+    out = np.empty_like(flat)
+    _announce("causal filter")
+    _KERNELS["causal filter"](flat, flat.dtype.type(decay), flat.dtype.type(scale), out)
+    return torch.from_numpy(out).reshape(u.shape)
+
+
+def anticausal_filter(q: torch.Tensor, decay: torch.Tensor | float) -> torch.Tensor:
+    r""":math:`G_t = q_t + d_t G_{t+1}` along dim 0, :math:`G_T = 0` (``decay`` a scalar or shaped like ``q``)."""
+    flat = _np(q.reshape(q.shape[0], -1))
+    out = np.empty_like(flat)
+    if not isinstance(decay, torch.Tensor) or decay.dim() == 0:
+        _announce("scalar anticausal filter")
+        _KERNELS["scalar anticausal filter"](flat, flat.dtype.type(float(decay)), out)
+    else:
+        _announce("anticausal filter")
+        _KERNELS["anticausal filter"](flat, _np(decay.expand_as(q).reshape(q.shape[0], -1)), out)
+    return torch.from_numpy(out).reshape(q.shape)
+
+
+#: Compiled forward passes by exact neuron class (a subclass may step differently, so it is not matched).
+FORWARD: dict[type, Callable] = {LIFParameters: lif_forward}
