@@ -28,7 +28,7 @@ def small_spec(adaptive: bool, *, scaled: bool = False, t_ref: float = 0.0, n_in
 def random_problem(spec: NetworkSpec, kind: LossKind, *, seed=0, n_steps=30, batch=3, gain=2.0):
     """Random float64 parameters, feedback and a batch with Bernoulli input spikes."""
     g = torch.Generator().manual_seed(seed)
-    scale = 3.0 if spec.neuron.input_scaling else 1.0
+    scale = 3.0 if getattr(spec.neuron, "input_scaling", False) else 1.0
     params, feedback = init_parameters(spec, InitSpec(w_in_gain=gain * scale * 4, w_rec_gain=gain * scale), g, torch.float64)
     params = params._replace(bias=0.05 * torch.randn(spec.n_rec, generator=g, dtype=torch.float64),
                              b_out=0.1 * torch.randn(spec.n_out, generator=g, dtype=torch.float64))

@@ -15,7 +15,9 @@ import torch
 from neuromorph.backends.base import lower
 from neuromorph.backends.torch import compiled
 from neuromorph.backends.torch.train import _forward, forward_pass, train_sequence
+from neuromorph.dynamics import Activation, CubaLIFParameters, RateParameters, ReadoutParameters
 from neuromorph.errors import ConfigError
+from neuromorph.network import NetworkSpec
 from neuromorph.plasticity import EProp, Mode, RateRegularization, Target
 from neuromorph.types import LossKind
 from tests.helpers import max_rel_err, random_problem, small_spec
@@ -49,19 +51,57 @@ def test_factored_eprop_gradients_equal_the_torch_loop(case, kind):
         assert max_rel_err(got[target], ref[target]) < 1e-12, target
 
 
-def test_the_lif_forward_kernel_is_the_torch_step():
-    spec = small_spec(adaptive=False, scaled=True, t_ref=2e-3)
-    params, _, batch = random_problem(spec, LossKind.REGRESSION, n_steps=80, batch=3)
+def _cuba() -> NetworkSpec:
+    lif = small_spec(adaptive=False, scaled=True, t_ref=2e-3)
+    return dataclasses.replace(lif, neuron=CubaLIFParameters(tau_mem=20e-3, v_th=0.5, t_ref=2e-3, tau_syn=4e-3,
+                                                             input_scaling=True))
+
+
+def _rate(activation: Activation) -> NetworkSpec:
+    return NetworkSpec(6, 8, 2, RateParameters(tau=5e-3, activation=activation), ReadoutParameters(tau_out=0.0), 1e-3)
+
+
+SPECS = {"lif": lambda: small_spec(adaptive=False, scaled=True, t_ref=2e-3), "alif": lambda: small_spec(adaptive=True),
+         "cuba": _cuba, "rate-tanh": lambda: _rate(Activation.TANH), "rate-relu": lambda: _rate(Activation.RELU),
+         "rate-linear": lambda: _rate(Activation.LINEAR)}
+
+
+@pytest.mark.parametrize("family", SPECS)
+def test_the_compiled_forward_is_the_torch_step(family):
+    spec = SPECS[family]()
+    params, _, batch = random_problem(spec, LossKind.REGRESSION, n_steps=80, batch=3, gain=0.5 if "rate" in family
+                                      else 2.0)
+    if spec.spiking:
+        params = params._replace(threshold=0.02 * torch.randn(spec.n_rec, generator=torch.Generator().manual_seed(1),
+                                                              dtype=torch.float64))
     for dtype, tol in ((torch.float64, 1e-12), (torch.float32, 1e-5)):
         p = params._replace(**{k: getattr(params, k).to(dtype) for k in params._fields if getattr(params, k) is not None})
         low = lower(spec, dtype, engine="compiled")
         x = batch.inputs.to(dtype)
         ref = forward_pass(low, p, x, low.initial_state(3))
         got = _forward(low, p, x, low.initial_state(3))
-        assert ref.z.sum() > 20  # the network spikes: the comparison is about spikes
-        assert torch.equal(got.z, ref.z) and torch.equal(got.z_prev, ref.z_prev), dtype
-        for name in ("psi", "y"):
+        if spec.spiking:
+            assert ref.z.sum() > 20  # the network spikes: the comparison is about spikes
+            assert torch.equal(got.z, ref.z) and torch.equal(got.z_prev, ref.z_prev), dtype
+        for name in ("z", "psi", "y"):
             assert max_rel_err(getattr(got, name), getattr(ref, name)) < tol, (dtype, name)
+
+
+@pytest.mark.parametrize("family", ["cuba", "rate-tanh"])
+def test_factored_eprop_through_a_compiled_forward_equals_the_torch_loop(family):
+    """CUBA LIF (its synaptic trace stage runs in torch) and rate units: the forward is compiled, the gradients equal."""
+    spec = SPECS[family]()
+    params, feedback, batch = random_problem(spec, LossKind.REGRESSION, n_steps=60, batch=2,
+                                             gain=0.5 if "rate" in family else 2.0)
+    targets = frozenset(Target) - {Target.THRESHOLD}
+    rule = EProp(mode=Mode.FACTORED, targets=targets)
+    grads = {}
+    for engine in ("torch", "compiled"):
+        grads[engine] = {}
+        train_sequence(lower(spec, torch.float64, engine=engine), params, feedback, rule, LossKind.REGRESSION, batch,
+                       grads[engine].update)
+    for target in grads["torch"]:
+        assert max_rel_err(grads["compiled"][target], grads["torch"][target]) < 1e-12, target
 
 
 def test_the_compiled_forward_is_not_used_off_rest_or_for_a_subclass():

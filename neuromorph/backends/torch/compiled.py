@@ -2,7 +2,8 @@ r"""Compiled time loops (numba) for the torch backend's factored path: the same 
 
 The per-step Python loop of :func:`~neuromorph.backends.torch.train.forward_pass` runs about 40 small
 torch operations per step; at batch 1 their dispatch, not their arithmetic, is the cost. Here the loop
-is one compiled function per neuron family, registered in :data:`FORWARD`, and what is a product over
+is one compiled function for the spiking families (LIF, ALIF, CUBA LIF) and one for rate units,
+registered by neuron class in :data:`FORWARD`, and what is a product over
 time runs outside it:
 
 * the input drive of every step is one matrix product before the loop,
@@ -33,7 +34,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from neuromorph.dynamics import LIFParameters
+from neuromorph.dynamics import ALIFParameters, Activation, CubaLIFParameters, LIFParameters, RateParameters
 
 #: where compiled kernels are cached (read by numba when it is first imported)
 CACHE_DIR = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "neuromorph" / "numba"
@@ -71,13 +72,16 @@ def _jit(fn):
 
 
 # ----------------------------------------------------------------------------------------------- kernels
-def _lif_loop(X, w_rec, bias, thr, alpha, s, v_th, height, width, n_ref, w_out, b_out, leaky, c, scale,
-              z, psi, y):
-    r"""LIF forward over a whole sequence; fills ``z``, ``psi`` (T, B, n) and ``y`` (T, B, n_out).
+def _spiking_loop(X, w_rec, bias, theta, alpha, s, v_th, height, width, n_ref, syn, alpha_s, s_s, adaptive, rho,
+                  beta, w_out, b_out, leaky, c, scale, z, psi, y):
+    r"""LIF, ALIF or CUBA LIF forward over a whole sequence; fills ``z``, ``psi`` (T, B, n) and ``y`` (T, B, n_out).
 
-    :math:`I_t = X_t + W^\mathrm{rec} z_{t-1} + b`, :math:`v_t = \alpha v_{t-1} + s I_t - v_\mathrm{th} z_{t-1}`,
-    :math:`z_t = H(v_t - A)[r_{t-1} = 0]`, :math:`\psi_t = (\gamma/v_\mathrm{th})\max(0, 1 - |v_t - A|/(\delta
-    v_\mathrm{th}))[r_{t-1} = 0]`, readout :math:`y_t = y_{t-1} + c(-y_{t-1} + \sigma (W^\mathrm{out} z_t + b^\mathrm{out}))`
+    :math:`I_t = X_t + W^\mathrm{rec} z_{t-1} + b`; CUBA (``syn``): :math:`i_t = \alpha_s i_{t-1} + s_s I_t` drives the
+    membrane instead of :math:`I_t`; ALIF (``adaptive``): :math:`a_t = \rho a_{t-1} + z_{t-1}`,
+    :math:`A_t = v_\mathrm{th} + \beta a_t + \theta`, else :math:`A = v_\mathrm{th} + \theta`. Then
+    :math:`v_t = \alpha v_{t-1} + s m_t - v_\mathrm{th} z_{t-1}`, :math:`z_t = H(v_t - A_t)[r_{t-1} = 0]`,
+    :math:`\psi_t = (\gamma/v_\mathrm{th})\max(0, 1 - |v_t - A_t|/(\delta v_\mathrm{th}))[r_{t-1} = 0]`, the
+    refractory count, and the readout :math:`y_t = y_{t-1} + c(-y_{t-1} + \sigma (W^\mathrm{out} z_t + b^\mathrm{out}))`
     (``leaky``) or :math:`W^\mathrm{out} z_t + b^\mathrm{out}`.
     """
     T, B, n = X.shape
@@ -88,6 +92,8 @@ def _lif_loop(X, w_rec, bias, thr, alpha, s, v_th, height, width, n_ref, w_out, 
         v = np.zeros(n, X.dtype)
         zp = np.zeros(n, X.dtype)
         r = np.zeros(n, X.dtype)
+        cur = np.zeros(n, X.dtype)
+        a = np.zeros(n, X.dtype)
         rec = np.zeros(n, X.dtype)
         yb = np.zeros(n_out, X.dtype)
         for t in range(T):
@@ -97,24 +103,72 @@ def _lif_loop(X, w_rec, bias, thr, alpha, s, v_th, height, width, n_ref, w_out, 
                     for j in range(n):
                         rec[j] += w_rec[j, i] * zp[i]
             for j in range(n):
-                drive = X[t, b, j] + rec[j] + bias[j]
-                vj = alpha * v[j] + s * drive - v_th * zp[j]
+                m = X[t, b, j] + rec[j] + bias[j]
+                if syn:
+                    cur[j] = alpha_s * cur[j] + s_s * m
+                    m = cur[j]
+                if adaptive:
+                    a[j] = rho * a[j] + zp[j]
+                    thr = v_th + beta[j] * a[j] + theta[j]
+                else:
+                    thr = v_th + theta[j]
+                vj = alpha * v[j] + s * m - v_th * zp[j]
                 free = one if r[j] <= zero else zero
-                zj = (one if vj > thr[j] else zero) * free
-                d = one - abs(vj - thr[j]) / (width * v_th)
+                zj = (one if vj > thr else zero) * free
+                d = one - abs(vj - thr) / (width * v_th)
                 psi[t, b, j] = (height / v_th) * (d if d > zero else zero) * free
                 r[j] = n_ref if zj > zero else (r[j] - one if r[j] - one > zero else zero)
                 v[j] = vj
                 z[t, b, j] = zj
             for j in range(n):
                 zp[j] = z[t, b, j]
+            _readout(zp, w_out, b_out, leaky, c, scale, yb, True)
             for k in range(n_out):
-                acc = zero
+                y[t, b, k] = yb[k]
+
+
+def _readout(zt, w_out, b_out, leaky, c, scale, yb, sparse):
+    """One readout step in place on ``yb`` (sparse: skip the zeros of ``zt``, which are spikes)."""
+    zero = zt.dtype.type(0.0)
+    for k in range(w_out.shape[0]):
+        acc = zero
+        for i in range(zt.shape[0]):
+            if not sparse or zt[i] != zero:
+                acc += w_out[k, i] * zt[i]
+        out = acc + b_out[k]
+        yb[k] = yb[k] + c * (-yb[k] + out * scale) if leaky else out
+
+
+def _rate_loop(X, w_rec, bias, a, activation, w_out, b_out, leaky, c, scale, z, psi, y):
+    r"""Rate units over a whole sequence: :math:`u_t = I_t` (``a`` = 1) or :math:`(1 - a) u_{t-1} + a I_t`,
+    :math:`z = \phi(u)`, :math:`\psi = \phi'(u)` (``activation`` 0 linear, 1 tanh, 2 ReLU); dense recurrence."""
+    T, B, n = X.shape
+    n_out = w_out.shape[0]
+    zero = X.dtype.type(0.0)
+    one = X.dtype.type(1.0)
+    for b in range(B):
+        u = np.zeros(n, X.dtype)
+        zp = np.zeros(n, X.dtype)
+        yb = np.zeros(n_out, X.dtype)
+        for t in range(T):
+            for j in range(n):
+                rec = zero
                 for i in range(n):
-                    if zp[i] != zero:
-                        acc += w_out[k, i] * zp[i]
-                out = acc + b_out[k]
-                yb[k] = yb[k] + c * (-yb[k] + out * scale) if leaky else out
+                    rec += w_rec[j, i] * zp[i]
+                drive = X[t, b, j] + rec + bias[j]
+                u[j] = drive if a == one else (one - a) * u[j] + a * drive
+            for j in range(n):
+                if activation == 0:
+                    z[t, b, j], psi[t, b, j] = u[j], one
+                elif activation == 1:
+                    zj = np.tanh(u[j])
+                    z[t, b, j], psi[t, b, j] = zj, one - zj ** 2
+                else:
+                    z[t, b, j] = u[j] if u[j] > zero else zero
+                    psi[t, b, j] = one if u[j] > zero else zero
+                zp[j] = z[t, b, j]
+            _readout(zp, w_out, b_out, leaky, c, scale, yb, False)
+            for k in range(n_out):
                 y[t, b, k] = yb[k]
 
 
@@ -149,7 +203,8 @@ def _anticausal_scalar(q, decay, out):
             out[t, k] = acc[k]
 
 
-_KERNELS = {"lif": _jit(_lif_loop), "causal filter": _jit(_causal), "anticausal filter": _jit(_anticausal),
+_readout = _jit(_readout)
+_KERNELS = {"spiking": _jit(_spiking_loop), "rate": _jit(_rate_loop), "causal filter": _jit(_causal), "anticausal filter": _jit(_anticausal),
             "scalar anticausal filter": _jit(_anticausal_scalar)}
 
 
@@ -158,32 +213,56 @@ def _np(t: torch.Tensor) -> np.ndarray:
     return np.ascontiguousarray(t.detach().cpu().numpy())
 
 
-def lif_forward(low, params, inputs: torch.Tensor):
-    """The compiled forward pass of an LIF network from rest: ``(z_prev, z, psi, y)``, each time-major."""
-    p: LIFParameters = low.spec.neuron
-    dt, dtype = low.spec.dt, low.dtype
-    np_dtype = np.float64 if dtype == torch.float64 else np.float32
-    cast = np_dtype
+def _readout_constants(low) -> tuple[bool, float, float]:
+    """``(leaky, c, scale)`` of :func:`neuromorph.dynamics.readout_step` (norse's li_box step: c = dt * tau_mem_inv)."""
+    dt, readout = low.spec.dt, low.spec.readout
+    one_minus_kappa = 1.0 - readout.kappa(dt)
+    if one_minus_kappa == 1.0:
+        return False, 0.0, 1.0
+    return True, dt * (one_minus_kappa / dt), readout.drive_scale(dt) / one_minus_kappa
+
+
+def _start(low, params, inputs: torch.Tensor):
+    """The input drive of every step (one product), the output arrays and the dtype's scalar type."""
     T, B, _ = inputs.shape
     n, n_out = low.spec.n_rec, low.spec.n_out
+    np_dtype = np.float64 if low.dtype == torch.float64 else np.float32
     X = _np((inputs.reshape(T * B, -1) @ params.w_in.T).reshape(T, B, n))
-    theta = params.threshold if params.threshold is not None else torch.zeros(n, dtype=dtype)
-    thr = _np(p.v_th + theta)
-    kappa = low.spec.readout.kappa(dt)
-    one_minus_kappa = 1.0 - kappa
-    leaky = one_minus_kappa != 1.0
-    c = dt * (one_minus_kappa / dt) if leaky else 0.0  # norse's li_box step: dt * tau_mem_inv
-    scale = low.spec.readout.drive_scale(dt) / one_minus_kappa if leaky else 1.0
-    z = np.empty((T, B, n), np_dtype)
-    psi = np.empty((T, B, n), np_dtype)
-    y = np.empty((T, B, n_out), np_dtype)
-    _announce("lif")
-    _KERNELS["lif"](X, _np(params.w_rec), _np(params.bias), thr, cast(p.alpha(dt)), cast(p.drive_scale(dt)),
-                    cast(p.v_th), cast(p.pd_height), cast(p.pd_width), cast(p.n_ref(dt)), _np(params.w_out),
-                    _np(params.b_out), leaky, cast(c), cast(scale), z, psi, y)
+    out = (np.empty((T, B, n), np_dtype), np.empty((T, B, n), np_dtype), np.empty((T, B, n_out), np_dtype))
+    return X, out, np_dtype
+
+
+def _finish(low, z, psi, y):
     zt = torch.from_numpy(z)
-    z_prev = torch.cat([torch.zeros(1, B, n, dtype=dtype), zt[:-1]])
+    z_prev = torch.cat([torch.zeros(1, *zt.shape[1:], dtype=low.dtype), zt[:-1]])
     return z_prev, zt, torch.from_numpy(psi), torch.from_numpy(y)
+
+
+def spiking_forward(low, params, inputs: torch.Tensor):
+    """The compiled forward pass of an LIF, ALIF or CUBA LIF network from rest: ``(z_prev, z, psi, y)``, time-major."""
+    p, dt, n = low.spec.neuron, low.spec.dt, low.spec.n_rec
+    X, (z, psi, y), cast = _start(low, params, inputs)
+    theta = _np(params.threshold) if params.threshold is not None else np.zeros(n, cast)
+    syn, alpha_s, s_s, adaptive, rho, beta = _FAMILIES[type(p)](p, dt, n, low.dtype)
+    beta = _np(beta) if beta is not None else np.zeros(n, cast)
+    leaky, c, scale = _readout_constants(low)
+    _announce("spiking")
+    _KERNELS["spiking"](X, _np(params.w_rec), _np(params.bias), theta, cast(p.alpha(dt)), cast(p.drive_scale(dt)),
+                        cast(p.v_th), cast(p.pd_height), cast(p.pd_width), cast(p.n_ref(dt)), syn, cast(alpha_s),
+                        cast(s_s), adaptive, cast(rho), beta, _np(params.w_out), _np(params.b_out), leaky, cast(c),
+                        cast(scale), z, psi, y)
+    return _finish(low, z, psi, y)
+
+
+def rate_forward(low, params, inputs: torch.Tensor):
+    """The compiled forward pass of a rate network from rest: ``(z_prev, z, psi, y)``, time-major."""
+    p, dt = low.spec.neuron, low.spec.dt
+    X, (z, psi, y), cast = _start(low, params, inputs)
+    leaky, c, scale = _readout_constants(low)
+    _announce("rate")
+    _KERNELS["rate"](X, _np(params.w_rec), _np(params.bias), cast(p.leak(dt)), _ACTIVATIONS[p.activation],
+                     _np(params.w_out), _np(params.b_out), leaky, cast(c), cast(scale), z, psi, y)
+    return _finish(low, z, psi, y)
 
 
 def causal_filter(u: torch.Tensor, decay: float, scale: float) -> torch.Tensor:
@@ -208,5 +287,14 @@ def anticausal_filter(q: torch.Tensor, decay: torch.Tensor | float) -> torch.Ten
     return torch.from_numpy(out).reshape(q.shape)
 
 
+#: What each spiking family adds to the LIF step: ``(syn, alpha_s, s_s, adaptive, rho, beta)``.
+_FAMILIES: dict[type, Callable] = {
+    LIFParameters: lambda p, dt, n, dtype: (False, 0.0, 0.0, False, 0.0, None),
+    ALIFParameters: lambda p, dt, n, dtype: (False, 0.0, 0.0, True, p.rho(dt), p.beta_tensor(n, dtype)),
+    CubaLIFParameters: lambda p, dt, n, dtype: (True, p.alpha_syn(dt), p.current_scale(dt), False, 0.0, None),
+}
+_ACTIVATIONS = {Activation.LINEAR: 0, Activation.TANH: 1, Activation.RELU: 2}
+
 #: Compiled forward passes by exact neuron class (a subclass may step differently, so it is not matched).
-FORWARD: dict[type, Callable] = {LIFParameters: lif_forward}
+FORWARD: dict[type, Callable] = {LIFParameters: spiking_forward, ALIFParameters: spiking_forward,
+                                 CubaLIFParameters: spiking_forward, RateParameters: rate_forward}
