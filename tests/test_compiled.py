@@ -126,3 +126,16 @@ def test_the_compiled_forward_is_not_used_off_rest_or_for_a_subclass():
 def test_an_unknown_engine_is_refused():
     with pytest.raises(ConfigError, match="train.engine"):
         lower(small_spec(adaptive=False), torch.float64, engine="jax")
+
+
+def test_a_non_finite_membrane_propagates_as_in_torch():
+    """An overflowing membrane gives NaN pseudo-derivatives in both paths (torch.clamp keeps NaN, so does the kernel), so
+    divergence is caught the same way. Which entries overflow depends on the order of the sums (the input product
+    runs over all steps at once here), so only their presence is compared."""
+    spec = small_spec(adaptive=False)
+    params, _, batch = random_problem(spec, LossKind.REGRESSION)
+    params = params._replace(w_in=params.w_in.sign() * 1e308)
+    low = lower(spec, torch.float64, engine="compiled")
+    ref = forward_pass(low, params, batch.inputs, low.initial_state(3))
+    got = _forward(low, params, batch.inputs, low.initial_state(3))
+    assert torch.isnan(ref.psi).any() and torch.isnan(got.psi).any()

@@ -116,7 +116,7 @@ def _spiking_loop(X, w_rec, bias, theta, alpha, s, v_th, height, width, n_ref, s
                 free = one if r[j] <= zero else zero
                 zj = (one if vj > thr else zero) * free
                 d = one - abs(vj - thr) / (width * v_th)
-                psi[t, b, j] = (height / v_th) * (d if d > zero else zero) * free
+                psi[t, b, j] = (height / v_th) * (zero if d < zero else d) * free  # NaN stays NaN, as torch.clamp
                 r[j] = n_ref if zj > zero else (r[j] - one if r[j] - one > zero else zero)
                 v[j] = vj
                 z[t, b, j] = zj
@@ -164,7 +164,7 @@ def _rate_loop(X, w_rec, bias, a, activation, w_out, b_out, leaky, c, scale, z, 
                     zj = np.tanh(u[j])
                     z[t, b, j], psi[t, b, j] = zj, one - zj ** 2
                 else:
-                    z[t, b, j] = u[j] if u[j] > zero else zero
+                    z[t, b, j] = zero if u[j] < zero else u[j]  # ReLU; NaN stays NaN, as torch.relu
                     psi[t, b, j] = one if u[j] > zero else zero
                 zp[j] = z[t, b, j]
             _readout(zp, w_out, b_out, leaky, c, scale, yb, False)
