@@ -370,7 +370,7 @@ def analytic_bytes(method: str, batch: int, n_steps: int, spec, saved: dict | No
     if method == "forward":
         # Recording z, v (T,B,n_rec) and y (T,B,n_out); the per-step lists double it while stacking
         return tb * (2 * n_rec + n_out) * f, "recording z,v,y"
-    if method == "factored":
+    if method in ("factored", "compiled"):
         # per-step lists: pre_in, pre_rec, pre_bias, psi, out_trace, out_bias_trace, z, y
         return tb * (n_in + 4 * n_rec + 2 + n_out) * f, "stacked factors P_in,P_rec,psi,Zk,z,y"
     if method == "online":
