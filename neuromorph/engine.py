@@ -20,7 +20,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
-
 from tqdm.auto import tqdm
 
 from neuromorph.backends.base import (
@@ -135,8 +134,7 @@ def run_curriculum(session: Session, curriculum: Curriculum, *, progress: bool =
         batch = presentation_batch(curriculum, p)
         session.learner.set_lr(p.lr)
         watched: list[torch.Tensor] = []
-        row, k = curriculum.watch
-        watch = (lambda: watched.append(session.params[Target.W_REC][row, :k].detach().clone())) if p.record else None
+        watch = _watcher(session, curriculum.watch, watched) if p.record else None
         try:
             res = session.step(batch, record=p.record, on_update=watch, initial_state=None if p.reset else state)
         except NonFiniteError:
@@ -150,6 +148,12 @@ def run_curriculum(session: Session, curriculum: Curriculum, *, progress: bool =
             outputs.append(_evaluate(session, curriculum))
     stacked = {n: torch.stack(v) for n, v in raster.items() if v}
     return CurriculumResult(torch.stack(outputs), session.parameters, stacked)
+
+
+def _watcher(session: Session, watch: tuple[int, int], into: list) -> Callable[[], None]:
+    """After each update: append ``w_rec[row, :k]`` to ``into``."""
+    row, k = watch
+    return lambda: into.append(session.params[Target.W_REC][row, :k].detach().clone())
 
 
 def _evaluate(session: Session, c: Curriculum) -> torch.Tensor:

@@ -28,11 +28,11 @@ from neuromorph.backends.registry import get_backend
 from neuromorph.contrastive.card import ContrastiveCard
 from neuromorph.contrastive.data import load_task
 from neuromorph.contrastive.kappa import THEORY_CASES, KappaCase, KappaResult, measure_kappa
+from neuromorph.contrastive.train import Curve, train_scheme
+from neuromorph.errors import ConfigError
 from neuromorph.interrupt import deferred_interrupts
 from neuromorph.storage.contrastive import read_contrastive, write_contrastive
 from neuromorph.storage.lock import one_writer
-from neuromorph.contrastive.train import Curve, train_scheme
-from neuromorph.errors import ConfigError
 
 #: check 20's tolerance on |κ_measured - κ_predicted|
 KAPPA_TOLERANCE = 0.01

@@ -53,12 +53,12 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from neuromorph.backends.base import Curriculum, CurriculumResult, Presentation
 from neuromorph.backends.registry import Backend
 from neuromorph.contrastive import layout, models
 from neuromorph.contrastive.card import ContrastiveCard
 from neuromorph.contrastive.data import Dataset
 from neuromorph.contrastive.phases import predicted_kappa, predicted_kappa_periodic
-from neuromorph.backends.base import Curriculum, CurriculumResult, Presentation
 from neuromorph.engine import Session, run_curriculum
 from neuromorph.errors import ConfigError, NonFiniteError
 from neuromorph.plasticity import OptimizerName, OptimizerSpec
@@ -119,7 +119,7 @@ def curriculum(card: ContrastiveCard, data: Dataset, scheme: str, seed: int, gen
     t, steps = card.train, card.phases.steps
     n = len(data.x_train)
     n_batches = -(-n // t.batch_size)
-    phases, p_plus = _phases(card, scheme, t.epochs * n_batches * steps, np.random.default_rng([seed, 1]))
+    phases, _ = _phases(card, scheme, t.epochs * n_batches * steps, np.random.default_rng([seed, 1]))
     lr = t.lr if scheme == "classical" else 2.0 * t.lr / steps / (local_kappa(card, scheme) if t.kappa_lr else 1.0)
     shown = []
     for epoch in range(t.epochs):

@@ -125,7 +125,7 @@ class FilteredLIFParameters(Neuron):
     def __post_init__(self) -> None:
         if not self.tau_rate > 0:
             raise ConfigError(f"filtered_lif tau_rate must be > 0 seconds, got {self.tau_rate!r}")
-        self.lif  # the LIF's own checks
+        LIFParameters(tau_mem=self.tau_mem, v_th=self.v_th, t_ref=self.t_ref)  # the LIF's own checks
 
     @property
     def lif(self) -> LIFParameters:

@@ -1,6 +1,17 @@
 """Three-factor plasticity: rules that declare what they read and compute their traces, eligibility and updates."""
 
-from neuromorph.plasticity.base import RULES, Read, Rule, RuleContext, Scope, Signal, StepSignals, Target, Teaching, Temporal
+from neuromorph.plasticity.base import (
+    RULES,
+    Read,
+    Rule,
+    RuleContext,
+    Scope,
+    Signal,
+    StepSignals,
+    Target,
+    Teaching,
+    Temporal,
+)
 from neuromorph.plasticity.bptt import BPTT
 from neuromorph.plasticity.contrastive import ClassicalContrastive, Contrastive
 from neuromorph.plasticity.eprop import EProp, Feedback, Mode
@@ -10,11 +21,11 @@ from neuromorph.plasticity.reward import RewardEProp
 from neuromorph.plasticity.rflo import RFLO
 
 __all__ = [
-    "RULES",
     "BPTT",
+    "RFLO",
+    "RULES",
     "ClassicalContrastive",
     "Contrastive",
-    "RFLO",
     "EProp",
     "Feedback",
     "Learner",
@@ -22,14 +33,14 @@ __all__ = [
     "OptimizerName",
     "OptimizerSpec",
     "RateRegularization",
-    "RewardEProp",
     "Read",
+    "RewardEProp",
     "Rule",
     "RuleContext",
-    "StepSignals",
-    "Teaching",
     "Scope",
     "Signal",
+    "StepSignals",
     "Target",
+    "Teaching",
     "Temporal",
 ]

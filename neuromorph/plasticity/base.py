@@ -16,9 +16,9 @@ Hardware profiles check these declarations before any simulation runs.
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
 from abc import ABC, abstractmethod
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import ClassVar, NamedTuple
 
 import torch

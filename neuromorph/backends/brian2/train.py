@@ -22,10 +22,6 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from neuromorph.backends.brian2.contrastive import layered_network, run_curriculum, shape_of
-from neuromorph.backends.brian2.contrastive_network import ContrastiveNetwork
-from neuromorph.backends.brian2.network import Brian2Network, Layout
-from neuromorph.backends.brian2.support import check_supported, check_target, rule_code
 from neuromorph.backends.base import (
     ApplyFn,
     Curriculum,
@@ -37,6 +33,10 @@ from neuromorph.backends.base import (
     check_training,
     masked_mean,
 )
+from neuromorph.backends.brian2.contrastive import layered_network, run_curriculum, shape_of
+from neuromorph.backends.brian2.contrastive_network import ContrastiveNetwork
+from neuromorph.backends.brian2.network import Brian2Network, Layout
+from neuromorph.backends.brian2.support import check_supported, check_target, rule_code
 from neuromorph.errors import ConfigError
 from neuromorph.network import Parameters
 from neuromorph.plasticity.eprop_online import OnlineState, online_gradients

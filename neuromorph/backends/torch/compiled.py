@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from neuromorph.dynamics import ALIFParameters, Activation, CubaLIFParameters, LIFParameters, RateParameters
+from neuromorph.dynamics import Activation, ALIFParameters, CubaLIFParameters, LIFParameters, RateParameters
 
 #: where compiled kernels are cached (read by numba when it is first imported)
 CACHE_DIR = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "neuromorph" / "numba"

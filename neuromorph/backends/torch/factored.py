@@ -51,7 +51,6 @@ from neuromorph.plasticity.traces import (
     zero_traces,
 )
 
-
 #: ``scan(q, decay)``: the anti-causal filter :math:`G_t = q_t + d_t G_{t+1}` (torch loop or compiled)
 Scan = Callable[[torch.Tensor, torch.Tensor | float], torch.Tensor]
 
