@@ -69,9 +69,10 @@ REPO = Path(__file__).resolve().parent.parent
 CARD = REPO / "models" / "eprop_sine.toml"
 DEFAULT_OUT = REPO / "benchmarks" / "results" / "eprop_speed.json"
 
-METHODS = ("forward", "factored", "compiled", "online", "bptt")
+METHODS = ("forward", "forward_compiled", "factored", "compiled", "online", "bptt")
 LABELS = {
     "forward": "forward-only (simulate)",
+    "forward_compiled": "forward-only, compiled",
     "factored": "e-prop factored",
     "compiled": "e-prop factored, compiled (train.engine = compiled)",
     "online": "e-prop online",
@@ -146,8 +147,8 @@ class Bench:
         self.n_steps = n_steps
         task = dataclasses.replace(spec.task, n_steps=n_steps)
         self.task = task
-        self.low = lower(spec.network, torch.float32, engine="compiled") if method == "compiled" \
-            else lower(spec.network, torch.float32)
+        compiled = method in ("compiled", "forward_compiled")
+        self.low = lower(spec.network, torch.float32, engine="compiled") if compiled else lower(spec.network, torch.float32)
         drawn, self.feedback = init_parameters(
             spec.network, spec.init, torch.Generator().manual_seed(spec.train.seed), torch.float32
         )
@@ -367,7 +368,7 @@ def analytic_bytes(method: str, batch: int, n_steps: int, spec, saved: dict | No
     n_in, n_rec, n_out = spec.network.n_in, spec.network.n_rec, spec.network.n_out
     f = 4
     tb = n_steps * batch
-    if method == "forward":
+    if method in ("forward", "forward_compiled"):
         # Recording z, v (T,B,n_rec) and y (T,B,n_out); the per-step lists double it while stacking
         return tb * (2 * n_rec + n_out) * f, "recording z,v,y"
     if method in ("factored", "compiled"):
@@ -466,6 +467,11 @@ def report(result: dict) -> str:
         + "; from the fastest repeats: "
         + ", ".join(f"batch {b}: {v:.2f}x" for b, v in rt["factored_over_forward_min"].items()) + ")"
     )
+    compiled = rt.get("compiled_factored_over_compiled_forward", {})
+    if compiled:
+        lines.append("compiled factored e-prop / compiled forward-only time ratio: "
+                     + ", ".join(f"batch {b}: {v:.2f}x" for b, v in compiled.items())
+                     + "  (target <= 1.5x: " + ("met" if all(v <= 1.5 for v in compiled.values()) else "NOT met") + ")")
     t_lo, t_hi = cfg["mem_T"]
     for batch, grow in rt["memory_growth"].items():
         parts = [f"{LABELS[k].split(' (')[0]} {v['low_mib']:.1f} -> {v['high_mib']:.1f} MiB"
@@ -575,8 +581,11 @@ def main(argv=None) -> int:
             if lo is not None and hi is not None:
                 growth.setdefault(str(batch), {})[m] = {
                     "low_mib": lo, "high_mib": hi, "ratio": hi / lo if lo >= 1.0 else None}
+    cfwd = {r["batch"]: r["median_s"] for r in result["speed"] if r["method"] == "forward_compiled"}
+    cfac = {r["batch"]: r["median_s"] for r in result["speed"] if r["method"] == "compiled"}
     result["ratios"] = {
         "factored_over_forward": {str(b): fac[b] / fwd[b] for b in fwd},
+        "compiled_factored_over_compiled_forward": {str(b): cfac[b] / cfwd[b] for b in cfwd if b in cfac},
         "factored_over_forward_min": {str(b): fac_min[b] / fwd_min[b] for b in fwd_min},
         "memory_growth": growth,
     }

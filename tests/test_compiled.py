@@ -139,3 +139,16 @@ def test_a_non_finite_membrane_propagates_as_in_torch():
     ref = forward_pass(low, params, batch.inputs, low.initial_state(3))
     got = _forward(low, params, batch.inputs, low.initial_state(3))
     assert torch.isnan(ref.psi).any() and torch.isnan(got.psi).any()
+
+
+@pytest.mark.parametrize("family", ["lif", "alif", "cuba", "rate-tanh"])
+def test_compiled_simulate_records_the_torch_loop(family):
+    from neuromorph.backends.torch.simulate import simulate
+
+    spec = SPECS[family]()
+    params, _, batch = random_problem(spec, LossKind.REGRESSION, n_steps=50, batch=2,
+                                      gain=0.5 if "rate" in family else 2.0)
+    ref = simulate(lower(spec, torch.float64), params, batch.inputs)
+    got = simulate(lower(spec, torch.float64, engine="compiled"), params, batch.inputs)
+    for name in ("z", "v", "y"):
+        assert max_rel_err(getattr(got, name), getattr(ref, name)) < 1e-12, name

@@ -30,6 +30,7 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -73,8 +74,9 @@ def _jit(fn):
 
 # ----------------------------------------------------------------------------------------------- kernels
 def _spiking_loop(X, w_rec, bias, theta, alpha, s, v_th, height, width, n_ref, syn, alpha_s, s_s, adaptive, rho,
-                  beta, w_out, b_out, leaky, c, scale, z, psi, y):
-    r"""LIF, ALIF or CUBA LIF forward over a whole sequence; fills ``z``, ``psi`` (T, B, n) and ``y`` (T, B, n_out).
+                  beta, w_out, b_out, leaky, c, scale, z, psi, y, vout):
+    r"""LIF, ALIF or CUBA LIF forward over a whole sequence; fills ``z``, ``psi``, ``vout`` (the membrane before the
+    reset; T, B, n) and ``y`` (T, B, n_out).
 
     :math:`I_t = X_t + W^\mathrm{rec} z_{t-1} + b`; CUBA (``syn``): :math:`i_t = \alpha_s i_{t-1} + s_s I_t` drives the
     membrane instead of :math:`I_t`; ALIF (``adaptive``): :math:`a_t = \rho a_{t-1} + z_{t-1}`,
@@ -119,6 +121,7 @@ def _spiking_loop(X, w_rec, bias, theta, alpha, s, v_th, height, width, n_ref, s
                 psi[t, b, j] = (height / v_th) * (zero if d < zero else d) * free  # NaN stays NaN, as torch.clamp
                 r[j] = n_ref if zj > zero else (r[j] - one if r[j] - one > zero else zero)
                 v[j] = vj
+                vout[t, b, j] = vj
                 z[t, b, j] = zj
             for j in range(n):
                 zp[j] = z[t, b, j]
@@ -139,7 +142,7 @@ def _readout(zt, w_out, b_out, leaky, c, scale, yb, sparse):
         yb[k] = yb[k] + c * (-yb[k] + out * scale) if leaky else out
 
 
-def _rate_loop(X, w_rec, bias, a, activation, w_out, b_out, leaky, c, scale, z, psi, y):
+def _rate_loop(X, w_rec, bias, a, activation, w_out, b_out, leaky, c, scale, z, psi, y, vout):
     r"""Rate units over a whole sequence: :math:`u_t = I_t` (``a`` = 1) or :math:`(1 - a) u_{t-1} + a I_t`,
     :math:`z = \phi(u)`, :math:`\psi = \phi'(u)` (``activation`` 0 linear, 1 tanh, 2 ReLU); dense recurrence."""
     T, B, n = X.shape
@@ -157,6 +160,7 @@ def _rate_loop(X, w_rec, bias, a, activation, w_out, b_out, leaky, c, scale, z, 
                     rec += w_rec[j, i] * zp[i]
                 drive = X[t, b, j] + rec + bias[j]
                 u[j] = drive if a == one else (one - a) * u[j] + a * drive
+                vout[t, b, j] = u[j]
             for j in range(n):
                 if activation == 0:
                     z[t, b, j], psi[t, b, j] = u[j], one
@@ -228,20 +232,31 @@ def _start(low, params, inputs: torch.Tensor):
     n, n_out = low.spec.n_rec, low.spec.n_out
     np_dtype = np.float64 if low.dtype == torch.float64 else np.float32
     X = _np((inputs.reshape(T * B, -1) @ params.w_in.T).reshape(T, B, n))
-    out = (np.empty((T, B, n), np_dtype), np.empty((T, B, n), np_dtype), np.empty((T, B, n_out), np_dtype))
+    out = (np.empty((T, B, n), np_dtype), np.empty((T, B, n), np_dtype), np.empty((T, B, n_out), np_dtype),
+           np.empty((T, B, n), np_dtype))
     return X, out, np_dtype
 
 
-def _finish(low, z, psi, y):
+def _finish(low, z, psi, y, v) -> Run:
     zt = torch.from_numpy(z)
     z_prev = torch.cat([torch.zeros(1, *zt.shape[1:], dtype=low.dtype), zt[:-1]])
-    return z_prev, zt, torch.from_numpy(psi), torch.from_numpy(y)
+    return Run(z_prev, zt, torch.from_numpy(psi), torch.from_numpy(y), torch.from_numpy(v))
+
+
+class Run(NamedTuple):
+    """A compiled forward pass, time-major: the inputs of the factored forms and the membrane of a recording."""
+
+    z_prev: torch.Tensor
+    z: torch.Tensor
+    psi: torch.Tensor
+    y: torch.Tensor
+    v: torch.Tensor  #: the membrane before the reset (spiking) or the pre-activation (rate units)
 
 
 def spiking_forward(low, params, inputs: torch.Tensor):
-    """The compiled forward pass of an LIF, ALIF or CUBA LIF network from rest: ``(z_prev, z, psi, y)``, time-major."""
+    """The compiled forward pass of an LIF, ALIF or CUBA LIF network from rest, time-major."""
     p, dt, n = low.spec.neuron, low.spec.dt, low.spec.n_rec
-    X, (z, psi, y), cast = _start(low, params, inputs)
+    X, (z, psi, y, v), cast = _start(low, params, inputs)
     theta = _np(params.threshold) if params.threshold is not None else np.zeros(n, cast)
     syn, alpha_s, s_s, adaptive, rho, beta = _FAMILIES[type(p)](p, dt, n, low.dtype)
     beta = _np(beta) if beta is not None else np.zeros(n, cast)
@@ -250,19 +265,19 @@ def spiking_forward(low, params, inputs: torch.Tensor):
     _KERNELS["spiking"](X, _np(params.w_rec), _np(params.bias), theta, cast(p.alpha(dt)), cast(p.drive_scale(dt)),
                         cast(p.v_th), cast(p.pd_height), cast(p.pd_width), cast(p.n_ref(dt)), syn, cast(alpha_s),
                         cast(s_s), adaptive, cast(rho), beta, _np(params.w_out), _np(params.b_out), leaky, cast(c),
-                        cast(scale), z, psi, y)
-    return _finish(low, z, psi, y)
+                        cast(scale), z, psi, y, v)
+    return _finish(low, z, psi, y, v)
 
 
 def rate_forward(low, params, inputs: torch.Tensor):
-    """The compiled forward pass of a rate network from rest: ``(z_prev, z, psi, y)``, time-major."""
+    """The compiled forward pass of a rate network from rest, time-major."""
     p, dt = low.spec.neuron, low.spec.dt
-    X, (z, psi, y), cast = _start(low, params, inputs)
+    X, (z, psi, y, v), cast = _start(low, params, inputs)
     leaky, c, scale = _readout_constants(low)
     _announce("rate")
     _KERNELS["rate"](X, _np(params.w_rec), _np(params.bias), cast(p.leak(dt)), _ACTIVATIONS[p.activation],
-                     _np(params.w_out), _np(params.b_out), leaky, cast(c), cast(scale), z, psi, y)
-    return _finish(low, z, psi, y)
+                     _np(params.w_out), _np(params.b_out), leaky, cast(c), cast(scale), z, psi, y, v)
+    return _finish(low, z, psi, y, v)
 
 
 def causal_filter(u: torch.Tensor, decay: float, scale: float) -> torch.Tensor:
@@ -294,6 +309,15 @@ _FAMILIES: dict[type, Callable] = {
     CubaLIFParameters: lambda p, dt, n, dtype: (True, p.alpha_syn(dt), p.current_scale(dt), False, 0.0, None),
 }
 _ACTIVATIONS = {Activation.LINEAR: 0, Activation.TANH: 1, Activation.RELU: 2}
+
+def compiled_forward(low, params, inputs: torch.Tensor, state) -> Run | None:
+    """The compiled forward pass where ``train.engine = "compiled"`` has one for the neuron (exact floats, from rest,
+    no chip arithmetic), else ``None``: the caller runs the torch loop."""
+    kernel = FORWARD.get(type(low.spec.neuron)) if low.engine == "compiled" and available() else None
+    if kernel is None or low.chip is not None or any(s.any() for s in (*state.neuron, state.y)):
+        return None
+    return kernel(low, params, inputs)
+
 
 #: Compiled forward passes by exact neuron class (a subclass may step differently, so it is not matched).
 FORWARD: dict[type, Callable] = {LIFParameters: spiking_forward, ALIFParameters: spiking_forward,

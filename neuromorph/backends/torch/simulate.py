@@ -9,6 +9,7 @@ from __future__ import annotations
 import torch
 
 from neuromorph.backends.base import Lowered, NetworkState, Recording, check_inputs, lower
+from neuromorph.backends.torch.compiled import compiled_forward
 from neuromorph.network import Parameters
 
 __all__ = ["Lowered", "NetworkState", "Recording", "differentiable_run", "lower", "simulate"]
@@ -16,9 +17,13 @@ __all__ = ["Lowered", "NetworkState", "Recording", "differentiable_run", "lower"
 
 @torch.no_grad()
 def simulate(low: Lowered, params: Parameters, inputs: torch.Tensor, state: NetworkState | None = None) -> Recording:
-    """Forward-only simulation (no learning, no autograd graph)."""
+    """Forward-only simulation (no learning, no autograd graph); compiled where ``train.engine = "compiled"`` has a
+    kernel for the neuron (:mod:`neuromorph.backends.torch.compiled`)."""
     check_inputs(low.spec, inputs)
     state = low.initial_state(inputs.shape[1]) if state is None else state
+    run = compiled_forward(low, params, inputs, state)
+    if run is not None:
+        return Recording(run.z, run.v, run.y)
     zs, vs, ys = [], [], []
     for x_t in inputs:
         z, _, state = low.step(params, state, x_t)

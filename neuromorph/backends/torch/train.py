@@ -30,8 +30,7 @@ from neuromorph.backends.base import (
     masked_mean,
 )
 from neuromorph.backends.torch.bptt import bptt_sequence
-from neuromorph.backends.torch.compiled import FORWARD
-from neuromorph.backends.torch.compiled import available as compiled_available
+from neuromorph.backends.torch.compiled import compiled_forward
 from neuromorph.backends.torch.factored import FACTORED, Forward
 from neuromorph.errors import ConfigError
 from neuromorph.network import Parameters
@@ -104,13 +103,12 @@ def forward_pass(low: Lowered, params: Parameters, inputs: torch.Tensor, state: 
 
 
 def _forward(low: Lowered, params: Parameters, inputs: torch.Tensor, state: NetworkState) -> Forward:
-    """The compiled forward pass where ``train.engine = "compiled"`` has one for the neuron (exact floats, from
-    rest), else the torch loop."""
-    kernel = FORWARD.get(type(low.spec.neuron)) if low.engine == "compiled" and compiled_available() else None
-    at_rest = all(not s.any() for s in (*state.neuron, state.y))
-    if kernel is None or low.chip is not None or not at_rest:
+    """The compiled forward pass where ``train.engine = "compiled"`` has one (:func:`.compiled.compiled_forward`),
+    else the torch loop."""
+    run = compiled_forward(low, params, inputs, state)
+    if run is None:
         return forward_pass(low, params, inputs, state)
-    return Forward(inputs, *kernel(low, params, inputs))
+    return Forward(inputs, run.z_prev, run.z, run.psi, run.y)
 
 
 @torch.no_grad()
