@@ -77,6 +77,7 @@ LABELS = {
     "compiled": "e-prop factored, compiled (train.engine = compiled)",
     "online": "e-prop online",
     "bptt": "BPTT (autograd)",
+    "nest": "NEST 3.10 eprop_iaf_bsshslm_2020 (peer)",
 }
 THREAD_NOTE = (
     "set explicitly: per-step loops on a 100-neuron network are many tiny ops, and extra "
@@ -202,20 +203,60 @@ class Bench:
 # ----------------------------------------------------------------------------------- speed
 
 
-def measure_speed(torch, spec, plan: dict, log) -> list[dict]:
-    """Median wall time per ``train_sequence``/``simulate`` call, round-robin over methods."""
+class NestPeer:
+    """NEST 3.10's e-prop on the same network, in a worker process of another interpreter (``nest_peer.py``).
+
+    One ``run`` is one update of ``batch`` sequences of 1000 steps; the network is built before any timing.
+    """
+
+    nonfinite_updates = 0
+
+    def __init__(self, python: str, batch: int, n_updates: int) -> None:
+        env = {**os.environ, "OMP_NUM_THREADS": "1"}
+        self.proc = subprocess.Popen([python, str(REPO / "benchmarks" / "nest_peer.py"), str(batch), str(n_updates)],
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                                     text=True, env=env)
+        self._read(lambda line: line == "ready")
+
+    def _read(self, accept) -> str:
+        for line in self.proc.stdout:  # NEST prints its own messages: skip them
+            if accept(line.strip()):
+                return line.strip()
+        raise RuntimeError(f"the NEST worker ended (exit {self.proc.wait()}); run benchmarks/nest_peer.py by hand")
+
+    def run(self, batch=None) -> None:
+        self.proc.stdin.write("run\n")
+        self.proc.stdin.flush()
+        self._read(lambda line: line.replace(".", "", 1).isdigit())
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.stdin.write("quit\n")
+            self.proc.stdin.close()
+            self.proc.wait(timeout=30)
+
+
+def measure_speed(torch, spec, plan: dict, log, nest_python: str | None = None) -> list[dict]:
+    """Median wall time per ``train_sequence``/``simulate`` call, round-robin over methods (and NEST)."""
     rows = []
     n_steps = plan["T"]
     for batch in (1, 32):
         benches = {m: Bench(torch, spec, m, batch, n_steps) for m in METHODS}
-        wanted = {m: plan["repeats"][batch] for m in METHODS}
+        if nest_python is not None:
+            if n_steps != 1000:
+                log("  NEST peer skipped: its network runs T = 1000 (not --quick)")
+            else:
+                log(f"  batch {batch}: building the NEST peer ...")
+                benches["nest"] = NestPeer(nest_python, batch, plan["warmup"] + plan["repeats"][batch] + 1)
+        methods = tuple(benches)
+        wanted = {m: plan["repeats"][batch] for m in methods}
         if batch == 32:
             wanted["online"] = plan["online_b32_repeats"]
         log(f"  batch {batch}: warm-up ({plan['warmup']} run each) ...")
         for m, b in benches.items():
             for _ in range(plan["warmup"]):
                 b.run()
-        times: dict[str, list[float]] = {m: [] for m in METHODS}
+        times: dict[str, list[float]] = {m: [] for m in methods}
         for r in range(max(wanted.values())):
             for m, b in benches.items():
                 if len(times[m]) >= wanted[m]:
@@ -225,8 +266,10 @@ def measure_speed(torch, spec, plan: dict, log) -> list[dict]:
                 b.run()
                 times[m].append(time.perf_counter() - t0)
             log(f"  batch {batch}: repeat {r + 1}/{max(wanted.values())} "
-                + " ".join(f"{m}={times[m][-1]:.2f}s" for m in METHODS if len(times[m]) == r + 1))
-        for m in METHODS:
+                + " ".join(f"{m}={times[m][-1]:.2f}s" for m in methods if len(times[m]) == r + 1))
+        if "nest" in benches:
+            benches["nest"].close()
+        for m in methods:
             med = statistics.median(times[m])
             rows.append({
                 "method": m,
@@ -418,16 +461,21 @@ def report(result: dict) -> str:
         f"(forward-only: simulate, no_grad); median of repeats after {cfg['warmup']} warm-up",
     ]
     fwd = {r["batch"]: r["median_s"] for r in speed if r["method"] == "forward"}
+    nest = {r["batch"]: r["seq_per_s"] for r in speed if r["method"] == "nest"}
     rows = []
     for r in speed:
         rows.append([
             LABELS[r["method"]], r["batch"], r["T"], r["repeats"], f"{r['median_s']:.3f}",
             f"{r['min_s']:.3f}-{r['max_s']:.3f}", f"{r['ms_per_step']:.3f}", f"{r['seq_per_s']:.2f}",
             f"{r['median_s'] / fwd[r['batch']]:.2f}x",
+            f"{r['seq_per_s'] / nest[r['batch']]:.1f}x" if r["batch"] in nest else "n/a",
         ])
     lines.append(fmt_table(
-        ["method", "batch", "T", "reps", "median s", "range s", "ms/step", "seq/s", "vs fwd"],
-        rows, "lrrrrrrrr"))
+        ["method", "batch", "T", "reps", "median s", "range s", "ms/step", "seq/s", "vs fwd", "x NEST"],
+        rows, "lrrrrrrrrr"))
+    if not nest:
+        lines.append("note: no NEST peer (pass --nest PYTHON, an interpreter with nest-simulator 3.10; see "
+                     "benchmarks/nest_peer.py for how to install one)")
     few = [r for r in speed if r["repeats"] < max(x["repeats"] for x in speed)]
     for r in few:
         lines.append(f"note: {LABELS[r['method']]} at batch {r['batch']} is slow: only {r['repeats']} repeats")
@@ -497,6 +545,8 @@ def main(argv=None) -> int:
     ap.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"JSON output (default {DEFAULT_OUT})")
     ap.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1),
                     help="memory workers run at a time (default: min(2, cpus)); peaks are per process")
+    ap.add_argument("--nest", metavar="PYTHON", help="an interpreter with nest-simulator 3.10: NEST's e-prop on the "
+                    "same network joins the interleaved speed runs (benchmarks/nest_peer.py says how to install it)")
     ap.add_argument("--_worker", nargs=3, metavar=("METHOD", "BATCH", "T"), help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.threads < 1:
@@ -542,7 +592,7 @@ def main(argv=None) -> int:
     }
 
     log(f"speed at T={plan['T']} with {torch.get_num_threads()} thread(s)")
-    result["speed"] = measure_speed(torch, spec, plan, log)
+    result["speed"] = measure_speed(torch, spec, plan, log, args.nest)
 
     log("analytic BPTT saved-tensor count (saved_tensors_hooks)")
     mem_T = sorted({t for _, _, t in plan["memory"]})
