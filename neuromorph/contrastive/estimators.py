@@ -59,7 +59,8 @@ def _flat(d: dict[str, torch.Tensor]) -> torch.Tensor:
 def ep_estimate(net: models.NetSpec, p: dict, x: torch.Tensor, y: torch.Tensor, n_relax: int) -> torch.Tensor:
     r""":math:`(1/\beta)[\partial E/\partial\theta(s_\beta) - \partial E/\partial\theta(s_0)] = -(1/\beta)[g_\beta - g_0]`, flat."""
     if net.model != "ep":
-        raise ConfigError("the EP gradient estimate needs network.model = 'ep'")
+        raise ConfigError('the EP gradient estimate needs the EP variant: [network.neuron] model = "energy_rate" '
+                          'and [rule] teaching = "nudge"')
     free = models.relax(net, p, x, y, False, n_relax)
     nudged = models.relax(net, p, x, y, True, n_relax, free)
     return -(_flat(models.hebbian(net, x, nudged)) - _flat(models.hebbian(net, x, free))) / net.beta

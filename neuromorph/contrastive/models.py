@@ -68,7 +68,7 @@ class NetSpec:
 
     def __post_init__(self) -> None:
         if self.model not in MODELS:
-            raise ConfigError(f"network.model must be one of {MODELS}, got {self.model!r}")
+            raise ConfigError(f"NetSpec.model must be one of {MODELS}, got {self.model!r}")
         for name in ("n_in", "n_hidden", "n_out"):
             if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
                 raise ConfigError(f"network.{name} must be a positive integer, got {getattr(self, name)!r}")

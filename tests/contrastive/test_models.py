@@ -51,7 +51,7 @@ def test_spiking_nudge_raises_the_target_units_filtered_rate():
 
 
 def test_bad_network_spec_names_the_key():
-    with pytest.raises(ConfigError, match="network.model"):
+    with pytest.raises(ConfigError, match="NetSpec.model"):
         models.NetSpec(2, 4, 2, "hopfield")
     with pytest.raises(ConfigError, match="network.dt"):
         models.NetSpec(2, 4, 2, "ep", dt=2.0, tau=1.0)
