@@ -91,8 +91,8 @@ def local_kappa(card: ContrastiveCard, scheme: str) -> float:
     if scheme == "periodic":
         return float(predicted_kappa_periodic(tau_steps, card.phases.steps // 2))
     if card.phases.random != "telegraph":
-        raise ConfigError(f"{card.path}: [contrastive] kappa_lr needs [contrastive.phases] random = \"telegraph\" (κ is predicted "
-                          f"for periodic and telegraph phases only)")
+        raise ConfigError(f"{card.path}: [contrastive] kappa_lr needs [contrastive.phases] random = \"telegraph\" "
+                          "(κ is predicted for periodic and telegraph phases only)")
     return predicted_kappa(tau_steps, card.phases.mean_plus, card.phases.mean_minus)
 
 
