@@ -149,7 +149,7 @@ class Bench:
         task = dataclasses.replace(spec.task, n_steps=n_steps)
         self.task = task
         compiled = method in ("compiled", "forward_compiled")
-        self.low = lower(spec.network, torch.float32, engine="compiled") if compiled else lower(spec.network, torch.float32)
+        self.low = lower(spec.network, torch.float32, engine="compiled" if compiled else "torch")
         drawn, self.feedback = init_parameters(
             spec.network, spec.init, torch.Generator().manual_seed(spec.train.seed), torch.float32
         )

@@ -64,8 +64,8 @@ def _announce(name: str) -> None:
     except AttributeError:
         cached = False
     if not cached:
-        print(f"neuromorph: compiling the {name} kernel once (a few seconds; cached in {os.environ['NUMBA_CACHE_DIR']})",
-              file=sys.stderr)
+        where = os.environ["NUMBA_CACHE_DIR"]
+        print(f"neuromorph: compiling the {name} kernel once (a few seconds; cached in {where})", file=sys.stderr)
 
 
 def _jit(fn):
@@ -208,8 +208,8 @@ def _anticausal_scalar(q, decay, out):
 
 
 _readout = _jit(_readout)
-_KERNELS = {"spiking": _jit(_spiking_loop), "rate": _jit(_rate_loop), "causal filter": _jit(_causal), "anticausal filter": _jit(_anticausal),
-            "scalar anticausal filter": _jit(_anticausal_scalar)}
+_KERNELS = {"spiking": _jit(_spiking_loop), "rate": _jit(_rate_loop), "causal filter": _jit(_causal),
+            "anticausal filter": _jit(_anticausal), "scalar anticausal filter": _jit(_anticausal_scalar)}
 
 
 # ----------------------------------------------------------------------------------------------- wrappers
