@@ -152,3 +152,20 @@ def test_compiled_simulate_records_the_torch_loop(family):
     got = simulate(lower(spec, torch.float64, engine="compiled"), params, batch.inputs)
     for name in ("z", "v", "y"):
         assert max_rel_err(getattr(got, name), getattr(ref, name)) < 1e-12, name
+
+
+@pytest.mark.parametrize("decay", ["jacobian", 0.5])
+def test_factored_rflo_through_the_compiled_loops_equals_the_torch_loop(decay):
+    """RFLO's factored form: compiled forward (rate units), traces and both anti-causal filters; float64, 1e-12."""
+    from neuromorph.plasticity import RFLO
+
+    spec = SPECS["rate-tanh"]()
+    params, feedback, batch = random_problem(spec, LossKind.REGRESSION, n_steps=60, batch=2, gain=0.5)
+    rule = RFLO(decay=decay, targets=frozenset({Target.W_IN, Target.W_REC, Target.BIAS, Target.W_OUT}))
+    grads = {}
+    for engine in ("torch", "compiled"):
+        grads[engine] = {}
+        train_sequence(lower(spec, torch.float64, engine=engine), params, feedback, rule, LossKind.REGRESSION, batch,
+                       grads[engine].update)
+    for target in grads["torch"]:
+        assert max_rel_err(grads["compiled"][target], grads["torch"][target]) < 1e-12, target

@@ -195,9 +195,10 @@ def rflo_factored(rule: RFLO, fw: Forward, delta: torch.Tensor, learning: torch.
                           learning=learning, delta=delta)
     post = None
     if rule.targets & {Target.W_IN, Target.W_REC, Target.BIAS}:
-        q = post_coefficient(raw, c._replace(beta=None, rho=None), rule.regularization, ctx.dt)
+        scan = _scan(ctx)
+        q = post_coefficient(raw, c._replace(beta=None, rho=None), rule.regularization, ctx.dt, scan)
         d_next = torch.cat([decay[1:], torch.zeros_like(decay[:1])])
-        post = c.s_in * reverse_scan(q, d_next)
+        post = c.s_in * scan(q, d_next)
     observed = {"post_term": fw.psi, "learning_signal": learning, "output_error": delta, "trace_decay": decay}
     return outer_products(post, raw, rule.targets), observed
 
