@@ -18,7 +18,7 @@ Before timing, one iteration of every brian2 target is checked against torch: id
 rasters (the column ``same spikes``), so the table compares equal work.
 
 ``torch.set_num_threads(--threads)`` (default 1) first: the per-step loops issue many tiny ops
-(ECOSYSTEM.md §3). Usage::
+(extra threads only add contention: 0.33 s with one thread against 1.2-11 s with two). Usage::
 
     python benchmarks/backends.py               # about 4 min on 2 cores (cold cython build included)
     python benchmarks/backends.py --quick       # T = 200, 2 repeats, numpy and cpp_standalone only

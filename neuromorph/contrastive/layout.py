@@ -25,29 +25,15 @@ from __future__ import annotations
 import torch
 
 from neuromorph.contrastive.models import NetSpec
-from neuromorph.dynamics import EnergyRateParameters, FilteredLIFParameters, ReadoutParameters
-from neuromorph.network import NetworkSpec, Parameters, layered, layered_masks, layers
+from neuromorph.dynamics import Neuron, ReadoutParameters
+from neuromorph.network import NetworkSpec, layered_masks
 from neuromorph.plasticity import Target
 
 
-def network_spec(net: NetSpec) -> NetworkSpec:
-    """The engine's network of ``net`` (module docstring)."""
-    if net.model == "spiking":
-        lif = net.lif
-        neuron = FilteredLIFParameters(lif.tau_mem, lif.v_th, lif.t_ref, net.tau_rate, net.rate_scale)
-    else:
-        neuron = EnergyRateParameters(net.tau)
+def network_spec(neuron: Neuron, net: NetSpec) -> NetworkSpec:
+    """The engine's network of ``net``'s sizes and step with the card's unit family ``neuron`` (module docstring);
+    its parameters are :func:`neuromorph.network.layered` of :math:`(W_1, W_2, b_1, b_2)`."""
     return NetworkSpec(net.n_in, net.n_hidden + net.n_out, net.n_out, neuron, ReadoutParameters(tau_out=0.0), net.dt)
-
-
-def to_common(net: NetSpec, p: dict[str, torch.Tensor]) -> Parameters:
-    """:math:`(W_1, W_2, b_1, b_2)` laid out as the engine's parameters (:func:`neuromorph.network.layered`)."""
-    return layered(p["w1"], p["w2"], p["b1"], p["b2"])
-
-
-def from_common(net: NetSpec, params: Parameters) -> dict[str, torch.Tensor]:
-    """The inverse of :func:`to_common` (copies)."""
-    return layers(params, net.n_hidden)
 
 
 def masks(net: NetSpec, dtype: torch.dtype) -> dict[Target, torch.Tensor]:

@@ -61,6 +61,7 @@ from neuromorph.contrastive.data import Dataset
 from neuromorph.contrastive.phases import predicted_kappa, predicted_kappa_periodic
 from neuromorph.engine import Session, run_curriculum
 from neuromorph.errors import ConfigError, NonFiniteError
+from neuromorph.network import layered, layers
 from neuromorph.plasticity import OptimizerName, OptimizerSpec
 from neuromorph.types import LossKind
 
@@ -145,9 +146,9 @@ def _session(card: ContrastiveCard, data: Dataset, scheme: str, seed: int, p_plu
     net = card.net_spec(data.n_in, data.n_out)
     gen = torch.Generator().manual_seed(seed)
     init = models.init_params(net, gen, card.network.init_scale, dtype)
-    spec = layout.network_spec(net)
+    spec = layout.network_spec(card.network.neuron, net)
     session = Session.create(spec, card.learning_rule(scheme, p_plus), LossKind.REGRESSION,
-                             OptimizerSpec(OptimizerName.SGD, lr=card.train.lr), layout.to_common(net, init),
+                             OptimizerSpec(OptimizerName.SGD, lr=card.train.lr), layered(**init),
                              torch.zeros(spec.n_rec, spec.n_out, dtype=dtype), dtype=dtype, backend=backend,
                              masks=layout.masks(net, dtype))
     return session, gen
@@ -168,8 +169,7 @@ def train_scheme(card: ContrastiveCard, data: Dataset, scheme: str, seed: int, *
     labels = plan.y.argmax(1)
     correct = (res.outputs.argmax(2) == labels).double()  # (evaluations, samples)
     n_train = len(data.x_train)
-    params = {n: v.cpu().numpy() for n, v in layout.from_common(card.net_spec(data.n_in, data.n_out),
-                                                                 res.params).items()}
+    params = {n: v.cpu().numpy() for n, v in layers(res.params, card.network.n_hidden).items()}
     return Curve(scheme, seed, correct[:, :n_train].mean(1).numpy(), correct[:, n_train:].mean(1).numpy(), params,
                  _raster(plan, res, session) if record_raster and res.raster else None)
 

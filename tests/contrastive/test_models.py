@@ -74,6 +74,7 @@ def test_the_engine_network_steps_as_the_two_layer_model(model, plus):
     taught by the contrastive rule, steps as :func:`models.step` (free, EP nudge, CHL clamp, LIF units), float64."""
     from neuromorph.backends.base import lower
     from neuromorph.contrastive import layout
+    from neuromorph.network import layered
     from neuromorph.contrastive.card import parse_contrastive_card
 
     spiking = model == "spiking"
@@ -86,7 +87,7 @@ def test_the_engine_network_steps_as_the_two_layer_model(model, plus):
     p["b1"], p["b2"] = torch.randn(5, generator=gen, dtype=torch.float64), torch.randn(2, generator=gen, dtype=torch.float64)
     x = torch.rand(4, 3, generator=gen, dtype=torch.float64)
     target = torch.rand(4, 2, generator=gen, dtype=torch.float64)
-    low, params = lower(layout.network_spec(net), torch.float64), layout.to_common(net, p)
+    low, params = lower(layout.network_spec(card.network.neuron, net), torch.float64), layered(**p)
     rule = card.learning_rule("periodic")
     ref, state = models.initial_state(net, 4, torch.float64), low.initial_state(4)
     for _ in range(30):

@@ -188,7 +188,7 @@ def _causal(u, decay, scale, out):
 
 
 def _anticausal(q, decay, out):
-    """``out[t] = q[t] + decay[t] * out[t+1]`` along axis 0 (``out[T]`` = 0); ``decay`` (T, m)."""
+    """``out[t] = q[t] + decay[t] * out[t+1]`` along axis 0 (``out[T]`` = 0); ``decay`` (T, m), any strides."""
     T, m = q.shape
     acc = np.zeros(m, q.dtype)
     for t in range(T - 1, -1, -1):
@@ -197,19 +197,9 @@ def _anticausal(q, decay, out):
             out[t, k] = acc[k]
 
 
-def _anticausal_scalar(q, decay, out):
-    """:func:`_anticausal` with one decay for every entry."""
-    T, m = q.shape
-    acc = np.zeros(m, q.dtype)
-    for t in range(T - 1, -1, -1):
-        for k in range(m):
-            acc[k] = q[t, k] + decay * acc[k]
-            out[t, k] = acc[k]
-
-
 _readout = _jit(_readout)
 _KERNELS = {"spiking": _jit(_spiking_loop), "rate": _jit(_rate_loop), "causal filter": _jit(_causal),
-            "anticausal filter": _jit(_anticausal), "scalar anticausal filter": _jit(_anticausal_scalar)}
+            "anticausal filter": _jit(_anticausal)}
 
 
 # ----------------------------------------------------------------------------------------------- wrappers
@@ -293,12 +283,12 @@ def anticausal_filter(q: torch.Tensor, decay: torch.Tensor | float) -> torch.Ten
     r""":math:`G_t = q_t + d_t G_{t+1}` along dim 0, :math:`G_T = 0` (``decay`` a scalar or shaped like ``q``)."""
     flat = _np(q.reshape(q.shape[0], -1))
     out = np.empty_like(flat)
-    if not isinstance(decay, torch.Tensor) or decay.dim() == 0:
-        _announce("scalar anticausal filter")
-        _KERNELS["scalar anticausal filter"](flat, flat.dtype.type(float(decay)), out)
+    if not isinstance(decay, torch.Tensor) or decay.dim() == 0:  # one decay for all: a zero-stride view
+        d = np.broadcast_to(np.asarray(float(decay), flat.dtype), flat.shape)
     else:
-        _announce("anticausal filter")
-        _KERNELS["anticausal filter"](flat, _np(decay.expand_as(q).reshape(q.shape[0], -1)), out)
+        d = _np(decay.expand_as(q).reshape(q.shape[0], -1))
+    _announce("anticausal filter")
+    _KERNELS["anticausal filter"](flat, d, out)
     return torch.from_numpy(out).reshape(q.shape)
 
 
