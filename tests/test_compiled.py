@@ -169,3 +169,47 @@ def test_factored_rflo_through_the_compiled_loops_equals_the_torch_loop(decay):
     params, feedback, batch = random_problem(spec, LossKind.REGRESSION, n_steps=60, batch=2, gain=0.5)
     rule = RFLO(decay=decay, targets=frozenset({Target.W_IN, Target.W_REC, Target.BIAS, Target.W_OUT}))
     assert_engines_agree(spec, rule, params, feedback, batch)
+
+
+@pytest.mark.parametrize("store", [True, False], ids=["stored", "checkpointed"])
+@pytest.mark.parametrize("family", ["lif", "alif", "cuba"])
+def test_two_pass_factored_eprop_equals_the_torch_loop(family, store, monkeypatch):
+    """The two compiled passes of :mod:`compiled_eprop` (every target, the threshold offset included, symmetric and
+    random feedback, the rate regulariser), with z and ψ kept and with checkpoints (segments recomputed backwards,
+    T = 61 not a multiple of K = 8): the torch loop's gradients to 1e-12 in float64."""
+    from neuromorph.backends.torch import compiled_eprop
+    from neuromorph.plasticity import Feedback
+
+    if not store:
+        monkeypatch.setattr(compiled_eprop, "STORE_BYTES", 0)
+    calls = []
+    monkeypatch.setattr(compiled_eprop, "eprop_sequence", _spy(compiled_eprop.eprop_sequence, calls))
+    spec = SPECS[family]()
+    params, feedback, batch = random_problem(spec, LossKind.CLASSIFICATION, n_steps=61, batch=3)
+    params = params._replace(threshold=0.02 * torch.randn(spec.n_rec, generator=torch.Generator().manual_seed(3),
+                                                          dtype=torch.float64))
+    assert compiled_eprop.checkpoint_every(61, 3, spec.n_rec, 8) == ((61, True) if store else (8, False))
+    for fb in (Feedback.RANDOM, Feedback.SYMMETRIC):
+        rule = EProp(mode=Mode.FACTORED, targets=frozenset(Target), feedback=fb,
+                     regularization=RateRegularization(strength=0.3, target_hz=10.0))
+        assert_engines_agree(spec, rule, params, feedback, batch, LossKind.CLASSIFICATION)
+    assert len(calls) == 2  # the compiled engine's calls ran the two passes
+
+
+def _spy(fn, calls):
+    def wrapped(*args, **kwargs):
+        calls.append(1)
+        return fn(*args, **kwargs)
+    return wrapped
+
+
+def test_two_pass_factored_eprop_keeps_the_sequence_result(monkeypatch):
+    """Loss, spike count and mean output of a two-pass call equal the torch loop's (float64)."""
+    spec = SPECS["alif"]()
+    params, feedback, batch = random_problem(spec, LossKind.REGRESSION, n_steps=40, batch=2)
+    rule = EProp(mode=Mode.FACTORED, targets=frozenset({Target.W_REC, Target.W_OUT}))
+    res = {e: train_sequence(lower(spec, torch.float64, engine=e), params, feedback, rule, LossKind.REGRESSION, batch,
+                             lambda g: None) for e in ("torch", "compiled")}
+    assert res["compiled"].spike_count == res["torch"].spike_count > 0
+    assert res["compiled"].loss == pytest.approx(res["torch"].loss, rel=1e-12)
+    assert max_rel_err(res["compiled"].mean_output, res["torch"].mean_output) < 1e-12

@@ -85,13 +85,13 @@ class Learner:
         """
         if not grads:
             return
-        for target in self.order:
-            if target in grads and not torch.isfinite(grads[target]).all():
-                raise NonFiniteError(f"NaN or Inf in the {target.value} gradient at update {self.updates}; "
-                                     "lower optimizer.lr or the weight gains")
+        if not _all_finite([grads[t] for t in self.order if t in grads]):
+            bad = next(t for t in self.order if t in grads and not torch.isfinite(grads[t]).all())
+            raise NonFiniteError(f"NaN or Inf in the {bad.value} gradient at update {self.updates}; "
+                                 "lower optimizer.lr or the weight gains")
         saved = self._snapshot()
         self._step(grads)
-        bad = self._non_finite()
+        bad = None if _all_finite(self._checked()) else self._non_finite()
         if bad is not None:
             self._restore(saved)
             raise NonFiniteError(f"the update at update {self.updates} made {bad} NaN or Inf (not applied: the "
@@ -153,6 +153,15 @@ class Learner:
             self.feedback.copy_(feedback)
         self.optimizer.zero_grad(set_to_none=True)
 
+    def _checked(self) -> list[torch.Tensor]:
+        """What must stay finite: the trained values, their optimiser state and the adapted feedback."""
+        out = []
+        for target in self.order:
+            out.append(self.params[target])
+            out += [v for v in self.optimizer.state.get(self.params[target], {}).values()
+                    if torch.is_tensor(v) and v.is_floating_point()]
+        return out + ([] if self.feedback is None else [self.feedback])
+
     def _non_finite(self) -> str | None:
         """The name of the first non-finite parameter, feedback or optimiser state, else None."""
         for target in self.order:
@@ -171,3 +180,12 @@ class Learner:
     def load_state_dict(self, state: dict) -> None:
         self.optimizer.load_state_dict(state["optimizer"])
         self.updates = int(state["updates"])
+
+
+def _all_finite(tensors: list[torch.Tensor]) -> bool:
+    """Whether every entry of every tensor is finite: one check over all of them (the per-tensor checks name the
+    culprit only when this fails)."""
+    if not tensors:
+        return True
+    flat = torch.cat([t.detach().reshape(-1) for t in tensors])
+    return bool((flat * 0).sum() == 0)  # a finite x gives 0 * x = 0; NaN and ±Inf give NaN

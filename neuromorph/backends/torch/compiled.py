@@ -68,76 +68,106 @@ def _announce(name: str) -> None:
         print(f"neuromorph: compiling the {name} kernel once (a few seconds; cached in {where})", file=sys.stderr)
 
 
-def _jit(fn):
-    return numba.njit(cache=True, nogil=True)(fn) if numba is not None else fn
+def _jit(fn, inline: bool = False):
+    """Compile ``fn`` (cached on disk); ``inline``: into its callers, so a per-step function costs no call."""
+    if numba is None:
+        return fn
+    return numba.njit(cache=True, nogil=True, inline="always" if inline else "never")(fn)
 
 
 # ----------------------------------------------------------------------------------------------- kernels
-def _spiking_loop(X, w_rec, bias, theta, alpha, s, v_th, height, width, n_ref, syn, alpha_s, s_s, adaptive, rho,
-                  beta, w_out, b_out, leaky, c, scale, z, psi, y, vout):
-    r"""LIF, ALIF or CUBA LIF forward over a whole sequence; fills ``z``, ``psi``, ``vout`` (the membrane before the
-    reset; T, B, n) and ``y`` (T, B, n_out).
+def _spiking_step(ev_idx, ev_val, Xt, dense, w_in_t, w_rec_t, bias, theta, beta, k, syn, adaptive, v, zp, r, cur, a,
+                  m, spk, n_spk, z, psi, vout):
+    r"""One step of one LIF, ALIF or CUBA LIF sequence in place on its state ``v, zp, r, cur, a`` (each (n,); ``m`` is
+    scratch); writes ``z``, ``psi`` and ``vout`` (the membrane before the reset) and returns the number of spikes,
+    whose indices it leaves in ``spk[:count]`` (on entry, ``spk[:n_spk]`` are the neurons that spiked at t-1).
 
-    :math:`I_t = X_t + W^\mathrm{rec} z_{t-1} + b`; CUBA (``syn``): :math:`i_t = \alpha_s i_{t-1} + s_s I_t` drives the
-    membrane instead of :math:`I_t`; ALIF (``adaptive``): :math:`a_t = \rho a_{t-1} + z_{t-1}`,
-    :math:`A_t = v_\mathrm{th} + \beta a_t + \theta`, else :math:`A = v_\mathrm{th} + \theta`. Then
-    :math:`v_t = \alpha v_{t-1} + s m_t - v_\mathrm{th} z_{t-1}`, :math:`z_t = H(v_t - A_t)[r_{t-1} = 0]`,
-    :math:`\psi_t = (\gamma/v_\mathrm{th})\max(0, 1 - |v_t - A_t|/(\delta v_\mathrm{th}))[r_{t-1} = 0]`, the
-    refractory count, and the readout :math:`y_t = y_{t-1} + c(-y_{t-1} + \sigma (W^\mathrm{out} z_t + b^\mathrm{out}))`
-    (``leaky``) or :math:`W^\mathrm{out} z_t + b^\mathrm{out}`.
+    The drive :math:`m_t = W^\mathrm{in} x_t + W^\mathrm{rec} z_{t-1} + b` adds the rows of the transposed weights
+    (contiguous) of the step's input events ``ev_idx, ev_val`` and of the neurons that spiked (**event-driven**:
+    zeros add nothing), or, ``dense``, takes :math:`W^\mathrm{in} x_t` precomputed as ``Xt``. CUBA (``syn``):
+    :math:`i_t = \alpha_s i_{t-1} + s_s m_t` drives the membrane instead of :math:`m_t`; ALIF (``adaptive``):
+    :math:`a_t = \rho a_{t-1} + z_{t-1}`, :math:`A_t = v_\mathrm{th} + \beta a_t + \theta`, else
+    :math:`A = v_\mathrm{th} + \theta`. Then :math:`v_t = \alpha v_{t-1} + s m_t - v_\mathrm{th} z_{t-1}`,
+    :math:`z_t = H(v_t - A_t)[r_{t-1} = 0]`,
+    :math:`\psi_t = (\gamma/v_\mathrm{th})\max(0, 1 - |v_t - A_t|/(\delta v_\mathrm{th}))[r_{t-1} = 0]` and the
+    refractory count. ``k`` holds the scalars ``(alpha, s, v_th, height, width, n_ref, alpha_s, s_s, rho)``.
     """
-    T, B, n = X.shape
-    n_out = w_out.shape[0]
-    zero = X.dtype.type(0.0)
-    one = X.dtype.type(1.0)
+    n = v.shape[0]
+    zero = v.dtype.type(0.0)
+    one = v.dtype.type(1.0)
+    alpha, s, v_th, height, width, n_ref, alpha_s, s_s, rho = k[0], k[1], k[2], k[3], k[4], k[5], k[6], k[7], k[8]
+    inv_width, peak = one / (width * v_th), height / v_th
+    for j in range(n):
+        m[j] = Xt[j] + bias[j] if dense else bias[j]
+    for e in range(ev_idx.shape[0]):
+        i, xi = ev_idx[e], ev_val[e]
+        for j in range(n):
+            m[j] += w_in_t[i, j] * xi
+    for e in range(n_spk):
+        i = spk[e]
+        zi = zp[i]
+        for j in range(n):
+            m[j] += w_rec_t[i, j] * zi
+    if syn:
+        for j in range(n):
+            cur[j] = alpha_s * cur[j] + s_s * m[j]
+            m[j] = cur[j]
+    if adaptive:
+        for j in range(n):
+            a[j] = rho * a[j] + zp[j]
+    for j in range(n):
+        thr = v_th + beta[j] * a[j] + theta[j] if adaptive else v_th + theta[j]
+        vj = alpha * v[j] + s * m[j] - v_th * zp[j]
+        free = one if r[j] <= zero else zero
+        zj = (one if vj > thr else zero) * free
+        d = one - abs(vj - thr) * inv_width
+        psi[j] = peak * (zero if d < zero else d) * free  # NaN stays NaN, as torch.clamp
+        r[j] = n_ref if zj > zero else (r[j] - one if r[j] - one > zero else zero)
+        v[j] = vj
+        vout[j] = vj
+        z[j] = zj
+    return _active(z, zp, spk)
+
+
+def _active(z, copy, idx):
+    """Copy ``z`` into ``copy`` and list its nonzero entries in ``idx``; returns their number (branch-free)."""
+    count = 0
+    for j in range(z.shape[0]):
+        copy[j] = z[j]
+        idx[count] = j
+        count += z[j] != 0
+    return count
+
+
+def _spiking_loop(x, ptr, idx, val, X, dense, w_in_t, w_rec_t, bias, theta, beta, k, syn, adaptive, w_out, b_out,
+                  leaky, c, scale, z, psi, y, vout):
+    """LIF, ALIF or CUBA LIF forward over a whole sequence from rest (:func:`_spiking_step`, then the readout);
+    fills ``z``, ``psi``, ``vout`` (T, B, n) and ``y`` (T, B, n_out)."""
+    T, B = x.shape[0], x.shape[1]
+    n = bias.shape[0]
+    spk = np.empty(n, np.int64)
     for b in range(B):
-        v = np.zeros(n, X.dtype)
-        zp = np.zeros(n, X.dtype)
-        r = np.zeros(n, X.dtype)
-        cur = np.zeros(n, X.dtype)
-        a = np.zeros(n, X.dtype)
-        rec = np.zeros(n, X.dtype)
-        yb = np.zeros(n_out, X.dtype)
+        state = np.zeros((6, n), bias.dtype)
+        v, zp, r, cur, a, m = state[0], state[1], state[2], state[3], state[4], state[5]
+        yb = np.zeros(w_out.shape[0], bias.dtype)
+        n_spk = 0
         for t in range(T):
-            rec[:] = zero
-            for i in range(n):  # event-driven recurrence: the columns of the neurons that spiked
-                if zp[i] != zero:
-                    for j in range(n):
-                        rec[j] += w_rec[j, i] * zp[i]
-            for j in range(n):
-                m = X[t, b, j] + rec[j] + bias[j]
-                if syn:
-                    cur[j] = alpha_s * cur[j] + s_s * m
-                    m = cur[j]
-                if adaptive:
-                    a[j] = rho * a[j] + zp[j]
-                    thr = v_th + beta[j] * a[j] + theta[j]
-                else:
-                    thr = v_th + theta[j]
-                vj = alpha * v[j] + s * m - v_th * zp[j]
-                free = one if r[j] <= zero else zero
-                zj = (one if vj > thr else zero) * free
-                d = one - abs(vj - thr) / (width * v_th)
-                psi[t, b, j] = (height / v_th) * (zero if d < zero else d) * free  # NaN stays NaN, as torch.clamp
-                r[j] = n_ref if zj > zero else (r[j] - one if r[j] - one > zero else zero)
-                v[j] = vj
-                vout[t, b, j] = vj
-                z[t, b, j] = zj
-            for j in range(n):
-                zp[j] = z[t, b, j]
-            _readout(zp, w_out, b_out, leaky, c, scale, yb, True)
-            for k in range(n_out):
-                y[t, b, k] = yb[k]
+            e0, e1 = ptr[t * B + b], ptr[t * B + b + 1]
+            n_spk = _spiking_step(idx[e0:e1], val[e0:e1], X[t, b] if dense else bias, dense, w_in_t, w_rec_t, bias,
+                                  theta, beta, k, syn, adaptive, v, zp, r, cur, a, m, spk, n_spk, z[t, b], psi[t, b],
+                                  vout[t, b])
+            _readout(zp, spk, n_spk, w_out, b_out, leaky, c, scale, yb)
+            y[t, b] = yb
 
 
-def _readout(zt, w_out, b_out, leaky, c, scale, yb, sparse):
-    """One readout step in place on ``yb`` (sparse: skip the zeros of ``zt``, which are spikes)."""
+def _readout(zt, act, n_act, w_out, b_out, leaky, c, scale, yb):
+    """One readout step in place on ``yb``, summing over the active entries ``act[:n_act]`` of ``zt``."""
     zero = zt.dtype.type(0.0)
     for k in range(w_out.shape[0]):
         acc = zero
-        for i in range(zt.shape[0]):
-            if not sparse or zt[i] != zero:
-                acc += w_out[k, i] * zt[i]
+        for e in range(n_act):
+            i = act[e]
+            acc += w_out[k, i] * zt[i]
         out = acc + b_out[k]
         yb[k] = yb[k] + c * (-yb[k] + out * scale) if leaky else out
 
@@ -153,6 +183,7 @@ def _rate_loop(X, w_rec, bias, a, activation, w_out, b_out, leaky, c, scale, z, 
         u = np.zeros(n, X.dtype)
         zp = np.zeros(n, X.dtype)
         yb = np.zeros(n_out, X.dtype)
+        every = np.arange(n)  # dense: the readout sums over all units
         for t in range(T):
             for j in range(n):
                 rec = zero
@@ -171,9 +202,36 @@ def _rate_loop(X, w_rec, bias, a, activation, w_out, b_out, leaky, c, scale, z, 
                     z[t, b, j] = zero if u[j] < zero else u[j]  # ReLU; NaN stays NaN, as torch.relu
                     psi[t, b, j] = one if u[j] > zero else zero
                 zp[j] = z[t, b, j]
-            _readout(zp, w_out, b_out, leaky, c, scale, yb, False)
+            _readout(zp, every, n, w_out, b_out, leaky, c, scale, yb)
             for k in range(n_out):
                 y[t, b, k] = yb[k]
+
+
+def _events(x, count):
+    """The nonzero entries of ``x`` (T, B, n_in), ``count`` of them, as lists per step and sequence: the entries of
+    row ``t B + b`` are ``idx[ptr[r]:ptr[r + 1]]`` with values ``val[...]`` (compressed sparse rows)."""
+    T, B, n_in = x.shape
+    ptr = np.empty(T * B + 1, np.int64)
+    idx = np.empty(count + 1, np.int32)
+    val = np.empty(count + 1, x.dtype)
+    e = 0
+    for t in range(T):
+        for b in range(B):
+            ptr[t * B + b] = e
+            for i in range(n_in):  # branch-free: write, then keep only when nonzero
+                idx[e] = i
+                val[e] = x[t, b, i]
+                e += x[t, b, i] != 0
+    ptr[T * B] = e
+    return ptr, idx, val
+
+
+def _count_nonzero(flat):
+    """The number of nonzero entries of a flat array (one vectorised pass)."""
+    count = 0
+    for value in flat:
+        count += value != 0
+    return count
 
 
 def _causal(u, decay, scale, out):
@@ -197,9 +255,12 @@ def _anticausal(q, decay, out):
             out[t, k] = acc[k]
 
 
-_readout = _jit(_readout)
+_readout = _jit(_readout, inline=True)
+_active = _jit(_active, inline=True)
+_spiking_step = _jit(_spiking_step, inline=True)
 _KERNELS = {"spiking": _jit(_spiking_loop), "rate": _jit(_rate_loop), "causal filter": _jit(_causal),
-            "anticausal filter": _jit(_anticausal)}
+            "anticausal filter": _jit(_anticausal),
+            "count nonzero": _jit(_count_nonzero), "events": _jit(_events)}
 
 
 # ----------------------------------------------------------------------------------------------- wrappers
@@ -243,19 +304,52 @@ class Run(NamedTuple):
     v: torch.Tensor  #: the membrane before the reset (spiking) or the pre-activation (rate units)
 
 
-def spiking_forward(low, params, inputs: torch.Tensor):
-    """The compiled forward pass of an LIF, ALIF or CUBA LIF network from rest, time-major."""
+#: Inputs with at most this fraction of nonzero entries drive the network event by event (a spike raster);
+#: denser ones through one matrix product for all steps before the loop.
+SPARSE_INPUT = 0.25
+
+
+def spiking_arrays(low, params, inputs: torch.Tensor) -> tuple:
+    r"""What the spiking kernels take: the inputs, their events (:func:`_events`) or, when dense, their drive
+    :math:`W^\mathrm{in} x_t` for all steps, the transposed weights and the constants of :func:`_spiking_step`."""
     p, dt, n = low.spec.neuron, low.spec.dt, low.spec.n_rec
-    X, (z, psi, y, v), cast = _start(low, params, inputs)
+    cast = np.float64 if low.dtype == torch.float64 else np.float32
+    x = _np(inputs)
+    T, B, _ = inputs.shape
+    count = _KERNELS["count nonzero"](x.reshape(-1))
+    dense = bool(count > SPARSE_INPUT * x.size)
+    if dense:
+        X = _np((inputs.reshape(T * B, -1) @ params.w_in.T).reshape(T, B, n))
+        ptr, idx, val = np.zeros(T * B + 1, np.int64), np.zeros(1, np.int32), np.zeros(1, cast)
+    else:
+        X = np.zeros((1, 1, n), cast)
+        _announce("events")
+        ptr, idx, val = _KERNELS["events"](x, count)
     theta = _np(params.threshold) if params.threshold is not None else np.zeros(n, cast)
     syn, alpha_s, s_s, adaptive, rho, beta = _FAMILIES[type(p)](p, dt, n, low.dtype)
     beta = _np(beta) if beta is not None else np.zeros(n, cast)
+    k = np.array([p.alpha(dt), p.drive_scale(dt), p.v_th, p.pd_height, p.pd_width, p.n_ref(dt), alpha_s, s_s, rho],
+                 cast)
+    return (x, ptr, idx, val, X, dense, _np(params.w_in.T), _np(params.w_rec.T), _np(params.bias), theta, beta, k,
+            syn, adaptive)
+
+
+def readout_arrays(low, params) -> tuple:
+    """``(w_out, b_out, leaky, c, scale)`` of :func:`_readout` in the network's dtype."""
+    cast = np.float64 if low.dtype == torch.float64 else np.float32
     leaky, c, scale = _readout_constants(low)
+    return _np(params.w_out), _np(params.b_out), leaky, cast(c), cast(scale)
+
+
+def spiking_forward(low, params, inputs: torch.Tensor):
+    """The compiled forward pass of an LIF, ALIF or CUBA LIF network from rest, time-major."""
+    T, B, _ = inputs.shape
+    n, n_out = low.spec.n_rec, low.spec.n_out
+    cast = np.float64 if low.dtype == torch.float64 else np.float32
+    z, psi, v = (np.empty((T, B, n), cast) for _ in range(3))
+    y = np.empty((T, B, n_out), cast)
     _announce("spiking")
-    _KERNELS["spiking"](X, _np(params.w_rec), _np(params.bias), theta, cast(p.alpha(dt)), cast(p.drive_scale(dt)),
-                        cast(p.v_th), cast(p.pd_height), cast(p.pd_width), cast(p.n_ref(dt)), syn, cast(alpha_s),
-                        cast(s_s), adaptive, cast(rho), beta, _np(params.w_out), _np(params.b_out), leaky, cast(c),
-                        cast(scale), z, psi, y, v)
+    _KERNELS["spiking"](*spiking_arrays(low, params, inputs), *readout_arrays(low, params), z, psi, y, v)
     return _finish(low, z, psi, y, v)
 
 
@@ -300,11 +394,20 @@ _FAMILIES: dict[type, Callable] = {
 }
 _ACTIVATIONS = {Activation.LINEAR: 0, Activation.TANH: 1, Activation.RELU: 2}
 
+#: The spiking families :func:`_spiking_step` runs (exact classes: a subclass may step differently).
+SPIKING = frozenset(_FAMILIES)
+
+
+def at_rest(state) -> bool:
+    """Whether a network state is all zeros (the compiled loops start every sequence from rest)."""
+    return not any(s.any() for s in (*state.neuron, state.y))
+
+
 def compiled_forward(low, params, inputs: torch.Tensor, state) -> Run | None:
     """The compiled forward pass where ``train.engine = "compiled"`` has one for the neuron (exact floats, from rest,
     no chip arithmetic), else ``None``: the caller runs the torch loop."""
     kernel = FORWARD.get(type(low.spec.neuron)) if low.engine == "compiled" and available() else None
-    if kernel is None or low.chip is not None or any(s.any() for s in (*state.neuron, state.y)):
+    if kernel is None or low.chip is not None or not at_rest(state):
         return None
     return kernel(low, params, inputs)
 

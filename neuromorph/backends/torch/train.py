@@ -30,7 +30,8 @@ from neuromorph.backends.base import (
     masked_mean,
 )
 from neuromorph.backends.torch.bptt import bptt_sequence
-from neuromorph.backends.torch.compiled import compiled_forward
+from neuromorph.backends.torch import compiled_eprop
+from neuromorph.backends.torch.compiled import at_rest, compiled_forward
 from neuromorph.backends.torch.factored import FACTORED, Forward
 from neuromorph.errors import ConfigError
 from neuromorph.network import Parameters
@@ -121,10 +122,16 @@ def factored_sequence(
     form = FACTORED.get(type(rule))
     if form is None:
         raise ConfigError(f"rule {rule.name!r} has no factored form in the torch backend; set rule.mode = \"online\"")
+    ctx = low.context(batch.batch_size, generator, carry)
+    if not record and compiled_eprop.available(low, rule) and at_rest(state):  # two compiled passes, no history
+        grads, y, count = compiled_eprop.eprop_sequence(
+            low, params, feedback, rule, lambda y: output_error(kind, y, batch.targets, batch.mask), batch.inputs, ctx)
+        apply(grads)
+        return _result(loss_value(kind, y, batch.targets, batch.mask), count.sum(), masked_mean(y, batch.mask), {},
+                       False)
     fw = _forward(low, params, batch.inputs, state)
     delta = output_error(kind, fw.y, batch.targets, batch.mask)
-    grads, observed = form(rule, fw, delta, rule.third_factor(delta, params, feedback),
-                           low.context(batch.batch_size, generator, carry), params)
+    grads, observed = form(rule, fw, delta, rule.third_factor(delta, params, feedback), ctx, params)
     apply(grads)
     loss = loss_value(kind, fw.y, batch.targets, batch.mask)
     return _result(loss, fw.z.sum(), masked_mean(fw.y, batch.mask), {"z": fw.z, "y": fw.y, **observed}, record)
