@@ -213,3 +213,18 @@ def test_two_pass_factored_eprop_keeps_the_sequence_result(monkeypatch):
     assert res["compiled"].spike_count == res["torch"].spike_count > 0
     assert res["compiled"].loss == pytest.approx(res["torch"].loss, rel=1e-12)
     assert max_rel_err(res["compiled"].mean_output, res["torch"].mean_output) < 1e-12
+
+
+@pytest.mark.parametrize("family", ["lif", "alif", "rate-tanh"])
+def test_bias_only_eprop_and_bptt_agree_on_both_engines(family):
+    """Bias-only tuning (e-prop with ``targets = {bias}``, factored and online) and BPTT (autograd on either engine:
+    the compiled engine has no BPTT kernel, so this holds it to the same numbers) give the torch engine's gradients."""
+    from neuromorph.plasticity import BPTT
+
+    spec = SPECS[family]()
+    params, feedback, batch = random_problem(spec, LossKind.REGRESSION, n_steps=50, batch=2,
+                                             gain=0.5 if "rate" in family else 2.0)
+    for mode in (Mode.FACTORED, Mode.ONLINE):
+        assert_engines_agree(spec, EProp(mode=mode, targets=frozenset({Target.BIAS})), params, feedback, batch)
+    assert_engines_agree(spec, BPTT(targets=frozenset({Target.W_REC, Target.BIAS, Target.W_OUT})), params, feedback,
+                         batch)

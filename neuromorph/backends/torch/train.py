@@ -118,23 +118,30 @@ def factored_sequence(
     apply: ApplyFn, state: NetworkState, record: bool, generator: torch.Generator | None = None,
     carry: dict | None = None,
 ) -> SequenceResult:
-    """A rule's registered factored form after a forward pass; one update at the end of the sequence."""
+    """A rule's registered factored form after a forward pass; one update at the end of the sequence.
+
+    Where the compiled engine runs factored e-prop in two passes (:mod:`.compiled_eprop`), that is the update
+    whether the iteration is recorded or not; a recorded one also runs the matrix-product form for the per-step
+    factors it stores (its forward is the same compiled step, so the recording is the trained sequence's).
+    """
     form = FACTORED.get(type(rule))
     if form is None:
         raise ConfigError(f"rule {rule.name!r} has no factored form in the torch backend; set rule.mode = \"online\"")
     ctx = low.context(batch.batch_size, generator, carry)
-    if not record and compiled_eprop.available(low, rule) and at_rest(state):  # two compiled passes, no history
+    two_pass = compiled_eprop.available(low, rule) and at_rest(state)
+    if two_pass:  # the update from two compiled passes, with no per-step history
         grads, y, count = compiled_eprop.eprop_sequence(
             low, params, feedback, rule, lambda y: output_error(kind, y, batch.targets, batch.mask), batch.inputs, ctx)
-        apply(grads)
-        return _result(loss_value(kind, y, batch.targets, batch.mask), count.sum(), masked_mean(y, batch.mask), {},
-                       False)
-    fw = _forward(low, params, batch.inputs, state)
-    delta = output_error(kind, fw.y, batch.targets, batch.mask)
-    grads, observed = form(rule, fw, delta, rule.third_factor(delta, params, feedback), ctx, params)
-    apply(grads)
-    loss = loss_value(kind, fw.y, batch.targets, batch.mask)
-    return _result(loss, fw.z.sum(), masked_mean(fw.y, batch.mask), {"z": fw.z, "y": fw.y, **observed}, record)
+    if not two_pass or record:  # the per-step factors (recorded), from the same compiled forward where it ran
+        fw = _forward(low, params, batch.inputs, state)
+        delta = output_error(kind, fw.y, batch.targets, batch.mask)
+        form_grads, observed = form(rule, fw, delta, rule.third_factor(delta, params, feedback), ctx, params)
+        stacked = {"z": fw.z, "y": fw.y, **observed}
+        if not two_pass:
+            grads, y, count = form_grads, fw.y, fw.z.sum((0, 1))
+    apply(grads)  # a recorded iteration applies the same update as any other
+    loss = loss_value(kind, y, batch.targets, batch.mask)
+    return _result(loss, count.sum(), masked_mean(y, batch.mask), stacked if record else {}, record)
 
 
 def _result(loss, spikes, mean_output, stacked: dict[str, torch.Tensor], record: bool) -> SequenceResult:
