@@ -73,7 +73,8 @@ class Session:
         adaptive = getattr(rule, "feedback", None) is Feedback.ADAPTIVE
         learner = Learner(optimizer, tensors, rule.targets, feedback if adaptive else None,
                           zero_diagonal=not network.self_connections, write=write, masks=masks)
-        return cls(low, rule, kind, tensors, feedback, learner, backend if backend is not None else get_backend("torch"))
+        backend = backend if backend is not None else get_backend("torch")
+        return cls(low, rule, kind, tensors, feedback, learner, backend)
 
     @property
     def parameters(self) -> Parameters:

@@ -56,7 +56,8 @@ def online_init(
     """Zero state for a new sequence (shapes taken from the traces); ``synaptic_trace`` for RFLO."""
     batch, n_rec = tr.rec.shape
     hidden = [t for t in HIDDEN_TARGETS if t in targets]
-    zeros = {t: torch.zeros(batch, n_rec, _pre(tr, t).shape[1], dtype=tr.rec.dtype, device=tr.rec.device) for t in hidden}
+    on = {"dtype": tr.rec.dtype, "device": tr.rec.device}
+    zeros = {t: torch.zeros(batch, n_rec, _pre(tr, t).shape[1], **on) for t in hidden}
     acc = {t: torch.zeros_like(zeros[t][0]) for t in hidden}
     if Target.W_OUT in targets:
         acc[Target.W_OUT] = torch.zeros(n_out, n_rec, dtype=tr.rec.dtype, device=tr.rec.device)
