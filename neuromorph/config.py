@@ -15,6 +15,7 @@ import copy
 import dataclasses
 import enum
 import math
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +25,7 @@ import tomli_w
 import torch
 
 from neuromorph import dynamics, plasticity
-from neuromorph.backends.base import ENGINES
+from neuromorph.backends.base import resolve_engine
 from neuromorph.cards import check_layout
 from neuromorph.dynamics import Activation, ReadoutParameters
 from neuromorph.errors import ConfigError
@@ -51,15 +52,39 @@ class Precision(enum.Enum):
         return torch.float32 if self is Precision.FLOAT32 else torch.float64
 
 
+DEVICE_FORMS = ('"cpu"', '"cuda"', '"cuda:N"')  #: the forms of ``train.device``
+
+
+def check_device(device: Any) -> str:
+    """``train.device`` checked against what torch sees: ``"cpu"``, ``"cuda"`` or ``"cuda:N"``; returns it."""
+    valid = isinstance(device, str) and re.fullmatch(r"cpu|cuda(:[0-9]+)?", device) is not None
+    if not valid:
+        raise ConfigError(f"train.device must be one of {', '.join(DEVICE_FORMS)} (N: a CUDA device index), "
+                          f"got {device!r}")
+    if device == "cpu":
+        return device
+    if not torch.cuda.is_available():
+        raise ConfigError(f"train.device = {device!r}: no CUDA device is visible to torch (torch "
+                          f"{torch.__version__}); use device = \"cpu\" (or install a CUDA build of torch)")
+    index = int(device.partition(":")[2] or 0)
+    if index >= torch.cuda.device_count():
+        raise ConfigError(f"train.device = {device!r}: torch sees {torch.cuda.device_count()} CUDA device(s) "
+                          f"(cuda:0 to cuda:{torch.cuda.device_count() - 1})")
+    return device
+
+
 @dataclass(frozen=True)
 class TrainSpec:
-    """Iterations, batch size, seed, precision, checkpoint period, torch threads and engine.
+    """Iterations, batch size, seed, precision, checkpoint period, torch threads, engine and device.
 
     ``threads = 1`` by default: per-step loops on small networks run fastest on
-    one thread (thread contention measured 4x slow-downs). ``engine = "compiled"`` (the default) runs the
-    torch backend's compiled loops where it has one (:mod:`neuromorph.backends.torch.compiled`: the forward
-    pass of every neuron family, factored e-prop as two compiled passes, e-prop's and RFLO's filters), the
-    torch loop elsewhere; ``"torch"`` is the reference loop everywhere (the same numbers: float64 to 1e-12).
+    one thread (thread contention measured 4x slow-downs). ``engine = "compiled"`` runs the torch
+    backend's compiled loops where it has one (:mod:`neuromorph.backends.torch.compiled`: the forward pass of
+    every neuron family, factored e-prop as two compiled passes, e-prop's and RFLO's filters), the torch loop
+    elsewhere; ``"torch"`` is the reference loop everywhere (the same numbers: float64 to 1e-12). Left out, the engine is the device's default
+    (:func:`~neuromorph.backends.base.resolve_engine`: "compiled" on the CPU, "torch" on a CUDA device, where "compiled" is refused).
+    ``device`` (``"cpu"``, ``"cuda"``, ``"cuda:N"``) is where the torch backend keeps the network, its
+    state and the optimiser; parameters are drawn on the CPU (the same numbers on every device).
     """
 
     iterations: int = 200
@@ -68,11 +93,12 @@ class TrainSpec:
     precision: Precision = Precision.FLOAT32
     checkpoint_every: int = 50
     threads: int = 1
-    engine: str = "compiled"
+    engine: str | None = None  #: resolved in ``__post_init__`` (:func:`~neuromorph.backends.base.resolve_engine`)
+    device: str = "cpu"
 
     def __post_init__(self) -> None:
-        if self.engine not in ENGINES:
-            raise ConfigError(f"train.engine must be one of {ENGINES}, got {self.engine!r}")
+        check_device(self.device)
+        object.__setattr__(self, "engine", resolve_engine(self.engine, self.device))
         for name in ("iterations", "batch_size", "checkpoint_every", "threads"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"train.{name} must be >= 1, got {getattr(self, name)!r}")
@@ -173,6 +199,9 @@ def resolve(card: dict, where: str = "<card>", check_memory_on_load: bool = True
         train=_build(TrainSpec, card.get("train", {}), where, "train", {"precision": _enum(Precision)}),
         hardware=_hardware(card["hardware"], where) if "hardware" in card else None,
     )
+    if spec.hardware is not None and spec.train.device != "cpu":
+        raise ConfigError(f"{where}: [hardware] runs a chip's arithmetic on the CPU only; set train.device = \"cpu\" "
+                          f"(got {spec.train.device!r})")
     if check_memory_on_load:
         check_memory(spec, where)
     return spec

@@ -57,20 +57,24 @@ class Session:
         cls, network: NetworkSpec, rule: Rule, kind: LossKind, optimizer: OptimizerSpec, params: Parameters,
         feedback: torch.Tensor, *, dtype: torch.dtype = torch.float32, chip: ChipNumerics | None = None,
         backend: Backend | None = None, on_chip: bool = False, masks: dict[Target, torch.Tensor] | None = None,
-        engine: str = "torch",
+        engine: str | None = "torch", device: str | torch.device = "cpu",
     ) -> Session:
         """Take ``params`` (put on the chip's grids when learning ``on_chip``) and build the optimiser;
-        ``masks`` marks the synapses that exist (:class:`~neuromorph.plasticity.Learner`)."""
+        ``masks`` marks the synapses that exist (:class:`~neuromorph.plasticity.Learner`). The parameters,
+        feedback and masks move to ``device`` (``train.device``), where the optimiser keeps its state."""
+        low = lower(network, dtype, chip=chip, engine=engine, device=device)  # refuses an engine the device lacks
         write = None
         if on_chip and chip is not None:
             params, write = chip.deploy(params, rechoose=True), chip.write
-        tensors = {Target(name): torch.nn.Parameter(value.clone()) for name, value in params._asdict().items()}
-        feedback = torch.as_tensor(feedback, dtype=dtype).clone()
+        tensors = {Target(name): torch.nn.Parameter(value.detach().to(low.device).clone())
+                   for name, value in params._asdict().items()}
+        feedback = torch.as_tensor(feedback, dtype=dtype).to(low.device).clone()
+        masks = None if masks is None else {t: m.to(low.device) for t, m in masks.items()}
         adaptive = getattr(rule, "feedback", None) is Feedback.ADAPTIVE
         learner = Learner(optimizer, tensors, rule.targets, feedback if adaptive else None,
                           zero_diagonal=not network.self_connections, write=write, masks=masks)
-        return cls(lower(network, dtype, chip=chip, engine=engine), rule, kind, tensors, feedback, learner,
-                   backend if backend is not None else get_backend("torch"))
+        backend = backend if backend is not None else get_backend("torch")
+        return cls(low, rule, kind, tensors, feedback, learner, backend)
 
     @property
     def parameters(self) -> Parameters:
@@ -83,7 +87,16 @@ class Session:
 
         ``initial_state`` carries the network on from an earlier result's ``final`` state (default: rest);
         ``on_update()`` is called after every update (to watch the weights change within a sequence).
+        The batch moves to the session's device first; a learner that checks its updates on the device
+        (:attr:`Learner.deferred`) raises a refused update here, once per sequence.
         """
+        if batch.device != self.low.device:
+            batch = batch.to(device=self.low.device)
+        result = self._step(batch, record, generator, initial_state, on_update)
+        self.learner.check()
+        return result
+
+    def _step(self, batch: TrialBatch, record: bool, generator, initial_state, on_update) -> SequenceResult:
         chip = self.low.chip
         if chip is not None and chip.mode == "offline":
             return self._offline_chip_step(chip, batch, record, generator, initial_state)
@@ -158,6 +171,6 @@ def _watcher(session: Session, watch: tuple[int, int], into: list) -> Callable[[
 
 def _evaluate(session: Session, c: Curriculum) -> torch.Tensor:
     """The readout after a free relaxation from rest (mean of the last ``eval_average`` steps)."""
-    x = c.x[c.eval_samples]
+    x = c.x[c.eval_samples].to(session.low.device)
     y = session.backend.simulate(session.low, session.parameters, x.expand(c.eval_steps, *x.shape)).y
     return y[-c.eval_average:].mean(0) if c.eval_average > 1 else y[-1]

@@ -107,6 +107,9 @@ def train(
     torch.set_num_threads(spec.train.threads)
     toml = card_to_toml(resolved_card(spec))
     hardware = prepare(spec) if spec.hardware is not None else None
+    if backend != "torch" and spec.train.device != "cpu":
+        raise ConfigError(f"train.device = {spec.train.device!r} is the torch backend's; the {backend} backend "
+                          "simulates on the CPU: set train.device = \"cpu\"")
     runner = get_backend(backend, target if backend != "torch" else None)
     runner.check(spec.network, spec.rule, hardware.numerics if hardware is not None else None, spec.task.n_steps)
     run = _start(spec, params, feedback, hardware, runner)
@@ -156,13 +159,14 @@ def _start(
     on_chip = hardware is not None and hardware.on_chip
     optimizer = dataclasses.replace(spec.optimizer, lr=hardware.report.lr) if on_chip else spec.optimizer
     session = Session.create(spec.network, spec.rule, spec.task.loss, optimizer, params, feedback, dtype=dtype,
-                             chip=chip, backend=backend, on_chip=on_chip, engine=spec.train.engine)
+                             chip=chip, backend=backend, on_chip=on_chip, engine=spec.train.engine,
+                             device=spec.train.device)  # drawn on the CPU above, moved to the device here
     return _Run(session, generator, hardware)
 
 
 def _iteration(spec: RunSpec, run: _Run) -> SequenceResult:
     """One batch. Outputs and rule state are recorded only when they will be written."""
-    batch = spec.task.sample(spec.train.batch_size, run.generator).to(spec.train.precision.dtype)
+    batch = spec.task.sample(spec.train.batch_size, run.generator).to(spec.train.precision.dtype, spec.train.device)
     done = run.iteration + 1
     record = done % spec.train.checkpoint_every == 0 or done == spec.train.iterations
     res = run.session.step(batch, record=record, generator=run.generator)
@@ -201,15 +205,15 @@ def _record(spec: RunSpec, run: _Run, toml: str, status: str, error: str | None 
     if last is not None:
         batch = run.last_batch
         last_arrays = {
-            "inputs": batch.inputs.numpy(),
-            **({"spikes": last.z.numpy().astype(np.uint8)} if spec.network.spiking else {"rates": last.z.numpy()}),
-            "output": last.y.numpy(),
-            "target": batch.targets.numpy(),
-            "mask": batch.mask.numpy(),
+            "inputs": _host(batch.inputs),
+            **({"spikes": _host(last.z).astype(np.uint8)} if spec.network.spiking else {"rates": _host(last.z)}),
+            "output": _host(last.y),
+            "target": _host(batch.targets),
+            "mask": _host(batch.mask),
         }
-        rule_state = {k: v.numpy() for k, v in last.rule_state.items()}
-    params = {t.value: p.detach().numpy() for t, p in run.params.items()}
-    params["feedback"] = run.feedback.numpy()
+        rule_state = {k: _host(v) for k, v in last.rule_state.items()}
+    params = {t.value: _host(p) for t, p in run.params.items()}
+    params["feedback"] = _host(run.feedback)
     return RunRecord(
         config_toml=toml,
         seed=spec.train.seed,
@@ -226,6 +230,22 @@ def _record(spec: RunSpec, run: _Run, toml: str, status: str, error: str | None 
         checkpoint=_checkpoint(run),
         error=error,
     )
+
+
+def _host(tensor: torch.Tensor) -> np.ndarray:
+    """A tensor as a numpy array for the run file (copied from the device here, at writing time only)."""
+    return tensor.detach().cpu().numpy()
+
+
+def _to_cpu(obj):
+    """``obj`` (nested dicts, lists, tuples of tensors) with every tensor on the CPU: a checkpoint loads anywhere."""
+    if torch.is_tensor(obj):
+        return obj.detach().cpu()
+    if isinstance(obj, dict):
+        return {k: _to_cpu(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(_to_cpu(v) for v in obj)
+    return obj
 
 
 def _hardware_attrs(run: _Run) -> dict:
@@ -255,7 +275,7 @@ def _state(run: _Run) -> dict:
 
 def _checkpoint(run: _Run) -> bytes:
     buffer = io.BytesIO()
-    torch.save(_state(run), buffer)
+    torch.save(_to_cpu(_state(run)), buffer)
     return buffer.getvalue()
 
 

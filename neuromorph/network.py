@@ -108,9 +108,14 @@ class InitSpec:
 
 
 def init_parameters(
-    spec: NetworkSpec, init: InitSpec, generator: torch.Generator, dtype: torch.dtype = torch.float32
+    spec: NetworkSpec, init: InitSpec, generator: torch.Generator, dtype: torch.dtype = torch.float32,
+    device: str | torch.device = "cpu",
 ) -> tuple[Parameters, torch.Tensor]:
-    """Draw ``(parameters, random feedback matrix B)`` from ``generator`` only."""
+    """Draw ``(parameters, random feedback matrix B)`` from ``generator`` only.
+
+    The numbers are drawn on the CPU (``generator`` is a CPU generator), so every ``device`` gets the same
+    network; they are then moved to ``device``.
+    """
 
     def normal(shape, gain, fan_in):
         return torch.randn(shape, generator=generator, dtype=torch.float64).mul_(gain / math.sqrt(fan_in)).to(dtype)
@@ -127,6 +132,8 @@ def init_parameters(
         threshold=torch.zeros(spec.n_rec, dtype=dtype),
     )
     feedback = normal((spec.n_rec, spec.n_out), init.feedback_gain, spec.n_rec)
+    if torch.device(device).type != "cpu":
+        params, feedback = Parameters(*(p.to(device) for p in params)), feedback.to(device)
     return params, feedback
 
 

@@ -55,7 +55,14 @@ class TrialBatch:
     def batch_size(self) -> int:
         return int(self.inputs.shape[1])
 
-    def to(self, dtype: torch.dtype) -> TrialBatch:
-        """Cast inputs, mask and float targets to ``dtype`` (class indices stay int64)."""
-        targets = self.targets if not self.targets.is_floating_point() else self.targets.to(dtype)
-        return TrialBatch(self.inputs.to(dtype), targets, self.mask.to(dtype), self.phase)
+    def to(self, dtype: torch.dtype | None = None, device: str | torch.device | None = None) -> TrialBatch:
+        """Cast inputs, mask and float targets to ``dtype`` (class indices stay int64) and move them to ``device``
+        (``None``: keep the batch's)."""
+        dtype = self.inputs.dtype if dtype is None else dtype
+        targets = self.targets if not self.targets.is_floating_point() else self.targets.to(dtype=dtype)
+        return TrialBatch(self.inputs.to(device=device, dtype=dtype), targets.to(device=device),
+                          self.mask.to(device=device, dtype=dtype), self.phase)
+
+    @property
+    def device(self) -> torch.device:
+        return self.inputs.device

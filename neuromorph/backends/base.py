@@ -32,6 +32,26 @@ from neuromorph.types import TrialBatch
 
 #: ``train.engine`` values: the torch loop (the reference) or compiled loops where they exist
 ENGINES = ("torch", "compiled")
+#: ``train.engine`` on the CPU when a card names none (on a CUDA device it is always "torch": :func:`resolve_engine`)
+DEFAULT_ENGINE = "compiled"  #: on the CPU (numba loops where a kernel exists, the torch loop elsewhere)
+
+
+def resolve_engine(engine: str | None, device: str | torch.device = "cpu") -> str:
+    """The engine a run uses on ``device``; the one place that pairs ``train.engine`` with ``train.device``.
+
+    ``None`` (the card names no engine) is :data:`DEFAULT_ENGINE` on the CPU and ``"torch"`` on a CUDA device;
+    the compiled loops (numba) run on the CPU only, so ``"compiled"`` with a CUDA device is refused.
+    """
+    cuda = torch.device(device).type != "cpu"
+    if engine is None:
+        return "torch" if cuda else DEFAULT_ENGINE
+    if engine not in ENGINES:
+        raise ConfigError(f"train.engine must be one of {ENGINES}, got {engine!r}")
+    if engine == "compiled" and cuda:
+        raise ConfigError(f"train.engine = \"compiled\" runs numba loops on the CPU only; set engine = \"torch\" "
+                          f"(or leave it out) for train.device = \"{torch.device(device)}\"")
+    return engine
+
 
 ApplyFn = Callable[[dict[Target, torch.Tensor]], None]
 """``apply(grads)``: the caller's optimiser step, called at the end of every update window."""
@@ -58,10 +78,14 @@ class Lowered:
     chip: ChipNumerics | None = None
     membrane: Membrane | None = None
     engine: str = "torch"  #: ``train.engine``: "torch" (the reference loop) or "compiled" (where a kernel exists)
+    device: torch.device = torch.device("cpu")  #: ``train.device``: where the state, traces and parameters live
 
     def initial_state(self, batch: int) -> NetworkState:
+        """The state at rest on :attr:`device` (a neuron family builds it on the CPU; it moves once per sequence)."""
         neuron = self.spec.neuron.initial_state(batch, self.spec.n_rec, self.dtype)
-        return NetworkState(neuron, torch.zeros(batch, self.spec.n_out, dtype=self.dtype))
+        if self.device.type != "cpu":
+            neuron = type(neuron)(*(s.to(self.device) for s in neuron))
+        return NetworkState(neuron, torch.zeros(batch, self.spec.n_out, dtype=self.dtype, device=self.device))
 
     def step(
         self, params: Parameters, state: NetworkState, x_t: torch.Tensor, stop_recurrent: bool = False,
@@ -89,19 +113,27 @@ class Lowered:
         project = None if self.chip is None or self.consts is None else (lambda tr: chip_traces(self.chip, tr, self.consts))
         s = self.spec
         return RuleContext(s.n_in, s.n_rec, s.n_out, batch, s.dt, self.dtype, self.consts, project, generator, carry,
-                           self.engine)
+                           self.engine, self.device)
 
 
 def lower(spec: NetworkSpec, dtype: torch.dtype = torch.float32, chip: ChipNumerics | None = None,
-          engine: str = "torch") -> Lowered:
+          engine: str | None = "torch", device: str | torch.device = "cpu") -> Lowered:
     """Resolve decays, scales and per-neuron constants for ``spec`` (and a chip's arithmetic); ``engine``
-    "compiled" lets the torch backend run its compiled loops where it has one for the neuron."""
-    if engine not in ENGINES:
-        raise ConfigError(f"train.engine must be one of {ENGINES}, got {engine!r}")
+    "compiled" lets the torch backend run its compiled loops where it has one for the neuron (CPU only,
+    :func:`resolve_engine`); ``device`` is where the run's tensors live."""
+    device = torch.device(device)
+    engine = resolve_engine(engine, device)
+    if device.type == "cuda" and device.index is None:
+        device = torch.device("cuda", torch.cuda.current_device())  # tensors report their index: compare equal
+    if chip is not None and device.type != "cpu":
+        raise ConfigError(f"a hardware profile's arithmetic runs on the CPU only; set train.device = \"cpu\" to train "
+                          f"under [hardware] (got {str(device)!r})")
     stated = type(spec.neuron).stated("eligibility")
     consts = trace_constants(spec.neuron, spec.readout, spec.dt, spec.n_rec, dtype) if stated else None
+    if consts is not None and consts.beta is not None:
+        consts = consts._replace(beta=consts.beta.to(device))
     membrane = chip.membrane(spec.neuron, spec.dt) if chip is not None and spec.spiking else None
-    return Lowered(spec, dtype, consts, chip, membrane, engine)
+    return Lowered(spec, dtype, consts, chip, membrane, engine, device)
 
 
 def chip_traces(chip: ChipNumerics, tr: PreTraces, c: TraceConstants) -> PreTraces:
@@ -195,6 +227,6 @@ class CurriculumResult(NamedTuple):
 def presentation_batch(c: Curriculum, p: Presentation) -> TrialBatch:
     """The :class:`~neuromorph.types.TrialBatch` of one presentation: constant input and target, decision at the end."""
     x, y, n = c.x[p.samples], c.y[p.samples], len(p.phase)
-    mask = torch.zeros(n, x.shape[0], dtype=x.dtype)
+    mask = torch.zeros(n, x.shape[0], dtype=x.dtype, device=x.device)
     mask[-1] = 1.0
     return TrialBatch(x.expand(n, *x.shape), y.expand(n, *y.shape), mask, p.phase)

@@ -87,7 +87,8 @@ class ALIFParameters(LIFParameters):
         return alif_initial_state(batch, n, dtype)
 
     def step(self, state, drive, dt, *, theta=None, membrane=None):
-        return alif_step(self, state, drive, dt, _beta(self, state.v.shape[-1], state.v.dtype), membrane, theta)
+        return alif_step(self, state, drive, dt, _beta(self, state.v.shape[-1], state.v.dtype, state.v.device),
+                         membrane, theta)
 
     def eligibility(self, dt: float, n: int, dtype: torch.dtype) -> Eligibility:
         r"""The membrane stage :math:`(\alpha, s)` and the adaptation :math:`(\rho, \beta)` (Bellec et al. 2020, eq. 25-27)."""
@@ -99,9 +100,9 @@ class ALIFParameters(LIFParameters):
 
 
 @functools.lru_cache(maxsize=64)
-def _beta(p: ALIFParameters, n: int, dtype: torch.dtype) -> torch.Tensor:
-    """:meth:`ALIFParameters.beta_tensor`, built once per (parameters, size, dtype)."""
-    return p.beta_tensor(n, dtype)
+def _beta(p: ALIFParameters, n: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """:meth:`ALIFParameters.beta_tensor`, built once per (parameters, size, dtype, device): no copy per step."""
+    return p.beta_tensor(n, dtype).to(device)
 
 
 class ALIFState(NamedTuple):

@@ -187,6 +187,7 @@ class RuleContext(NamedTuple):
     #: sequence of a run and checkpoints with it; rules read it in ``initial`` and write it in ``gradients``
     carry: dict | None = None
     engine: str = "torch"  #: "compiled": the backend may run its compiled loops (neuromorph.backends.torch.compiled)
+    device: torch.device = torch.device("cpu")  #: where the rule's state lives (``train.device``)
 
 
 class Teaching(NamedTuple):

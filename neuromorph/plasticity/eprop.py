@@ -98,8 +98,8 @@ class EProp(ThreeFactorRule):
 
     def initial(self, ctx: RuleContext) -> EPropState:
         c = ctx.consts
-        tr = zero_traces(ctx.batch, ctx.n_in, ctx.n_rec, ctx.dtype)
-        return EPropState(zero_inner(c, ctx.batch, ctx.n_in, ctx.n_rec, ctx.dtype), tr,
+        tr = zero_traces(ctx.batch, ctx.n_in, ctx.n_rec, ctx.dtype, ctx.device)
+        return EPropState(zero_inner(c, ctx.batch, ctx.n_in, ctx.n_rec, ctx.dtype, ctx.device), tr,
                           online_init(self.targets, tr, ctx.n_out, c.adaptive))
 
     def step(self, state: EPropState, s: StepSignals, ctx: RuleContext) -> EPropState:

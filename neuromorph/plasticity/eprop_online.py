@@ -56,19 +56,20 @@ def online_init(
     """Zero state for a new sequence (shapes taken from the traces); ``synaptic_trace`` for RFLO."""
     batch, n_rec = tr.rec.shape
     hidden = [t for t in HIDDEN_TARGETS if t in targets]
-    zeros = {t: torch.zeros(batch, n_rec, _pre(tr, t).shape[1], dtype=tr.rec.dtype) for t in hidden}
+    on = {"dtype": tr.rec.dtype, "device": tr.rec.device}
+    zeros = {t: torch.zeros(batch, n_rec, _pre(tr, t).shape[1], **on) for t in hidden}
     acc = {t: torch.zeros_like(zeros[t][0]) for t in hidden}
     if Target.W_OUT in targets:
-        acc[Target.W_OUT] = torch.zeros(n_out, n_rec, dtype=tr.rec.dtype)
+        acc[Target.W_OUT] = torch.zeros(n_out, n_rec, dtype=tr.rec.dtype, device=tr.rec.device)
     if Target.B_OUT in targets:
-        acc[Target.B_OUT] = torch.zeros(n_out, 1, dtype=tr.rec.dtype)
+        acc[Target.B_OUT] = torch.zeros(n_out, 1, dtype=tr.rec.dtype, device=tr.rec.device)
     return OnlineState(
         ebar=zeros,
         eps_a={t: z.clone() for t, z in zeros.items()} if adaptive else {},
         trace={t: z.clone() for t, z in zeros.items()} if synaptic_trace else {},
         acc=acc,
         acc_e={t: torch.zeros_like(a) for t, a in acc.items() if t in zeros},
-        spike_count=torch.zeros(n_rec, dtype=tr.rec.dtype),
+        spike_count=torch.zeros(n_rec, dtype=tr.rec.dtype, device=tr.rec.device),
         steps=0,
     )
 

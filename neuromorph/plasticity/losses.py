@@ -49,7 +49,7 @@ def loss_value(kind: LossKind, y: torch.Tensor, target: torch.Tensor, mask: torc
 def accuracy(mean_output: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> float:
     """Fraction of trials whose masked-mean output (B, n_out) picks the class at the first masked step."""
     decision = mean_output.argmax(-1)
-    label = target[mask.argmax(0), torch.arange(target.shape[1])]
+    label = target[mask.argmax(0), torch.arange(target.shape[1], device=target.device)]
     return float((decision == label).to(torch.float64).mean())
 
 

@@ -56,6 +56,7 @@ class Learner:
         zero_diagonal: bool = True,
         write: Callable[[str, torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
         masks: dict[Target, torch.Tensor] | None = None,
+        deferred: bool | None = None,
     ) -> None:
         self.spec = spec
         self.params = params
@@ -72,6 +73,11 @@ class Learner:
         else:
             self.optimizer = torch.optim.AdamW(trained, lr=spec.lr, weight_decay=spec.weight_decay)
         self.updates = 0
+        #: check finiteness on the device and refuse at :meth:`check` (once per sequence), not at every update:
+        #: the default off the CPU, where a check per update would stop the time loop until the device catches up
+        self.deferred = any(p.device.type != "cpu" for p in params.values()) if deferred is None else deferred
+        self._good: torch.Tensor | None = None  #: deferred: all updates since the last check were finite (device)
+        self._masked: torch.Tensor | None = None  #: deferred: updates refused since the last check (device)
 
     @torch.no_grad()
     def apply(self, grads: dict[Target, torch.Tensor]) -> None:
@@ -82,8 +88,15 @@ class Learner:
         the step; a step that makes a parameter, the feedback or the optimiser state non-finite
         is rolled back exactly (values and optimiser state as before the call), then refused.
         An empty ``grads`` (a window in which the rule did not learn) is no step at all.
+
+        With ``deferred`` the same checks run on the device without reading their result: a refused
+        update and every one after it leave the values and moments as they were, and :meth:`check`
+        raises the :class:`NonFiniteError` (the caller calls it once per sequence).
         """
         if not grads:
+            return
+        if self.deferred:
+            self._apply_deferred(grads)
             return
         if not _all_finite([grads[t] for t in self.order if t in grads]):
             bad = next(t for t in self.order if t in grads and not torch.isfinite(grads[t]).all())
@@ -97,6 +110,54 @@ class Learner:
             raise NonFiniteError(f"the update at update {self.updates} made {bad} NaN or Inf (not applied: the "
                                  "parameters stay those of the last good update); lower optimizer.lr or the weight gains")
         self.updates += 1
+
+    def _apply_deferred(self, grads: dict[Target, torch.Tensor]) -> None:
+        """:meth:`apply` without a host synchronisation: the checks and the roll-back are tensor operations."""
+        order = self.order
+        finite = [torch.isfinite(grads[t]).all() for t in order if t in grads]
+        values, state, feedback = self._snapshot()
+        self._step(grads)
+        finite += [torch.isfinite(self.params[t]).all() for t in order]
+        for t in order:
+            finite += [torch.isfinite(v).all() for k, v in self.optimizer.state.get(self.params[t], {}).items()
+                       if k != "step" and torch.is_tensor(v) and v.is_floating_point()]
+        if self.feedback is not None:
+            finite.append(torch.isfinite(self.feedback).all())
+        ok = torch.stack(finite).all()
+        self._good = ok if self._good is None else self._good & ok
+        self._masked = (~self._good).to(torch.int64) + (0 if self._masked is None else self._masked)
+        for t, before in values.items():
+            self.params[t].copy_(torch.where(self._good, self.params[t], before))
+        for p, st in self.optimizer.state.items():
+            saved = state.get(id(p), {})
+            for key, value in st.items():
+                if key != "step" and torch.is_tensor(value):  # the moments (the step count: check())
+                    value.copy_(torch.where(self._good, value, saved.get(key, torch.zeros_like(value))))
+        if feedback is not None:
+            self.feedback.copy_(torch.where(self._good, self.feedback, feedback))
+        self.updates += 1
+
+    def check(self) -> None:
+        """Raise the :class:`NonFiniteError` of a refused deferred update (one host synchronisation); no-op otherwise.
+
+        The values and moments are those of the last good update already; the optimiser's step counts (host
+        numbers) are put back here, so the state is exactly that of the last good update.
+        """
+        if self._good is None:
+            return
+        good, masked = bool(self._good), int(self._masked)
+        self._good = self._masked = None
+        if good:
+            return
+        self.updates -= masked
+        for p in list(self.optimizer.state):
+            st = self.optimizer.state[p]
+            if "step" in st:
+                st["step"] = st["step"] - masked
+                if float(st["step"]) <= 0:  # the refused update was the first: no state, as before it
+                    del self.optimizer.state[p]
+        raise NonFiniteError(f"NaN or Inf in the update at update {self.updates} (not applied: the parameters stay "
+                             "those of the last good update); lower optimizer.lr or the weight gains")
 
     def set_lr(self, lr: float) -> None:
         """Change η for the following steps (a schedule: a driver's per-epoch decay)."""

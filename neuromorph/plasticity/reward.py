@@ -147,8 +147,9 @@ class RewardEProp(Rule):
             raise ConfigError(f"{self.name} draws actions and needs the run's generator: pass "
                               "train_sequence(..., generator=torch.Generator().manual_seed(seed))")
         inner = self.eprop.initial(ctx)
-        acc = {t: torch.zeros(ctx.batch, *a.shape, dtype=ctx.dtype) for t, a in inner.online.acc.items()}
-        zeros = torch.zeros(ctx.batch, dtype=ctx.dtype)
+        acc = {t: torch.zeros(ctx.batch, *a.shape, dtype=ctx.dtype, device=ctx.device)
+               for t, a in inner.online.acc.items()}
+        zeros = torch.zeros(ctx.batch, dtype=ctx.dtype, device=ctx.device)
         return RewardState(inner, acc, zeros, zeros.clone())
 
     def step(self, state: RewardState, s: StepSignals, ctx: RuleContext) -> RewardState:
@@ -208,7 +209,9 @@ def policy_error(y: torch.Tensor, mask: torch.Tensor, generator: torch.Generator
     :math:`a = \#\{k : \sum_{k' \le k} \pi_{k'} < u\}`, :math:`u \sim U(0, 1)` (inverse CDF).
     """
     pi = torch.softmax(y, dim=-1)
-    u = torch.rand(y.shape[0], 1, generator=generator, dtype=y.dtype)
+    u = torch.rand(y.shape[0], 1, generator=generator, dtype=y.dtype)  # the run's (CPU) stream on every device
+    if y.device.type != "cpu":
+        u = u.to(y.device, non_blocking=True)  # a copy queued behind the step, not a synchronisation
     action = (pi.cumsum(-1) < u).sum(-1).clamp(max=y.shape[-1] - 1)
     onehot = torch.nn.functional.one_hot(action, y.shape[-1]).to(y.dtype)
     return mask.unsqueeze(1) * (pi - onehot), action

@@ -127,8 +127,8 @@ class RFLO(ThreeFactorRule):
 
     def initial(self, ctx: RuleContext) -> RFLOState:
         c = ctx.consts
-        tr = zero_traces(ctx.batch, ctx.n_in, ctx.n_rec, ctx.dtype)
-        return RFLOState(tr, fixed_decay(self, c, ctx.n_rec, ctx.dtype),
+        tr = zero_traces(ctx.batch, ctx.n_in, ctx.n_rec, ctx.dtype, ctx.device)
+        return RFLOState(tr, fixed_decay(self, c, ctx.n_rec, ctx.dtype, ctx.device),
                          online_init(self.targets, tr, ctx.n_out, False, synaptic_trace=True))
 
     def step_decay(self, state: RFLOState, s: StepSignals, ctx: RuleContext) -> torch.Tensor:
@@ -152,17 +152,18 @@ class RFLO(ThreeFactorRule):
                 "trace_decay": decay.expand(s.psi.shape[0], s.psi.shape[1])}
 
 
-def fixed_decay(rule: RFLO, c: TraceConstants, n_rec: int, dtype: torch.dtype) -> torch.Tensor | None:
+def fixed_decay(rule: RFLO, c: TraceConstants, n_rec: int, dtype: torch.dtype,
+                device: torch.device | str | None = None) -> torch.Tensor | None:
     """Per-neuron decay (n_rec,) for the fixed choices; ``None`` for ``"jacobian"`` (see :func:`jacobian_decay`)."""
     if rule.decay == "jacobian":
         return None
     if rule.decay == "leak":
-        return torch.full((n_rec,), c.alpha, dtype=dtype)
+        return torch.full((n_rec,), c.alpha, dtype=dtype, device=device)
     if isinstance(rule.decay, tuple):
         if len(rule.decay) != n_rec:
             raise ConfigError(f"rule.decay has {len(rule.decay)} entries, expected one per neuron ({n_rec})")
-        return torch.tensor(rule.decay, dtype=dtype)
-    return torch.full((n_rec,), float(rule.decay), dtype=dtype)
+        return torch.tensor(rule.decay, dtype=dtype, device=device)
+    return torch.full((n_rec,), float(rule.decay), dtype=dtype, device=device)
 
 
 def jacobian_decay(c: TraceConstants, w_rec: torch.Tensor, psi_prev: torch.Tensor) -> torch.Tensor:

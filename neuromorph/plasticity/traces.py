@@ -69,9 +69,10 @@ class InnerTraces(NamedTuple):
     bias: torch.Tensor
 
 
-def zero_inner(c: TraceConstants, batch: int, n_in: int, n_rec: int, dtype: torch.dtype) -> tuple[InnerTraces, ...]:
+def zero_inner(c: TraceConstants, batch: int, n_in: int, n_rec: int, dtype: torch.dtype,
+               device: torch.device | str | None = None) -> tuple[InnerTraces, ...]:
     """Inner-stage traces at the start of a sequence (an empty tuple for single-stage neurons)."""
-    z = lambda n: torch.zeros(batch, n, dtype=dtype)
+    z = lambda n: torch.zeros(batch, n, dtype=dtype, device=device)
     return tuple(InnerTraces(z(n_in), z(n_rec), z(1)) for _ in c.inner)
 
 
@@ -103,9 +104,10 @@ class PreTraces(NamedTuple):
     out_bias: torch.Tensor  #: :math:`F_\kappa(1)`
 
 
-def zero_traces(batch: int, n_in: int, n_rec: int, dtype: torch.dtype) -> PreTraces:
+def zero_traces(batch: int, n_in: int, n_rec: int, dtype: torch.dtype,
+                device: torch.device | str | None = None) -> PreTraces:
     """Traces at the start of a sequence."""
-    z = lambda n: torch.zeros(batch, n, dtype=dtype)
+    z = lambda n: torch.zeros(batch, n, dtype=dtype, device=device)
     return PreTraces(z(n_in), z(n_rec), z(1), z(n_rec), z(1))
 
 

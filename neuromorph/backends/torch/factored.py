@@ -153,8 +153,8 @@ def eprop_traces(fw: Forward, ctx: RuleContext) -> SequenceFactors:
     if _compiled(ctx):
         return compiled_traces(fw, ctx)
     c = ctx.consts
-    tr, inner = zero_traces(ctx.batch, ctx.n_in, ctx.n_rec, ctx.dtype), zero_inner(c, ctx.batch, ctx.n_in,
-                                                                                      ctx.n_rec, ctx.dtype)
+    tr, inner = zero_traces(ctx.batch, ctx.n_in, ctx.n_rec, ctx.dtype, ctx.device), zero_inner(
+        c, ctx.batch, ctx.n_in, ctx.n_rec, ctx.dtype, ctx.device)
     hist = []
     for t in range(fw.x.shape[0]):
         inner, u_in, u_rec, u_b = inner_trace_step(inner, c, fw.x[t], fw.z_prev[t])
@@ -186,7 +186,7 @@ def rflo_factored(rule: RFLO, fw: Forward, delta: torch.Tensor, learning: torch.
     """
     c = ctx.consts
     traces = eprop_traces(fw, ctx)
-    decay = fixed_decay(rule, c, ctx.n_rec, ctx.dtype)
+    decay = fixed_decay(rule, c, ctx.n_rec, ctx.dtype, ctx.device)
     if decay is None:
         psi_prev = torch.cat([torch.zeros_like(fw.psi[:1]), fw.psi[:-1]])
         decay = jacobian_decay(c, params.w_rec, psi_prev)

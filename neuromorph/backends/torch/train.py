@@ -45,10 +45,11 @@ class _Totals:
     """Loss, spikes and the masked output sum accumulated step by step (the online loop)."""
 
     def __init__(self, low: Lowered, batch: TrialBatch) -> None:
-        self.loss = torch.zeros((), dtype=low.dtype)
-        self.spikes = torch.zeros((), dtype=low.dtype)
-        self.out = torch.zeros(batch.batch_size, low.spec.n_out, dtype=low.dtype)
-        self.mask = torch.zeros(batch.batch_size, dtype=low.dtype)
+        on = {"dtype": low.dtype, "device": low.device}  # on the device: adding a step never synchronises
+        self.loss = torch.zeros((), **on)
+        self.spikes = torch.zeros((), **on)
+        self.out = torch.zeros(batch.batch_size, low.spec.n_out, **on)
+        self.mask = torch.zeros(batch.batch_size, **on)
 
     def add(self, kind: LossKind, y: torch.Tensor, z: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> None:
         self.loss += loss_value(kind, y.unsqueeze(0), target.unsqueeze(0), mask.unsqueeze(0))
@@ -67,7 +68,7 @@ def online_sequence(
     ctx = low.context(batch.batch_size, generator, carry)
     rs, totals = rule.initial(ctx), _Totals(low, batch)
     interval, n_steps = rule.update_interval or batch.n_steps, batch.n_steps
-    psi_prev = torch.zeros(batch.batch_size, low.spec.n_rec, dtype=low.dtype)
+    psi_prev = torch.zeros(batch.batch_size, low.spec.n_rec, dtype=low.dtype, device=low.device)
     kept: dict[str, list] = {"z": [], "y": []}
     for t in range(n_steps):
         z_prev, phase = state.neuron.z, batch.phase_at(t)
