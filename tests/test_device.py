@@ -93,7 +93,7 @@ def test_on_cuda_the_default_engine_is_torch_and_compiled_is_refused(fake_cuda):
 
 
 def test_resolve_engine_is_the_one_rule():
-    assert resolve_engine(None, "cpu") == "torch"  # DEFAULT_ENGINE today
+    assert resolve_engine(None, "cpu") == "compiled"  # the CPU default: numba loops where a kernel exists
     assert resolve_engine("compiled", "cpu") == "compiled"
     assert resolve_engine(None, "cuda") == "torch"
     assert resolve_engine("torch", "cuda:0") == "torch"
