@@ -289,19 +289,21 @@ def _start(low, params, inputs: torch.Tensor):
 
 
 def _finish(low, z, psi, y, v) -> Run:
-    zt = torch.from_numpy(z)
-    z_prev = torch.cat([torch.zeros(1, *zt.shape[1:], dtype=low.dtype), zt[:-1]])
-    return Run(z_prev, zt, torch.from_numpy(psi), torch.from_numpy(y), torch.from_numpy(v))
+    return Run(*(torch.from_numpy(a) for a in (z, psi, y, v)))
 
 
 class Run(NamedTuple):
     """A compiled forward pass, time-major: the inputs of the factored forms and the membrane of a recording."""
 
-    z_prev: torch.Tensor
     z: torch.Tensor
     psi: torch.Tensor
     y: torch.Tensor
     v: torch.Tensor  #: the membrane before the reset (spiking) or the pre-activation (rate units)
+
+    @property
+    def z_prev(self) -> torch.Tensor:
+        """:math:`z_{t-1}` (zeros at t = 0), a copy made when a factored form asks for it."""
+        return torch.cat([torch.zeros_like(self.z[:1]), self.z[:-1]])
 
 
 #: Inputs with at most this fraction of nonzero entries drive the network event by event (a spike raster);
