@@ -90,8 +90,9 @@ def _neuron(xt, zp, w_inT, w_recT, bias, theta, beta, nk, adaptive, syn, st, dri
 
 
 @_jit
-def _readout_error(z, w_out, b_out, rk, leaky, yb, ystar, label, m, regression, inv_b, delta, tot):
-    r"""Readout :math:`y_t` in place on ``yb``, the output error ``delta`` and the loss added to ``tot[0]`` (times B).
+def _readout_error(z, w_out, b_out, rk, leaky, yb, ystar, m, regression, inv_b, delta, tot):
+    r"""Readout :math:`y_t` in place on ``yb``, the output error ``delta`` and the loss added to ``tot[0]`` (times B);
+    ``ystar`` the target (regression) or the class index as a float (cross-entropy).
 
     ``rk`` = (c, scale): :math:`y \leftarrow y + c(-y + \mathrm{scale}(W^\mathrm{out}z + b^\mathrm{out}))` (leaky)."""
     zero, one = yb.dtype.type(0.0), yb.dtype.type(1.0)
@@ -112,6 +113,7 @@ def _readout_error(z, w_out, b_out, rk, leaky, yb, ystar, label, m, regression, 
             delta[k] = diff * w
         tot[0] += 0.5 * sq * m
         return
+    label = int(ystar[0])  # the class index
     top = yb[0]
     for k in range(n_out):
         top = max(top, yb[k])
@@ -161,7 +163,7 @@ def _eligibility(pre, psi, L, beta, rho, kappa, s_out, adaptive, eb, ea, acc, ac
 
 
 @_jit
-def _online_window(x, ystar, label, mask, t0, t1, regression, prm, fb, beta, nk, tk, stages, cols, adaptive, syn,
+def _online_window(x, ystar, mask, t0, t1, regression, prm, fb, beta, nk, tk, stages, cols, adaptive, syn,
                    leaky, ns, y, P, Q, zk, ebar, eps, acc, acc_e, acc_out, spikes, tot, out, msum):
     """Steps ``t0 .. t1-1`` of every batch element, state in place (see :func:`compiled_online` for the arrays)."""
     w_inT, w_recT, bias, theta, w_out, b_out = prm
@@ -177,7 +179,7 @@ def _online_window(x, ystar, label, mask, t0, t1, regression, prm, fb, beta, nk,
             zp[:] = ns[Z, b]
             _neuron(x[t, b], zp, w_inT, w_recT, bias, theta, beta, nk, adaptive, syn, ns[:, b], drive, rec, psi)
             z = ns[Z, b]
-            _readout_error(z, w_out, b_out, tk[4:6], leaky, y[b], ystar[t, b], label[t, b], mask[t, b], regression,
+            _readout_error(z, w_out, b_out, tk[4:6], leaky, y[b], ystar[t, b], mask[t, b], regression,
                            inv_b, delta, tot)
             for k in range(n_out):
                 out[b, k] += mask[t, b] * y[b, k]
@@ -230,7 +232,7 @@ class _Setup(NamedTuple):
     flags: tuple[bool, bool, bool]  #: adaptive, syn, leaky
     cols: np.ndarray  #: trace column of every eligibility column (-1: the threshold's constant -1)
     slices: dict  #: hidden target -> its eligibility columns
-    data: tuple  #: inputs (T, B, n_in), float targets, class labels, mask
+    data: tuple  #: inputs (T, B, n_in), targets (T, B, n_out or 1), mask (T, B)
 
 
 def _setup(low, rule, kind: LossKind, batch) -> _Setup:
@@ -254,16 +256,11 @@ def _setup(low, rule, kind: LossKind, batch) -> _Setup:
 
 
 def _data(low, kind: LossKind, batch) -> tuple:
-    """The batch as numpy (no copies where it already is contiguous in the dtype); the unused target is a
-    zero-stride view."""
+    """Inputs, targets and mask as numpy (no copies where they already are contiguous in the dtype); class indices
+    as floats (T, B, 1), so that both losses share one compiled kernel per dtype."""
     a = lambda t: np.ascontiguousarray(t.detach().to(low.dtype).numpy())
-    T, B, n_out = batch.n_steps, batch.batch_size, low.spec.n_out
-    if kind is LossKind.REGRESSION:
-        ystar, label = a(batch.targets), np.broadcast_to(np.zeros(1, np.int64), (T, B))
-    else:
-        ystar = np.broadcast_to(np.zeros(1, _NP[low.dtype]), (T, B, n_out))
-        label = np.ascontiguousarray(batch.targets.numpy().astype(np.int64, copy=False))
-    return a(batch.inputs), ystar, label, a(batch.mask)
+    targets = batch.targets if kind is LossKind.REGRESSION else batch.targets.unsqueeze(-1)
+    return a(batch.inputs), a(targets), a(batch.mask)
 
 
 class _State(NamedTuple):
