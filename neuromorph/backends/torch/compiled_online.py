@@ -38,6 +38,7 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
+from neuromorph.backends.base import NetworkState, SequenceResult
 from neuromorph.backends.torch.compiled import _KERNELS, _announce, _jit, _readout_constants, available
 from neuromorph.dynamics import ALIFParameters, CubaLIFParameters, LIFParameters
 from neuromorph.plasticity.base import HIDDEN_TARGETS, Target
@@ -90,7 +91,7 @@ def _neuron(xt, zp, w_inT, w_recT, bias, theta, beta, nk, adaptive, syn, st, dri
 
 
 @_jit
-def _readout_error(z, w_out, b_out, rk, leaky, yb, ystar, m, regression, inv_b, delta, tot):
+def _readout_error(z, w_out, b_out, rk, leaky, yb, ystar, m, regression, batch, delta, tot):
     r"""Readout :math:`y_t` in place on ``yb``, the output error ``delta`` and the loss added to ``tot[0]`` (times B);
     ``ystar`` the target (regression) or the class index as a float (cross-entropy).
 
@@ -104,7 +105,7 @@ def _readout_error(z, w_out, b_out, rk, leaky, yb, ystar, m, regression, inv_b, 
                 acc += w_out[k, j] * z[j]
         out = acc + b_out[k]
         yb[k] = yb[k] + rk[0] * (-yb[k] + out * rk[1]) if leaky else out
-    w = m * inv_b
+    w = m / batch  # as output_error: mask / B
     if regression:
         sq = 0.0
         for k in range(n_out):
@@ -170,7 +171,7 @@ def _online_window(x, ystar, mask, t0, t1, regression, prm, fb, beta, nk, tk, st
     T, B, n_in = x.shape
     n, n_out, m = bias.shape[0], w_out.shape[0], cols.shape[0]
     one = nk.dtype.type(1.0)
-    inv_b = one / B
+    batch = nk.dtype.type(B)
     work = np.empty((5, n), nk.dtype)
     drive, rec, psi, L, zp = work[0], work[1], work[2], work[3], work[4]
     u, pre, delta = np.empty(P.shape[1], nk.dtype), np.empty(m, nk.dtype), np.empty(n_out, nk.dtype)
@@ -180,7 +181,7 @@ def _online_window(x, ystar, mask, t0, t1, regression, prm, fb, beta, nk, tk, st
             _neuron(x[t, b], zp, w_inT, w_recT, bias, theta, beta, nk, adaptive, syn, ns[:, b], drive, rec, psi)
             z = ns[Z, b]
             _readout_error(z, w_out, b_out, tk[4:6], leaky, y[b], ystar[t, b], mask[t, b], regression,
-                           inv_b, delta, tot)
+                           batch, delta, tot)
             for k in range(n_out):
                 out[b, k] += mask[t, b] * y[b, k]
             msum[b] += mask[t, b]
@@ -236,6 +237,7 @@ class _Setup(NamedTuple):
 
 
 def _setup(low, rule, kind: LossKind, batch) -> _Setup:
+    """Constants of the neuron, traces and readout (Python floats rounded once to the dtype, as torch does)."""
     p, dt, n, c, dtype = low.spec.neuron, low.spec.dt, low.spec.n_rec, low.consts, _NP[low.dtype]
     adaptive, syn = type(p) is ALIFParameters, type(p) is CubaLIFParameters
     nk = [p.alpha(dt), p.drive_scale(dt), p.v_th, p.pd_height / p.v_th, p.pd_width * p.v_th, p.n_ref(dt),
@@ -244,15 +246,20 @@ def _setup(low, rule, kind: LossKind, batch) -> _Setup:
     tk = [c.alpha, c.s_in, c.kappa, c.s_out, rc, rs, c.rho if adaptive else 0.0]
     stages = np.array([[f.decay, f.scale] for f in c.inner], dtype).reshape(-1, 2)
     beta = c.beta.to(low.dtype).numpy() if adaptive else np.zeros(n, dtype)
-    n_in = low.spec.n_in
+    return _Setup(np.array(nk, dtype), np.array(tk, dtype), stages, np.ascontiguousarray(beta, dtype),
+                  (adaptive, syn, leaky), *_columns(low, rule), _data(low, kind, batch))
+
+
+def _columns(low, rule) -> tuple[np.ndarray, dict]:
+    """The hidden targets side by side as one block of eligibility columns: each column's trace (the traces are
+    those of (x, z_{t-1}, 1); -1 for the threshold's constant presynaptic factor -1), and each target's columns."""
+    n_in, n = low.spec.n_in, low.spec.n_rec
     where = {Target.W_IN: np.arange(n_in), Target.W_REC: n_in + np.arange(n), Target.BIAS: np.array([n_in + n]),
              Target.THRESHOLD: np.array([-1])}
     hidden = [t for t in HIDDEN_TARGETS if t in rule.targets]
     cols = np.concatenate([where[t] for t in hidden] + [np.zeros(0, np.int64)]).astype(np.int64)
     bounds = np.cumsum([0] + [len(where[t]) for t in hidden])
-    slices = {t: slice(int(bounds[k]), int(bounds[k + 1])) for k, t in enumerate(hidden)}
-    return _Setup(np.array(nk, dtype), np.array(tk, dtype), stages, np.ascontiguousarray(beta, dtype),
-                  (adaptive, syn, leaky), cols, slices, _data(low, kind, batch))
+    return cols, {t: slice(int(bounds[k]), int(bounds[k + 1])) for k, t in enumerate(hidden)}
 
 
 def _data(low, kind: LossKind, batch) -> tuple:
@@ -319,8 +326,6 @@ def _gradients(low, rule, s: _Setup, st: _State, steps: int) -> dict[Target, tor
 
 def _result(state, st: _State, batch_size: int):
     """The :class:`~neuromorph.backends.base.SequenceResult` of the torch loop without ``record``."""
-    from neuromorph.backends.base import NetworkState, SequenceResult
-
     neuron = type(state.neuron)(**{k: torch.from_numpy(st.ns[_ROWS[k]].copy()) for k in state.neuron._fields})
     mean_output = torch.from_numpy(st.out) / torch.from_numpy(st.msum).clamp(min=1).unsqueeze(1)
     return SequenceResult(float(st.tot[0] / batch_size), float(st.tot[1]), mean_output, None, None, {},
