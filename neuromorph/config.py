@@ -58,8 +58,8 @@ class TrainSpec:
     ``threads = 1`` by default: per-step loops on small networks run fastest on
     one thread (thread contention measured 4x slow-downs). ``engine = "compiled"`` runs the torch
     backend's compiled loops where it has one (:mod:`neuromorph.backends.torch.compiled`: today the
-    LIF forward pass and e-prop's filters of the factored mode), the torch loop elsewhere; ``"torch"``
-    (the default) is the reference loop everywhere.
+    LIF forward pass and e-prop's filters of the factored mode; :mod:`~neuromorph.backends.torch.compiled_online`:
+    online e-prop), the torch loop elsewhere; ``"torch"`` (the default) is the reference loop everywhere.
     """
 
     iterations: int = 200
