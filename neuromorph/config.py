@@ -80,11 +80,13 @@ class TrainSpec:
     ``threads = 1`` by default: per-step loops on small networks run fastest on
     one thread (thread contention measured 4x slow-downs). ``engine = "compiled"`` runs the torch
     backend's compiled loops where it has one (:mod:`neuromorph.backends.torch.compiled`: the forward pass of
-    every neuron family, factored e-prop as two compiled passes, e-prop's and RFLO's filters), the torch loop
-    elsewhere; ``"torch"`` is the reference loop everywhere (the same numbers: float64 to 1e-12). Left out, the engine is the device's default
-    (:func:`~neuromorph.backends.base.resolve_engine`: "compiled" on the CPU, "torch" on a CUDA device, where "compiled" is refused).
-    ``device`` (``"cpu"``, ``"cuda"``, ``"cuda:N"``) is where the torch backend keeps the network, its
-    state and the optimiser; parameters are drawn on the CPU (the same numbers on every device).
+    every neuron family, factored e-prop as two compiled passes, online e-prop
+    (:mod:`~neuromorph.backends.torch.compiled_online`), e-prop's and RFLO's filters), the torch loop elsewhere;
+    ``"torch"`` is the reference loop everywhere (the same numbers: float64 to 1e-12). Left out, the engine is the
+    device's default (:func:`~neuromorph.backends.base.resolve_engine`: "compiled" on the CPU, "torch" on a CUDA
+    device, where "compiled" is refused). ``device`` (``"cpu"``, ``"cuda"``, ``"cuda:N"``) is where the torch
+    backend keeps the network, its state and the optimiser; parameters are drawn on the CPU (the same numbers on
+    every device).
     """
 
     iterations: int = 200

@@ -32,6 +32,7 @@ from neuromorph.backends.base import (
 from neuromorph.backends.torch.bptt import bptt_sequence
 from neuromorph.backends.torch import compiled_eprop
 from neuromorph.backends.torch.compiled import at_rest, compiled_forward
+from neuromorph.backends.torch.compiled_online import compiled_online
 from neuromorph.backends.torch.factored import FACTORED, Forward
 from neuromorph.errors import ConfigError
 from neuromorph.network import Parameters
@@ -64,7 +65,11 @@ def online_sequence(
     apply: ApplyFn, state: NetworkState, record: bool, generator: torch.Generator | None = None,
     carry: dict | None = None,
 ) -> SequenceResult:
-    """Any online rule, step by step (module docstring); updates every ``rule.update_interval`` steps."""
+    """Any online rule, step by step (module docstring); updates every ``rule.update_interval`` steps. With
+    ``train.engine = "compiled"``, online e-prop runs compiled where it can (:mod:`.compiled_online`)."""
+    result = compiled_online(low, params, feedback, rule, kind, batch, apply, state, record)
+    if result is not None:
+        return result
     ctx = low.context(batch.batch_size, generator, carry)
     rs, totals = rule.initial(ctx), _Totals(low, batch)
     interval, n_steps = rule.update_interval or batch.n_steps, batch.n_steps

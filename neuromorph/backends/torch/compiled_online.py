@@ -1,0 +1,352 @@
+r"""Online e-prop as a compiled loop (numba): the torch online loop's numbers, window by window.
+
+:func:`~neuromorph.backends.torch.train.online_sequence` runs e-prop's online mode (``rule.mode = "online"``) as
+a Python loop of many small torch operations per step. With ``train.engine = "compiled"`` the same computation
+runs here, one compiled call per update window, with the state of the neuron, the traces and the per-synapse
+eligibility carried between calls in numpy arrays, and ``apply(grads)`` between them (the next window reads the
+updated parameters). Per step :math:`t` and batch element, exactly as the torch loop (Bellec et al. 2020,
+Nat. Commun. 11:3625, eqs. 13-14 and Methods):
+
+* the network step of :mod:`neuromorph.dynamics.lif` (ALIF, CUBA LIF): :math:`I_t = W^\mathrm{in} x_t +
+  W^\mathrm{rec} z_{t-1} + b` (event-driven: only the nonzero inputs and spikes are added), membrane, threshold,
+  refractory count, pseudo-derivative :math:`\psi_t` and the readout :math:`y_t` (:mod:`.compiled`'s kernel);
+* the output error :math:`\delta_t` (:func:`~neuromorph.plasticity.losses.output_error`, mean squared error or
+  softmax cross-entropy, and the loss) and :math:`L_t = B\,\delta_t` with :math:`B` = ``feedback_matrix``;
+* the presynaptic traces :math:`P_t = \alpha P_{t-1} + s_\mathrm{in} u_t` of :math:`u_t = (x_t, z_{t-1}, 1)`,
+  after the neuron's inner stages (CUBA LIF's current), and the readout's :math:`Z^\kappa_t`;
+* per synapse (one block of columns for all hidden targets; the threshold's presynaptic factor is -1):
+
+.. math::
+
+    e^t_{ji} = \psi^t_j (P^t_i - \beta_j \epsilon^{a,t}_{ji}), \quad
+    \epsilon^{a,t+1}_{ji} = \psi^t_j P^t_i + (\rho - \beta_j \psi^t_j)\,\epsilon^{a,t}_{ji}, \quad
+    \bar e^t = \kappa \bar e^{t-1} + s_\mathrm{out} e^t, \quad
+    A \mathrel{+}= L^t_j \bar e^t_{ji}, \quad S \mathrel{+}= e^t_{ji}
+
+(:math:`\beta = 0` for LIF), and :math:`A^\mathrm{out} \mathrel{+}= \delta_t Z^{\kappa\top}_t`. At a window's end
+:func:`~neuromorph.plasticity.eprop_online.online_gradients` adds the firing-rate term to :math:`A` and shapes
+the gradients as the torch loop does. Within a window the parameters are fixed and every accumulator is a sum,
+so the kernel runs batch element by batch element (the state of one stays in cache); sums run in another order
+than torch's, so float64 agrees to rounding (``tests/test_compiled_online.py``: 1e-12). Memory is the
+per-synapse state, independent of T.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+import torch
+
+from neuromorph.backends.base import NetworkState, SequenceResult
+from neuromorph.backends.torch.compiled import _KERNELS, _announce, _jit, _readout_constants, available
+from neuromorph.dynamics import ALIFParameters, CubaLIFParameters, LIFParameters
+from neuromorph.plasticity.base import HIDDEN_TARGETS, Target
+from neuromorph.plasticity.eprop import EProp
+from neuromorph.plasticity.eprop_online import OnlineState, online_gradients
+from neuromorph.plasticity.three_factor import Mode, feedback_matrix
+from neuromorph.types import LossKind
+
+V, Z, R, A, I = range(5)  #: rows of the neuron-state array (membrane, spikes, refractory count, adaptation, current)
+
+
+# ----------------------------------------------------------------------------------------------- kernel
+@_jit
+def _neuron(xt, zp, w_inT, w_recT, bias, theta, beta, nk, adaptive, syn, st, drive, rec, psi):
+    r"""One network step of one batch element in place on ``st`` (rows V, Z, R, A, I); fills ``psi``.
+
+    ``nk`` = (α, s, v_th, γ/v_th, δ v_th, n_ref, ρ, α_s, s_s). :math:`I = W^\mathrm{in}x + W^\mathrm{rec}z_{t-1} + b`
+    adds the rows of the transposed weights for nonzero inputs and spikes only (exact: the others add zeros).
+    """
+    zero, one = nk.dtype.type(0.0), nk.dtype.type(1.0)
+    n = bias.shape[0]
+    drive[:] = zero
+    rec[:] = zero
+    for i in range(xt.shape[0]):
+        if xt[i] != zero:
+            for j in range(n):
+                drive[j] += w_inT[i, j] * xt[i]
+    for i in range(n):
+        if zp[i] != zero:
+            for j in range(n):
+                rec[j] += w_recT[i, j] * zp[i]
+    for j in range(n):
+        m = drive[j] + rec[j] + bias[j]
+        if syn:
+            st[I, j] = nk[7] * st[I, j] + nk[8] * m
+            m = st[I, j]
+        if adaptive:
+            st[A, j] = nk[6] * st[A, j] + zp[j]
+            thr = nk[2] + beta[j] * st[A, j] + theta[j]
+        else:
+            thr = nk[2] + theta[j]
+        v = nk[0] * st[V, j] + nk[1] * m - nk[2] * zp[j]
+        free = one if st[R, j] <= zero else zero
+        zj = (one if v > thr else zero) * free
+        d = one - abs(v - thr) / nk[4]
+        psi[j] = nk[3] * (zero if d < zero else d) * free  # NaN stays NaN, as torch.clamp
+        st[R, j] = nk[5] if zj > zero else (st[R, j] - one if st[R, j] - one > zero else zero)
+        st[V, j] = v
+        st[Z, j] = zj
+
+
+@_jit
+def _readout_error(z, w_out, b_out, rk, leaky, yb, ystar, m, regression, batch, delta, tot):
+    r"""Readout :math:`y_t` in place on ``yb``, the output error ``delta`` and the loss added to ``tot[0]`` (times B);
+    ``ystar`` the target (regression) or the class index as a float (cross-entropy).
+
+    ``rk`` = (c, scale): :math:`y \leftarrow y + c(-y + \mathrm{scale}(W^\mathrm{out}z + b^\mathrm{out}))` (leaky)."""
+    zero, one = yb.dtype.type(0.0), yb.dtype.type(1.0)
+    n_out = yb.shape[0]
+    for k in range(n_out):
+        acc = zero
+        for j in range(z.shape[0]):
+            if z[j] != zero:
+                acc += w_out[k, j] * z[j]
+        out = acc + b_out[k]
+        yb[k] = yb[k] + rk[0] * (-yb[k] + out * rk[1]) if leaky else out
+    w = m / batch  # as output_error: mask / B
+    if regression:
+        sq = 0.0
+        for k in range(n_out):
+            diff = yb[k] - ystar[k]
+            sq += diff * diff
+            delta[k] = diff * w
+        tot[0] += 0.5 * sq * m
+        return
+    label = int(ystar[0])  # the class index
+    top = yb[0]
+    for k in range(n_out):
+        top = max(top, yb[k])
+    se = zero
+    for k in range(n_out):
+        se += np.exp(yb[k] - top)
+    tot[0] += (top + np.log(se) - yb[label]) * m
+    for k in range(n_out):
+        delta[k] = (np.exp(yb[k] - top) / se - (one if k == label else zero)) * w
+
+
+@_jit
+def _traces(u, stages, Q, P, tk):
+    r"""Presynaptic traces in place: inner stages :math:`Q \leftarrow d Q + s u` (``stages`` rows (d, s)), then
+    :math:`P \leftarrow \alpha P + s_\mathrm{in} u` on the last stage's output (``tk`` = (α, s_in, ...))."""
+    for q in range(stages.shape[0]):
+        for i in range(u.shape[0]):
+            Q[q, i] = stages[q, 0] * Q[q, i] + stages[q, 1] * u[i]
+            u[i] = Q[q, i]
+    for i in range(u.shape[0]):
+        P[i] = tk[0] * P[i] + tk[1] * u[i]
+
+
+@_jit
+def _eligibility(pre, psi, L, beta, rho, kappa, s_out, adaptive, eb, ea, acc, acc_e):
+    r"""Per synapse: :math:`e`, :math:`\epsilon^a` (ALIF), :math:`\bar e`, :math:`A \mathrel{+}= L\bar e` and
+    :math:`S \mathrel{+}= e` (module docstring), the innermost loop over the contiguous presynaptic axis."""
+    n, m = eb.shape
+    for j in range(n):
+        pj, lj = psi[j], L[j]
+        if adaptive:
+            bp = beta[j] * pj
+            dec = rho - bp
+            for c in range(m):
+                drive = pj * pre[c]
+                e = drive - bp * ea[j, c]
+                ea[j, c] = drive + dec * ea[j, c]
+                eb[j, c] = kappa * eb[j, c] + s_out * e
+                acc[j, c] += lj * eb[j, c]
+                acc_e[j, c] += e
+        else:
+            for c in range(m):
+                e = pj * pre[c]
+                eb[j, c] = kappa * eb[j, c] + s_out * e
+                acc[j, c] += lj * eb[j, c]
+                acc_e[j, c] += e
+
+
+@_jit
+def _online_window(x, ystar, mask, t0, t1, regression, prm, fb, beta, nk, tk, stages, cols, adaptive, syn,
+                   leaky, ns, y, P, Q, zk, ebar, eps, acc, acc_e, acc_out, spikes, tot, out, msum):
+    """Steps ``t0 .. t1-1`` of every batch element, state in place (see :func:`compiled_online` for the arrays)."""
+    w_inT, w_recT, bias, theta, w_out, b_out = prm
+    T, B, n_in = x.shape
+    n, n_out, m = bias.shape[0], w_out.shape[0], cols.shape[0]
+    one = nk.dtype.type(1.0)
+    batch = nk.dtype.type(B)
+    work = np.empty((5, n), nk.dtype)
+    drive, rec, psi, L, zp = work[0], work[1], work[2], work[3], work[4]
+    u, pre, delta = np.empty(P.shape[1], nk.dtype), np.empty(m, nk.dtype), np.empty(n_out, nk.dtype)
+    for b in range(B):
+        for t in range(t0, t1):
+            zp[:] = ns[Z, b]
+            _neuron(x[t, b], zp, w_inT, w_recT, bias, theta, beta, nk, adaptive, syn, ns[:, b], drive, rec, psi)
+            z = ns[Z, b]
+            _readout_error(z, w_out, b_out, tk[4:6], leaky, y[b], ystar[t, b], mask[t, b], regression,
+                           batch, delta, tot)
+            for k in range(n_out):
+                out[b, k] += mask[t, b] * y[b, k]
+            msum[b] += mask[t, b]
+            for j in range(n):
+                L[j] = 0.0
+                for k in range(n_out):
+                    L[j] += delta[k] * fb[j, k]
+            u[:n_in] = x[t, b]
+            u[n_in:n_in + n] = zp
+            u[n_in + n] = one
+            _traces(u, stages, Q[:, b], P[b], tk)
+            for c in range(m):
+                pre[c] = P[b, cols[c]] if cols[c] >= 0 else -one
+            _eligibility(pre, psi, L, beta, tk[6], tk[2], tk[3], adaptive, ebar[b], eps[b], acc, acc_e)
+            for j in range(n):
+                zk[b, j] = tk[2] * zk[b, j] + tk[3] * z[j]
+                spikes[j] += z[j]
+                tot[1] += z[j]
+            zk[b, n] = tk[2] * zk[b, n] + tk[3]
+            for k in range(n_out):
+                for j in range(n + 1):
+                    acc_out[k, j] += delta[k] * zk[b, j]
+
+
+_KERNELS["online e-prop"] = _online_window  # the name :func:`.compiled._announce` looks up
+
+
+# ----------------------------------------------------------------------------------------------- wrapper
+_FAMILIES = (LIFParameters, ALIFParameters, CubaLIFParameters)  #: exact classes (a subclass may step differently)
+_NP = {torch.float32: np.float32, torch.float64: np.float64}
+_ROWS = {"v": V, "z": Z, "r": R, "a": A, "i": I}
+
+
+def _runs_compiled(low, rule, kind: LossKind, state, record: bool) -> bool:
+    """Whether the kernel computes exactly what the torch loop would: otherwise the torch loop runs."""
+    return (low.engine == "compiled" and available() and not record and low.chip is None and low.membrane is None
+            and type(rule) is EProp and rule.mode is Mode.ONLINE and type(low.spec.neuron) in _FAMILIES
+            and low.consts is not None and low.dtype in _NP and kind in (LossKind.REGRESSION, LossKind.CLASSIFICATION)
+            and not any(s.any() for s in (*state.neuron, state.y)))
+
+
+class _Setup(NamedTuple):
+    """What stays fixed over a sequence: constants, the hidden targets' columns and the batch as numpy arrays."""
+
+    nk: np.ndarray  #: neuron (α, s, v_th, γ/v_th, δ v_th, n_ref, ρ, α_s, s_s)
+    tk: np.ndarray  #: traces and readout (α, s_in, κ, s_out, c, scale, ρ)
+    stages: np.ndarray  #: inner trace stages (S, 2): (decay, scale)
+    beta: np.ndarray
+    flags: tuple[bool, bool, bool]  #: adaptive, syn, leaky
+    cols: np.ndarray  #: trace column of every eligibility column (-1: the threshold's constant -1)
+    slices: dict  #: hidden target -> its eligibility columns
+    data: tuple  #: inputs (T, B, n_in), targets (T, B, n_out or 1), mask (T, B)
+
+
+def _setup(low, rule, kind: LossKind, batch) -> _Setup:
+    """Constants of the neuron, traces and readout (Python floats rounded once to the dtype, as torch does)."""
+    p, dt, n, c, dtype = low.spec.neuron, low.spec.dt, low.spec.n_rec, low.consts, _NP[low.dtype]
+    adaptive, syn = type(p) is ALIFParameters, type(p) is CubaLIFParameters
+    nk = [p.alpha(dt), p.drive_scale(dt), p.v_th, p.pd_height / p.v_th, p.pd_width * p.v_th, p.n_ref(dt),
+          p.rho(dt) if adaptive else 0.0, p.alpha_syn(dt) if syn else 0.0, p.current_scale(dt) if syn else 0.0]
+    leaky, rc, rs = _readout_constants(low)
+    tk = [c.alpha, c.s_in, c.kappa, c.s_out, rc, rs, c.rho if adaptive else 0.0]
+    stages = np.array([[f.decay, f.scale] for f in c.inner], dtype).reshape(-1, 2)
+    beta = c.beta.to(low.dtype).numpy() if adaptive else np.zeros(n, dtype)
+    return _Setup(np.array(nk, dtype), np.array(tk, dtype), stages, np.ascontiguousarray(beta, dtype),
+                  (adaptive, syn, leaky), *_columns(low, rule), _data(low, kind, batch))
+
+
+def _columns(low, rule) -> tuple[np.ndarray, dict]:
+    """The hidden targets side by side as one block of eligibility columns: each column's trace (the traces are
+    those of (x, z_{t-1}, 1); -1 for the threshold's constant presynaptic factor -1), and each target's columns."""
+    n_in, n = low.spec.n_in, low.spec.n_rec
+    where = {Target.W_IN: np.arange(n_in), Target.W_REC: n_in + np.arange(n), Target.BIAS: np.array([n_in + n]),
+             Target.THRESHOLD: np.array([-1])}
+    hidden = [t for t in HIDDEN_TARGETS if t in rule.targets]
+    cols = np.concatenate([where[t] for t in hidden] + [np.zeros(0, np.int64)]).astype(np.int64)
+    bounds = np.cumsum([0] + [len(where[t]) for t in hidden])
+    return cols, {t: slice(int(bounds[k]), int(bounds[k + 1])) for k, t in enumerate(hidden)}
+
+
+def _data(low, kind: LossKind, batch) -> tuple:
+    """Inputs, targets and mask as numpy (no copies where they already are contiguous in the dtype); class indices
+    as floats (T, B, 1), so that both losses share one compiled kernel per dtype."""
+    a = lambda t: np.ascontiguousarray(t.detach().to(low.dtype).numpy())
+    targets = batch.targets if kind is LossKind.REGRESSION else batch.targets.unsqueeze(-1)
+    return a(batch.inputs), a(targets), a(batch.mask)
+
+
+class _State(NamedTuple):
+    """Everything carried from window to window (time-free): neuron rows (5, B, n), readout, traces, eligibility,
+    the window's accumulators and the sequence's totals."""
+
+    ns: np.ndarray
+    y: np.ndarray
+    P: np.ndarray  #: presynaptic traces of (x, z_{t-1}, 1): (B, n_in + n + 1)
+    Q: np.ndarray  #: inner stages (S, B, n_in + n + 1)
+    zk: np.ndarray  #: readout traces (Z^κ, F_κ(1)): (B, n + 1)
+    ebar: np.ndarray  #: (B, n, m) for the m eligibility columns
+    eps: np.ndarray  #: ALIF's ε^a (B, n, m), else empty
+    acc: np.ndarray  #: Σ L ē (n, m)
+    acc_e: np.ndarray  #: Σ e (n, m)
+    acc_out: np.ndarray  #: Σ δ (Z^κ, F_κ(1))ᵀ (n_out, n + 1)
+    spikes: np.ndarray  #: (n,) spikes in the window
+    tot: np.ndarray  #: float64 (loss × B, spikes)
+    out: np.ndarray  #: (B, n_out) masked output sum
+    msum: np.ndarray  #: (B,) mask sum
+
+
+def _zero_state(low, s: _Setup, batch_size: int) -> _State:
+    n, n_out, n_pre, m = low.spec.n_rec, low.spec.n_out, low.spec.n_in + low.spec.n_rec + 1, len(s.cols)
+    z = lambda *shape: np.zeros(shape, _NP[low.dtype])
+    B = batch_size
+    return _State(z(5, B, n), z(B, n_out), z(B, n_pre), z(len(s.stages), B, n_pre), z(B, n + 1), z(B, n, m),
+                  z(B, n, m) if s.flags[0] else z(B, 0, 0), z(n, m), z(n, m), z(n_out, n + 1), z(n),
+                  np.zeros(2), z(B, n_out), z(B))
+
+
+def _parameters(low, rule, params, feedback) -> tuple[tuple, np.ndarray]:
+    """The parameters in force (transposed input and recurrent weights: rows per presynaptic unit) and B."""
+    a = lambda t: np.ascontiguousarray(t.detach().to(low.dtype).numpy())
+    theta = a(params.threshold) if params.threshold is not None else np.zeros(low.spec.n_rec, _NP[low.dtype])
+    prm = (a(params.w_in.T), a(params.w_rec.T), a(params.bias), theta, a(params.w_out), a(params.b_out))
+    return prm, a(feedback_matrix(rule, params, feedback))
+
+
+def _gradients(low, rule, s: _Setup, st: _State, steps: int) -> dict[Target, torch.Tensor]:
+    """The window's gradients through :func:`online_gradients` (rate term, shapes); accumulators cleared."""
+    n = low.spec.n_rec
+    cut = lambda a, sl: torch.from_numpy(np.ascontiguousarray(a[:, sl]))
+    acc = {t: cut(st.acc, sl) for t, sl in s.slices.items()}
+    acc_e = {t: cut(st.acc_e, sl) for t, sl in s.slices.items()}
+    for target, sl in ((Target.W_OUT, slice(0, n)), (Target.B_OUT, slice(n, n + 1))):
+        if target in rule.targets:
+            acc[target] = cut(st.acc_out, sl)
+    ebar = {t: torch.from_numpy(st.ebar[:, :, sl]) for t, sl in s.slices.items()}
+    window = OnlineState(ebar, {}, {}, acc, acc_e, torch.from_numpy(st.spikes.copy()), steps)
+    grads, _ = online_gradients(window, rule.regularization, low.spec.dt)
+    for a in (st.acc, st.acc_e, st.acc_out, st.spikes):
+        a.fill(0)
+    return grads
+
+
+def _result(state, st: _State, batch_size: int):
+    """The :class:`~neuromorph.backends.base.SequenceResult` of the torch loop without ``record``."""
+    neuron = type(state.neuron)(**{k: torch.from_numpy(st.ns[_ROWS[k]].copy()) for k in state.neuron._fields})
+    mean_output = torch.from_numpy(st.out) / torch.from_numpy(st.msum).clamp(min=1).unsqueeze(1)
+    return SequenceResult(float(st.tot[0] / batch_size), float(st.tot[1]), mean_output, None, None, {},
+                          NetworkState(neuron, torch.from_numpy(st.y)))
+
+
+def compiled_online(low, params, feedback, rule, kind: LossKind, batch, apply, state, record: bool):
+    """Online e-prop with the compiled kernel, one call per update window and ``apply(grads)`` after each; ``None``
+    where the torch loop must run (:func:`_runs_compiled`): recording, a chip, a state off rest, another rule,
+    neuron or loss."""
+    if not _runs_compiled(low, rule, kind, state, record):
+        return None
+    s = _setup(low, rule, kind, batch)
+    st = _zero_state(low, s, batch.batch_size)
+    n_steps = batch.n_steps
+    interval = rule.update_interval or n_steps
+    _announce("online e-prop")
+    for t0 in range(0, n_steps, interval):
+        t1 = min(t0 + interval, n_steps)
+        prm, fb = _parameters(low, rule, params, feedback)
+        _online_window(*s.data, t0, t1, kind is LossKind.REGRESSION, prm, fb, s.beta, s.nk, s.tk, s.stages, s.cols,
+                       *s.flags, *st[:11], st.tot, st.out, st.msum)
+        apply(_gradients(low, rule, s, st, t1 - t0))
+    return _result(state, st, batch.batch_size)
