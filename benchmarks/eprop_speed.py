@@ -105,8 +105,9 @@ def plans(quick: bool) -> dict:
     sequence) gets ``slow_repeats`` timed repeats instead of ``repeats``; the output names every such row.
     """
     if quick:
-        mem = [(m, 1, 100) for m in METHODS]
-        mem += [("online", 1, 1000), ("online_compiled", 1, 1000), ("compiled", 1, 1000)]
+        # a few rows that exercise every kind of worker (torch loop, compiled, norse) and both targets' checks
+        mem = [("bptt", 1, 100), ("norse_bptt", 1, 100), ("online_compiled", 1, 100), ("online_compiled", 1, 1000),
+               ("compiled", 1, 100), ("compiled", 1, 1000)]
         return {
             "T": 100,
             "warmup": 1,
@@ -320,7 +321,7 @@ class NorseBPTT:
 
     def probe(self, n_steps: int = 10) -> str:
         self.run(self.short_batch(n_steps))
-        return "torch loop"
+        return "norse"
 
 
 def make_bench(torch, spec, method: str, batch: int, n_steps: int):
@@ -335,14 +336,15 @@ def make_bench(torch, spec, method: str, batch: int, n_steps: int):
 class NestPeer:
     """NEST 3.10's e-prop on the same network, in a worker process of another interpreter (``nest_peer.py``).
 
-    One ``run`` is one update of ``batch`` sequences of 1000 steps; the network is built before any timing.
+    One ``run`` is one update of ``batch`` sequences of ``n_steps`` steps; the network is built before any timing.
     """
 
     nonfinite_updates = 0
 
-    def __init__(self, python: str, batch: int, n_updates: int) -> None:
+    def __init__(self, python: str, batch: int, n_updates: int, n_steps: int = 1000) -> None:
         env = {**os.environ, "OMP_NUM_THREADS": "1"}
-        self.proc = subprocess.Popen([python, str(REPO / "benchmarks" / "nest_peer.py"), str(batch), str(n_updates)],
+        self.proc = subprocess.Popen([python, str(REPO / "benchmarks" / "nest_peer.py"), str(batch), str(n_updates),
+                                      str(n_steps)],
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                                      text=True, env=env)
         self._read(lambda line: line == "ready")
@@ -365,6 +367,24 @@ class NestPeer:
             self.proc.wait(timeout=30)
 
 
+NEST_INSTALL = "python3.11 -m venv .nest && .nest/bin/pip install nest-simulator==3.10.0 numpy"
+
+
+def find_nest(log) -> str | None:
+    """``.nest/bin/python`` of this checkout when it exists and imports NEST 3.10 (the optional peer), else None."""
+    python = REPO / ".nest" / "bin" / "python"
+    if not python.exists():
+        return None
+    probe = subprocess.run([str(python), "-c", "import nest; print(nest.__version__)"], capture_output=True,
+                           text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    if probe.returncode != 0:
+        log(f"{python} does not import nest: NEST peer skipped")
+        return None
+    version = (probe.stdout.strip().splitlines() or ["?"])[-1]
+    log(f"NEST peer: {python} (nest {version})")
+    return str(python)
+
+
 def measure_speed(torch, spec, plan: dict, log, nest_python: str | None = None) -> list[dict]:
     """Median wall time per call, round-robin over methods (and NEST); slow methods get fewer repeats."""
     rows = []
@@ -373,12 +393,9 @@ def measure_speed(torch, spec, plan: dict, log, nest_python: str | None = None) 
         benches = {m: make_bench(torch, spec, m, batch, n_steps) for m in METHODS}
         ran = {m: b.probe() for m, b in benches.items()}  # also the first-call compilation of every kernel
         if nest_python is not None:
-            if n_steps != 1000:
-                log("  NEST peer skipped: its network runs T = 1000 (not --quick)")
-            else:
-                log(f"  batch {batch}: building the NEST peer ...")
-                benches["nest"] = NestPeer(nest_python, batch, plan["warmup"] + plan["repeats"][batch] + 1)
-                ran["nest"] = "NEST"
+            log(f"  batch {batch}: building the NEST peer ...")
+            benches["nest"] = NestPeer(nest_python, batch, plan["warmup"] + plan["repeats"][batch] + 1, n_steps)
+            ran["nest"] = "NEST"
         methods = tuple(benches)
         log(f"  batch {batch}: warm-up ({plan['warmup']} run each) ...")
         warm: dict[str, float] = {}
@@ -690,9 +707,7 @@ def report(result: dict) -> str:
         ["method", "ran", "batch", "T", "reps", "median s", "range s", "ms/step", "seq/s", "vs fwd", "x NEST"],
         rows, "llrrrrrrrrr"))
     if not nest:
-        lines.append("note: no NEST peer (pass --nest PYTHON, an interpreter with nest-simulator 3.10: "
-                     "python3.11 -m venv .nest && .nest/bin/pip install nest-simulator==3.10.0 numpy; "
-                     "NEST runs at T = 1000 only, so never with --quick)")
+        lines.append(f"note: no NEST peer (to include it: {NEST_INSTALL}, then --nest .nest/bin/python)")
     lines.append("note: BPTT is autograd through the torch step on either engine (train.engine does not change it): "
                  "one row")
     for r in speed:
@@ -764,13 +779,15 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(
         description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    ap.add_argument("--quick", action="store_true", help="smoke test: T=100, few repeats, < 30 s")
+    ap.add_argument("--quick", action="store_true", help="smoke test: T=100, few repeats, about 1 min")
     ap.add_argument("--threads", type=int, default=1, help="torch.set_num_threads (default 1)")
     ap.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"JSON output (default {DEFAULT_OUT})")
     ap.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1),
                     help="memory workers run at a time (default: min(2, cpus)); peaks are per process")
     ap.add_argument("--nest", metavar="PYTHON", help="an interpreter with nest-simulator 3.10: NEST's e-prop on the "
-                    "same network joins the interleaved speed runs (benchmarks/nest_peer.py says how to install it)")
+                    "same network joins the interleaved speed runs (default: .nest/bin/python when it exists and "
+                    f"imports nest; to make it: {NEST_INSTALL})")
+    ap.add_argument("--no-nest", action="store_true", help="leave NEST out even when .nest/bin/python exists")
     ap.add_argument("--_worker", nargs=3, metavar=("METHOD", "BATCH", "T"), help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.threads < 1:
@@ -787,6 +804,10 @@ def main(argv=None) -> int:
         print(f"[{time.perf_counter() - start:6.1f}s] {msg}", file=sys.stderr, flush=True)
 
     plan = plans(args.quick)
+    nest_python = None if args.no_nest else args.nest or find_nest(log)
+    if nest_python is None:
+        log(f"NEST peer skipped ({'--no-nest' if args.no_nest else 'no --nest and no working .nest/bin/python'}); "
+            f"to include it: {NEST_INSTALL}, then --nest .nest/bin/python")
     torch, spec = setup(args.threads)
     net = spec.network
     result: dict = {
@@ -816,7 +837,8 @@ def main(argv=None) -> int:
     }
 
     log(f"speed at T={plan['T']} with {torch.get_num_threads()} thread(s)")
-    result["speed"] = measure_speed(torch, spec, plan, log, args.nest)
+    result["speed"] = measure_speed(torch, spec, plan, log, nest_python)
+    result["machine"]["nest_python"] = nest_python
 
     log("analytic BPTT saved-tensor count (saved_tensors_hooks), neuromorph and norse")
     mem_T = sorted({t for _, _, t in plan["memory"]})
