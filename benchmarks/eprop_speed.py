@@ -69,16 +69,24 @@ REPO = Path(__file__).resolve().parent.parent
 CARD = REPO / "models" / "eprop_sine.toml"
 DEFAULT_OUT = REPO / "benchmarks" / "results" / "eprop_speed.json"
 
-METHODS = ("forward", "forward_compiled", "factored", "compiled", "online", "bptt")
+#: Stable method names (the JSON's ``method``); "compiled" is the factored path on the compiled engine.
+METHODS = ("forward", "forward_compiled", "factored", "compiled", "online", "online_compiled", "bptt", "norse_bptt")
 LABELS = {
-    "forward": "forward-only (simulate)",
+    "forward": "forward-only, torch",
     "forward_compiled": "forward-only, compiled",
-    "factored": "e-prop factored",
-    "compiled": "e-prop factored, compiled (train.engine = compiled)",
-    "online": "e-prop online",
-    "bptt": "BPTT (autograd)",
+    "factored": "e-prop factored, torch",
+    "compiled": "e-prop factored, compiled",
+    "online": "e-prop online, torch",
+    "online_compiled": "e-prop online, compiled",
+    "bptt": "BPTT (autograd; either engine)",
+    "norse_bptt": "norse BPTT (peer)",
     "nest": "NEST 3.10 eprop_iaf_bsshslm_2020 (peer)",
 }
+#: train.engine of each neuromorph method (BPTT is autograd through the torch step on either engine: one row)
+ENGINE = {"forward": "torch", "forward_compiled": "compiled", "factored": "torch", "compiled": "compiled",
+          "online": "torch", "online_compiled": "compiled", "bptt": "torch"}
+#: the forward-only row of the same engine, for the "vs fwd" column
+SAME_ENGINE_FORWARD = {m: "forward_compiled" if e == "compiled" else "forward" for m, e in ENGINE.items()}
 THREAD_NOTE = (
     "set explicitly: per-step loops on a 100-neuron network are many tiny ops, and extra "
     "OpenMP threads only add contention (measured: 0.33 s with one thread vs 1.2-11 s with two)"
@@ -91,24 +99,32 @@ RECORD_FLAG: bool | None = None  #: whether train_sequence takes ``record`` (set
 
 
 def plans(quick: bool) -> dict:
-    """Repeat counts and sizes: the full plan takes 3-5 minutes on 2 cores with 1 thread."""
+    """Repeat counts and sizes: the full plan takes about 5 minutes on 2 quiet cores with 1 thread.
+
+    A method whose warm-up call took longer than ``slow_s`` (the torch-engine online loop at batch 32, ~2-4 s a
+    sequence) gets ``slow_repeats`` timed repeats instead of ``repeats``; the output names every such row.
+    """
     if quick:
+        # a few rows that exercise every kind of worker (torch loop, compiled, norse) and both targets' checks
+        mem = [("bptt", 1, 100), ("norse_bptt", 1, 100), ("online_compiled", 1, 100), ("online_compiled", 1, 1000),
+               ("compiled", 1, 100), ("compiled", 1, 1000)]
         return {
             "T": 100,
             "warmup": 1,
             "repeats": {1: 2, 32: 2},
-            "online_b32_repeats": 1,
+            "slow_s": 1.0,
+            "slow_repeats": 1,
             "mem_T": (100, 1000),
             # (method, batch, T) measured in a fresh process each (~5 s of imports per worker)
-            "memory": [("factored", 1, 100), ("bptt", 1, 100), ("online", 1, 100), ("online", 1, 1000)],
+            "memory": mem,
         }
-    mem = [(m, 1, t) for t in (1000, 10000) for m in METHODS]
-    mem += [(m, 32, t) for t in (1000, 10000) for m in METHODS]
+    mem = [(m, b, t) for b in (1, 32) for t in (1000, 10000) for m in METHODS]
     return {
         "T": 1000,
         "warmup": 1,
         "repeats": {1: 7, 32: 7},
-        "online_b32_repeats": 3,
+        "slow_s": 1.0,
+        "slow_repeats": 3,
         "mem_T": (1000, 10000),
         "memory": mem,
     }
@@ -148,8 +164,8 @@ class Bench:
         self.n_steps = n_steps
         task = dataclasses.replace(spec.task, n_steps=n_steps)
         self.task = task
-        compiled = method in ("compiled", "forward_compiled")
-        self.low = lower(spec.network, torch.float32, engine="compiled" if compiled else "torch")
+        self.engine = ENGINE[method]
+        self.low = lower(spec.network, torch.float32, engine=self.engine)
         drawn, self.feedback = init_parameters(
             spec.network, spec.init, torch.Generator().manual_seed(spec.train.seed), torch.float32
         )
@@ -158,8 +174,8 @@ class Bench:
         self.batch = task.sample(batch, torch.Generator().manual_seed(spec.train.seed)).to(torch.float32)
         if method == "bptt":
             self.rule = BPTT(targets=spec.rule.targets, regularization=spec.rule.regularization)
-        elif method in ("factored", "compiled", "online"):
-            mode = Mode.ONLINE if method == "online" else Mode.FACTORED
+        elif method in ("factored", "compiled", "online", "online_compiled"):
+            mode = Mode.ONLINE if method.startswith("online") else Mode.FACTORED
             self.rule = dataclasses.replace(spec.rule, mode=mode)
         else:
             self.rule = None
@@ -199,6 +215,120 @@ class Bench:
         b = self.batch
         return TrialBatch(b.inputs[:n_steps], b.targets[:n_steps], b.mask[:n_steps])
 
+    def probe(self, n_steps: int = 10) -> str:
+        """What actually ran for this row: ``"torch loop"`` when the per-step torch ``Lowered.step`` is called
+        once a step (on the compiled engine: the package fell back to the reference loop), else ``"compiled"``.
+
+        Counted on a short batch by wrapping ``Lowered.step`` for the call; the compiled kernels never call it.
+        """
+        cls = type(self.low)
+        original = cls.step
+        calls = [0]
+
+        def counting(*args, **kwargs):
+            calls[0] += 1
+            return original(*args, **kwargs)
+
+        cls.step = counting
+        try:
+            self.run(self.short_batch(n_steps))
+        finally:
+            cls.step = original
+        return "torch loop" if calls[0] >= n_steps else "compiled"
+
+
+def _norse_rate_loss(torch, z, strength: float, target_hz: float, dt: float):
+    """A firing-rate regulariser like the card's: ``strength/2 * sum_j (rate_j - target)^2`` (rates per step)."""
+    rate = z.mean(dim=(0, 1))
+    return 0.5 * strength * ((rate - target_hz * dt) ** 2).sum()
+
+
+class NorseBPTT:
+    """The same network built from norse 1.1.0 modules, trained by BPTT: forward + backward + AdamW step per call.
+
+    ``norse.torch.LIFBoxCell`` (a LIF without synaptic current) for the 100 recurrent neurons, driven per step by
+    ``W_in x_t + W_rec z_{t-1}`` (two ``torch.nn.functional.linear``), and ``norse.torch.LIBoxCell`` (a leaky
+    integrator) on ``W_out z_t + b_out`` for the readout; tau_mem, tau_out, dt from the card. The membrane is in
+    units of v_th (norse's LIFBoxCell threshold 1; the weights are the card's initial ones divided by v_th), so
+    norse's ``triangle`` surrogate with alpha = pd_height has neuromorph's height and width. It is not the same
+    step as neuromorph's (benchmarks/README.md): Euler decay 1 - dt/tau instead of exp(-dt/tau), reset by
+    subtraction in the same step (``reset_subtract``, differentiated through z) instead of one step later,
+    undifferentiated. Loss: masked mean squared error plus a firing-rate regulariser of the card's strength.
+    ``norse.task`` is never imported (it needs torchvision).
+    """
+
+    engine = "torch"
+    nonfinite_updates = 0
+
+    def __init__(self, torch, spec, batch: int, n_steps: int) -> None:
+        import norse.torch as nt
+        from norse.torch.functional.reset import reset_subtract
+
+        from neuromorph.network import init_parameters
+
+        self.torch = torch
+        self.method = "norse_bptt"
+        self.batch_size = batch
+        self.n_steps = n_steps
+        net = spec.network
+        self.task = task = dataclasses.replace(spec.task, n_steps=n_steps)
+        self.batch = task.sample(batch, torch.Generator().manual_seed(spec.train.seed)).to(torch.float32)
+        drawn, _ = init_parameters(net, spec.init, torch.Generator().manual_seed(spec.train.seed), torch.float32)
+        v_th, dt = net.neuron.v_th, net.dt
+        self.w_in = torch.nn.Parameter(drawn.w_in.clone() / v_th)
+        self.w_rec = torch.nn.Parameter(drawn.w_rec.clone() / v_th)
+        self.readout = torch.nn.Linear(net.n_rec, net.n_out)
+        with torch.no_grad():
+            self.readout.weight.copy_(drawn.w_out)
+            self.readout.bias.zero_()
+        self.lif = nt.LIFBoxCell(nt.LIFBoxParameters(
+            tau_mem_inv=torch.tensor(1.0 / net.neuron.tau_mem), v_th=torch.tensor(1.0), v_reset=torch.tensor(0.0),
+            method="triangle", alpha=net.neuron.pd_height, reset_method=reset_subtract), dt=dt)
+        self.li = nt.LIBoxCell(nt.LIBoxParameters(tau_mem_inv=torch.tensor(1.0 / net.readout.tau_out)), dt=dt)
+        self.params = [self.w_in, self.w_rec, *self.readout.parameters()]
+        self.opt = torch.optim.AdamW(self.params, lr=spec.optimizer.lr)
+        reg = spec.rule.regularization
+        self.reg = (reg.strength, reg.target_hz, dt) if reg is not None else None
+        self.n_rec = net.n_rec
+
+    def run(self, batch=None) -> None:
+        torch = self.torch
+        F = torch.nn.functional
+        batch = self.batch if batch is None else batch
+        B = batch.inputs.shape[1]
+        z = torch.zeros(B, self.n_rec)
+        s_lif, s_li = None, None
+        ys, zs = [], []
+        for x_t in batch.inputs:
+            z, s_lif = self.lif(F.linear(x_t, self.w_in) + F.linear(z, self.w_rec), s_lif)
+            y, s_li = self.li(self.readout(z), s_li)
+            ys.append(y)
+            zs.append(z)
+        y, z_all = torch.stack(ys), torch.stack(zs)
+        mask = batch.mask.unsqueeze(-1).to(y.dtype)
+        loss = 0.5 * ((y - batch.targets) ** 2 * mask).sum() / mask.sum().clamp(min=1)
+        if self.reg is not None and self.reg[0] > 0:
+            loss = loss + _norse_rate_loss(torch, z_all, *self.reg)
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        if not all(bool(torch.isfinite(p.grad).all()) for p in self.params if p.grad is not None):
+            self.nonfinite_updates += 1
+            return
+        self.opt.step()
+
+    def short_batch(self, n_steps: int):
+        return Bench.short_batch(self, n_steps)
+
+    def probe(self, n_steps: int = 10) -> str:
+        self.run(self.short_batch(n_steps))
+        return "norse"
+
+
+def make_bench(torch, spec, method: str, batch: int, n_steps: int):
+    if method == "norse_bptt":
+        return NorseBPTT(torch, spec, batch, n_steps)
+    return Bench(torch, spec, method, batch, n_steps)
+
 
 # ----------------------------------------------------------------------------------- speed
 
@@ -206,14 +336,15 @@ class Bench:
 class NestPeer:
     """NEST 3.10's e-prop on the same network, in a worker process of another interpreter (``nest_peer.py``).
 
-    One ``run`` is one update of ``batch`` sequences of 1000 steps; the network is built before any timing.
+    One ``run`` is one update of ``batch`` sequences of ``n_steps`` steps; the network is built before any timing.
     """
 
     nonfinite_updates = 0
 
-    def __init__(self, python: str, batch: int, n_updates: int) -> None:
+    def __init__(self, python: str, batch: int, n_updates: int, n_steps: int = 1000) -> None:
         env = {**os.environ, "OMP_NUM_THREADS": "1"}
-        self.proc = subprocess.Popen([python, str(REPO / "benchmarks" / "nest_peer.py"), str(batch), str(n_updates)],
+        self.proc = subprocess.Popen([python, str(REPO / "benchmarks" / "nest_peer.py"), str(batch), str(n_updates),
+                                      str(n_steps)],
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                                      text=True, env=env)
         self._read(lambda line: line == "ready")
@@ -236,26 +367,46 @@ class NestPeer:
             self.proc.wait(timeout=30)
 
 
+NEST_INSTALL = "python3.11 -m venv .nest && .nest/bin/pip install nest-simulator==3.10.0 numpy"
+
+
+def find_nest(log) -> str | None:
+    """``.nest/bin/python`` of this checkout when it exists and imports NEST 3.10 (the optional peer), else None."""
+    python = REPO / ".nest" / "bin" / "python"
+    if not python.exists():
+        return None
+    probe = subprocess.run([str(python), "-c", "import nest; print(nest.__version__)"], capture_output=True,
+                           text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    if probe.returncode != 0:
+        log(f"{python} does not import nest: NEST peer skipped")
+        return None
+    version = (probe.stdout.strip().splitlines() or ["?"])[-1]
+    log(f"NEST peer: {python} (nest {version})")
+    return str(python)
+
+
 def measure_speed(torch, spec, plan: dict, log, nest_python: str | None = None) -> list[dict]:
-    """Median wall time per ``train_sequence``/``simulate`` call, round-robin over methods (and NEST)."""
+    """Median wall time per call, round-robin over methods (and NEST); slow methods get fewer repeats."""
     rows = []
     n_steps = plan["T"]
     for batch in (1, 32):
-        benches = {m: Bench(torch, spec, m, batch, n_steps) for m in METHODS}
+        benches = {m: make_bench(torch, spec, m, batch, n_steps) for m in METHODS}
+        ran = {m: b.probe() for m, b in benches.items()}  # also the first-call compilation of every kernel
         if nest_python is not None:
-            if n_steps != 1000:
-                log("  NEST peer skipped: its network runs T = 1000 (not --quick)")
-            else:
-                log(f"  batch {batch}: building the NEST peer ...")
-                benches["nest"] = NestPeer(nest_python, batch, plan["warmup"] + plan["repeats"][batch] + 1)
+            log(f"  batch {batch}: building the NEST peer ...")
+            benches["nest"] = NestPeer(nest_python, batch, plan["warmup"] + plan["repeats"][batch] + 1, n_steps)
+            ran["nest"] = "NEST"
         methods = tuple(benches)
-        wanted = {m: plan["repeats"][batch] for m in methods}
-        if batch == 32:
-            wanted["online"] = plan["online_b32_repeats"]
         log(f"  batch {batch}: warm-up ({plan['warmup']} run each) ...")
+        warm: dict[str, float] = {}
         for m, b in benches.items():
+            t0 = time.perf_counter()
             for _ in range(plan["warmup"]):
                 b.run()
+            warm[m] = (time.perf_counter() - t0) / max(1, plan["warmup"])
+        wanted = {m: plan["repeats"][batch] if warm[m] <= plan["slow_s"] else min(plan["slow_repeats"],
+                                                                                     plan["repeats"][batch])
+                  for m in methods}
         times: dict[str, list[float]] = {m: [] for m in methods}
         for r in range(max(wanted.values())):
             for m, b in benches.items():
@@ -266,17 +417,22 @@ def measure_speed(torch, spec, plan: dict, log, nest_python: str | None = None) 
                 b.run()
                 times[m].append(time.perf_counter() - t0)
             log(f"  batch {batch}: repeat {r + 1}/{max(wanted.values())} "
-                + " ".join(f"{m}={times[m][-1]:.2f}s" for m in methods if len(times[m]) == r + 1))
+                + " ".join(f"{m}={times[m][-1]:.3f}s" for m in methods if len(times[m]) == r + 1))
         if "nest" in benches:
             benches["nest"].close()
         for m in methods:
             med = statistics.median(times[m])
             rows.append({
                 "method": m,
+                "label": LABELS[m],
+                "engine": ENGINE.get(m, "peer"),
+                "ran": ran[m],
                 "batch": batch,
                 "T": n_steps,
                 "warmup": plan["warmup"],
+                "warmup_s": warm[m],
                 "repeats": len(times[m]),
+                "shortened": wanted[m] < plan["repeats"][batch],
                 "times_s": times[m],
                 "median_s": med,
                 "min_s": min(times[m]),
@@ -338,7 +494,8 @@ def worker(method: str, batch: int, n_steps: int, threads: int) -> dict:
     ``ru_maxrss`` is kept in the JSON, and used where ``/proc`` is unavailable.
     """
     torch, spec = setup(threads)
-    bench = Bench(torch, spec, method, batch, n_steps)
+    bench = make_bench(torch, spec, method, batch, n_steps)
+    input_nnz = int(torch.count_nonzero(bench.batch.inputs))
     bench.run(bench.short_batch(min(10, n_steps)))  # one-time allocations (thread pools, kernels)
     gc.collect()
     reset = _reset_peak()
@@ -365,6 +522,7 @@ def worker(method: str, batch: int, n_steps: int, threads: int) -> dict:
         "hwm_reset": reset,
         "seconds": elapsed,
         "nonfinite_updates": bench.nonfinite_updates,
+        "input_nnz": input_nnz,
     }
 
 
@@ -381,7 +539,7 @@ def run_worker_subprocess(method: str, batch: int, n_steps: int, threads: int) -
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def bptt_saved_bytes(torch, spec, batch: int, n_steps_list) -> dict:
+def bptt_saved_bytes(torch, spec, batch: int, n_steps_list, method: str = "bptt") -> dict:
     """Bytes autograd saves for backward in one BPTT sequence, per step and extrapolated.
 
     Measured exactly with ``saved_tensors_hooks`` (distinct storages) at two short lengths;
@@ -389,7 +547,7 @@ def bptt_saved_bytes(torch, spec, batch: int, n_steps_list) -> dict:
     """
     counts = {}
     for n in (50, 100):
-        bench = Bench(torch, spec, "bptt", batch, n)
+        bench = make_bench(torch, spec, method, batch, n)
         seen: dict[int, int] = {}
 
         def pack(t):
@@ -406,7 +564,8 @@ def bptt_saved_bytes(torch, spec, batch: int, n_steps_list) -> dict:
             "by_T": {int(t): fixed + per_step * t for t in n_steps_list}}
 
 
-def analytic_bytes(method: str, batch: int, n_steps: int, spec, saved: dict | None) -> tuple[float, str]:
+def analytic_bytes(method: str, batch: int, n_steps: int, spec, saved: dict | None,
+                   input_nnz: int | None = None) -> tuple[float, str]:
     """Dominant tensors of one sequence, counted from the current code (float32)."""
     n_in, n_rec, n_out = spec.network.n_in, spec.network.n_rec, spec.network.n_out
     f = 4
@@ -414,10 +573,18 @@ def analytic_bytes(method: str, batch: int, n_steps: int, spec, saved: dict | No
     if method in ("forward", "forward_compiled"):
         # Recording z, v (T,B,n_rec) and y (T,B,n_out); the per-step lists double it while stacking
         return tb * (2 * n_rec + n_out) * f, "recording z,v,y"
-    if method in ("factored", "compiled"):
+    if method == "factored":
         # per-step lists: pre_in, pre_rec, pre_bias, psi, out_trace, out_bias_trace, z, y
         return tb * (n_in + 4 * n_rec + 2 + n_out) * f, "stacked factors P_in,P_rec,psi,Zk,z,y"
-    if method == "online":
+    if method == "compiled":
+        from neuromorph.backends.torch.compiled_eprop import checkpoint_every
+
+        every, store = checkpoint_every(n_steps, batch, n_rec, f)
+        kept = 2 * tb * n_rec * f if store else batch * -(-n_steps // every) * 5 * n_rec * f
+        events = (tb + 1) * 8 + ((input_nnz if input_nnz is not None else tb * n_in // 20) + 1) * 8
+        what = "z,psi kept" if store else f"checkpoints every {every} steps"
+        return kept + events + 2 * tb * n_out * f, f"{what} + input events + y,delta"
+    if method in ("online", "online_compiled"):
         # per-synapse state: ebar (B,n_rec,n_pre) per hidden target + accumulators acc, acc_e
         state = (batch + 2) * n_rec * (n_in + n_rec) * f
         if RECORD_FLAG:  # train_sequence(record=False) keeps no per-step history
@@ -425,8 +592,8 @@ def analytic_bytes(method: str, batch: int, n_steps: int, spec, saved: dict | No
         # older train.py recorded every step: the factored lists plus learning (n_rec), delta (n_out)
         recorded = tb * (n_in + 5 * n_rec + 2 + 2 * n_out) * f
         return state + recorded, f"eligibility {state / MIB:.2f} + recorded steps {recorded / MIB:.2f}"
-    if method == "bptt" and saved is not None:
-        return saved[batch]["by_T"][n_steps], "saved for backward (hooks)"
+    if method in ("bptt", "norse_bptt") and saved is not None and batch in saved.get(method, {}):
+        return saved[method][batch]["by_T"][n_steps], "saved for backward (hooks)"
     return 0.0, "n/a"
 
 
@@ -445,40 +612,113 @@ def fmt_table(headers: list[str], rows: list[list], align: str) -> str:
     return "\n".join(out)
 
 
+#: Growth below this many MiB between the two lengths is within the RSS measurement's resolution (pages, the
+#: allocator's arenas): the T ratio of a peak near zero says nothing.
+MEM_RESOLUTION_MIB = 1.0
+FACTORED_COMPILED_LIMIT_MIB = 256.0
+
+
+def ratios(speed: list[dict], mem_rows: list[dict], mem_T) -> dict:
+    """Time ratios and memory growth, with every target's verdict (``targets``)."""
+    med = {(r["method"], r["batch"]): r["median_s"] for r in speed}
+    fastest = {(r["method"], r["batch"]): r["min_s"] for r in speed}
+
+    def over(num: str, den: str, table=med) -> dict:
+        return {str(b): table[(num, b)] / table[(den, b)] for b in (1, 32) if (num, b) in table and (den, b) in table}
+
+    t_lo, t_hi = mem_T
+    growth: dict[str, dict] = {}
+    peaks = {(r["method"], r["batch"], r["T"]): r for r in mem_rows if r.get("peak_increase_mib") is not None}
+    for batch in (1, 32):
+        for m in METHODS:
+            lo, hi = peaks.get((m, batch, t_lo)), peaks.get((m, batch, t_hi))
+            if lo is not None and hi is not None:
+                a, b = lo["peak_increase_mib"], hi["peak_increase_mib"]
+                growth.setdefault(str(batch), {})[m] = {
+                    "low_mib": a, "high_mib": b, "ratio": b / a if a >= MEM_RESOLUTION_MIB else None,
+                    "total_ratio": hi["peak_rss_mib"] / lo["peak_rss_mib"]}
+    targets = []
+    for name, num, den, limit in (("factored e-prop / forward-only, torch", "factored", "forward", 2.0),
+                                  ("factored e-prop / forward-only, compiled", "compiled", "forward_compiled", 1.5),
+                                  ("online e-prop / forward-only, compiled", "online_compiled", "forward_compiled",
+                                   3.0)):
+        for b, v in over(num, den).items():
+            targets.append({"what": f"{name}, batch {b}", "value": v, "limit": limit, "unit": "x", "met": v <= limit})
+    for batch, grow in growth.items():
+        for m in ("online", "online_compiled"):
+            g = grow.get(m)
+            if g is None:
+                continue
+            flat = g["high_mib"] <= 1.2 * g["low_mib"] or g["high_mib"] - g["low_mib"] < MEM_RESOLUTION_MIB
+            targets.append({"what": f"{LABELS[m]} peak memory T={t_hi} / T={t_lo}, batch {batch}",
+                            "value": g["ratio"], "low_mib": g["low_mib"], "high_mib": g["high_mib"], "limit": 1.2,
+                            "unit": "x", "met": flat})
+    big = [r for k, r in peaks.items() if k[0] == "compiled" and k[2] == t_hi]
+    if big:
+        r = max(big, key=lambda r: r["batch"])
+        targets.append({"what": f"{LABELS['compiled']} peak memory, T={t_hi}, batch {r['batch']}",
+                        "value": r["peak_increase_mib"], "limit": FACTORED_COMPILED_LIMIT_MIB, "unit": "MiB",
+                        "met": r["peak_increase_mib"] <= FACTORED_COMPILED_LIMIT_MIB})
+    return {
+        "factored_over_forward": over("factored", "forward"),
+        "factored_over_forward_min": over("factored", "forward", fastest),
+        "compiled_factored_over_compiled_forward": over("compiled", "forward_compiled"),
+        "compiled_factored_over_compiled_forward_min": over("compiled", "forward_compiled", fastest),
+        "compiled_online_over_compiled_forward": over("online_compiled", "forward_compiled"),
+        "compiled_online_over_compiled_forward_min": over("online_compiled", "forward_compiled", fastest),
+        "memory_growth": growth,
+        "targets": targets,
+    }
+
+
+def _load(la) -> str:
+    return "n/a" if not la else f"{la[0]:.1f}"
+
+
 def report(result: dict) -> str:
     m = result["machine"]
     cfg = result["config"]
     speed = result["speed"]
+    load = f"load average (1 min) at start / end: {_load(m.get('loadavg_start'))} / {_load(m.get('loadavg_end'))}"
     lines = [
         f"neuromorph e-prop benchmark  {result['date']}",
         f"network {cfg['n_in']} in / {cfg['n_rec']} LIF / {cfg['n_out']} out, card {cfg['card']}, "
         f"T = {cfg['T']}, dt = 1 ms",
         f"{m['processor']}, torch {m['torch']}, cpus {m['cpu_count']}, torch threads = {m['threads']} ({THREAD_NOTE})",
-        "load average (1 min) at start / end: "
-        + " / ".join(f"{la[0]:.1f}" if la else "n/a" for la in (m.get("loadavg_start"), m.get("loadavg_end"))),
+        load,
         "",
         f"Speed: one call = train_sequence(record={cfg['record']}): forward + gradient + AdamW apply "
-        f"(forward-only: simulate, no_grad); median of repeats after {cfg['warmup']} warm-up",
+        f"(forward-only: simulate, no_grad; norse: forward + backward + AdamW step; NEST: one update of B sequences); "
+        f"median of repeats after {cfg['warmup']} warm-up; 'ran' = what executed (torch loop / compiled kernels); "
+        "'vs fwd' = time / forward-only of the same engine",
     ]
-    fwd = {r["batch"]: r["median_s"] for r in speed if r["method"] == "forward"}
+    med = {(r["method"], r["batch"]): r["median_s"] for r in speed}
     nest = {r["batch"]: r["seq_per_s"] for r in speed if r["method"] == "nest"}
     rows = []
     for r in speed:
+        fwd = med.get((SAME_ENGINE_FORWARD.get(r["method"], "forward"), r["batch"]))
         rows.append([
-            LABELS[r["method"]], r["batch"], r["T"], r["repeats"], f"{r['median_s']:.3f}",
-            f"{r['min_s']:.3f}-{r['max_s']:.3f}", f"{r['ms_per_step']:.3f}", f"{r['seq_per_s']:.2f}",
-            f"{r['median_s'] / fwd[r['batch']]:.2f}x",
-            f"{r['seq_per_s'] / nest[r['batch']]:.1f}x" if r["batch"] in nest else "n/a",
+            LABELS[r["method"]], r.get("ran", "?"), r["batch"], r["T"], r["repeats"], f"{r['median_s']:.4f}",
+            f"{r['min_s']:.4f}-{r['max_s']:.4f}", f"{r['ms_per_step']:.4f}", f"{r['seq_per_s']:.2f}",
+            f"{r['median_s'] / fwd:.2f}x" if fwd and r["method"] in ENGINE else "-",
+            f"{r['seq_per_s'] / nest[r['batch']]:.2f}x" if r["batch"] in nest else "n/a",
         ])
     lines.append(fmt_table(
-        ["method", "batch", "T", "reps", "median s", "range s", "ms/step", "seq/s", "vs fwd", "x NEST"],
-        rows, "lrrrrrrrrr"))
+        ["method", "ran", "batch", "T", "reps", "median s", "range s", "ms/step", "seq/s", "vs fwd", "x NEST"],
+        rows, "llrrrrrrrrr"))
     if not nest:
-        lines.append("note: no NEST peer (pass --nest PYTHON, an interpreter with nest-simulator 3.10; see "
-                     "benchmarks/nest_peer.py for how to install one)")
-    few = [r for r in speed if r["repeats"] < max(x["repeats"] for x in speed)]
-    for r in few:
-        lines.append(f"note: {LABELS[r['method']]} at batch {r['batch']} is slow: only {r['repeats']} repeats")
+        lines.append(f"note: no NEST peer (to include it: {NEST_INSTALL}, then --nest .nest/bin/python)")
+    lines.append("note: BPTT is autograd through the torch step on either engine (train.engine does not change it): "
+                 "one row")
+    for r in speed:
+        if r["method"] in ENGINE and ENGINE[r["method"]] == "compiled" and r.get("ran") == "torch loop":
+            lines.append(f"note: {LABELS[r['method']]} at batch {r['batch']} ran the torch loop: the package falls "
+                         "back from train.engine = \"compiled\" for it (no compiled kernel yet)")
+    for r in speed:
+        if r.get("shortened"):
+            lines.append(f"note: shortened: {LABELS[r['method']]} at batch {r['batch']} took {r['warmup_s']:.1f} s "
+                         f"in warm-up (> {cfg['slow_s']:.0f} s): {r['repeats']} repeats instead of "
+                         f"{cfg['repeats'][str(r['batch'])]}")
     for r in speed:
         if r.get("nonfinite_updates"):
             lines.append(f"note: {LABELS[r['method']]} batch {r['batch']}: {r['nonfinite_updates']} non-finite "
@@ -500,7 +740,7 @@ def report(result: dict) -> str:
         ["method", "batch", "T", "base MiB", "peak +MiB", "analytic MiB", "analytic counts"],
         rows, "lrrrrrl"))
     if any(r.get("nonfinite_updates") for r in result["memory"]):
-        lines.append("* BPTT gradient was non-finite (explodes over this T); measured up to the skipped update")
+        lines.append("* gradient was non-finite (BPTT explodes over this T); measured up to the skipped update")
     for r in result["memory"]:
         if r.get("error"):
             lines.append(f"failed: {LABELS[r['method']]} B={r['batch']} T={r['T']}: {r['error']}")
@@ -508,28 +748,27 @@ def report(result: dict) -> str:
         lines.append("note: could not reset the RSS high-water mark; baselines are the pre-run peak")
     lines.append("")
     rt = result["ratios"]
-    lines.append(
-        "factored e-prop / forward-only time ratio: "
-        + ", ".join(f"batch {b}: {v:.2f}x" for b, v in rt["factored_over_forward"].items())
-        + "  (target <= 2x: " + ("met" if all(v <= 2 for v in rt["factored_over_forward"].values()) else "NOT met")
-        + "; from the fastest repeats: "
-        + ", ".join(f"batch {b}: {v:.2f}x" for b, v in rt["factored_over_forward_min"].items()) + ")"
-    )
-    compiled = rt.get("compiled_factored_over_compiled_forward", {})
-    if compiled:
-        lines.append("compiled factored e-prop / compiled forward-only time ratio: "
-                     + ", ".join(f"batch {b}: {v:.2f}x" for b, v in compiled.items())
-                     + "  (target <= 1.5x: " + ("met" if all(v <= 1.5 for v in compiled.values()) else "NOT met") + ")")
     t_lo, t_hi = cfg["mem_T"]
     for batch, grow in rt["memory_growth"].items():
-        parts = [f"{LABELS[k].split(' (')[0]} {v['low_mib']:.1f} -> {v['high_mib']:.1f} MiB"
+        parts = [f"{LABELS[k]} {v['low_mib']:.1f} -> {v['high_mib']:.1f} MiB"
                  + (f" ({v['ratio']:.1f}x)" if v["ratio"] is not None else "")
                  for k, v in grow.items()]
         lines.append(f"peak memory T={t_hi} vs T={t_lo}, batch {batch}: " + "; ".join(parts))
-    on = rt["memory_growth"].get("1", {}).get("online")
-    if on is not None:
-        flat = on["high_mib"] <= 1.5 * on["low_mib"] + 5.0
-        lines.append("  target (e-prop online memory does not grow with T): " + ("met" if flat else "NOT met"))
+    lines.append("")
+    lines.append(f"Targets ({load}):")
+    rows = []
+    for t in rt["targets"]:
+        if t["unit"] == "x":
+            value = "n/a" if t["value"] is None else f"{t['value']:.2f}x"
+            if "low_mib" in t:
+                value += f" ({t['low_mib']:.1f} -> {t['high_mib']:.1f} MiB)"
+            limit = f"<= {t['limit']:g}x"
+        else:
+            value, limit = f"{t['value']:.1f} MiB", f"< {t['limit']:g} MiB"
+        rows.append([t["what"], value, limit, "met" if t["met"] else "NOT met"])
+    lines.append(fmt_table(["target", "measured", "limit", ""], rows, "lrrl"))
+    lines.append(f"(memory growth under {MEM_RESOLUTION_MIB:g} MiB counts as flat: below the RSS resolution; "
+                 "time ratios are of medians; the fastest-repeat ratios are in the JSON)")
     return "\n".join(lines)
 
 
@@ -540,13 +779,15 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(
         description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    ap.add_argument("--quick", action="store_true", help="smoke test: T=100, few repeats, < 30 s")
+    ap.add_argument("--quick", action="store_true", help="smoke test: T=100, few repeats, about 1 min")
     ap.add_argument("--threads", type=int, default=1, help="torch.set_num_threads (default 1)")
     ap.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"JSON output (default {DEFAULT_OUT})")
     ap.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1),
                     help="memory workers run at a time (default: min(2, cpus)); peaks are per process")
     ap.add_argument("--nest", metavar="PYTHON", help="an interpreter with nest-simulator 3.10: NEST's e-prop on the "
-                    "same network joins the interleaved speed runs (benchmarks/nest_peer.py says how to install it)")
+                    "same network joins the interleaved speed runs (default: .nest/bin/python when it exists and "
+                    f"imports nest; to make it: {NEST_INSTALL})")
+    ap.add_argument("--no-nest", action="store_true", help="leave NEST out even when .nest/bin/python exists")
     ap.add_argument("--_worker", nargs=3, metavar=("METHOD", "BATCH", "T"), help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.threads < 1:
@@ -563,6 +804,10 @@ def main(argv=None) -> int:
         print(f"[{time.perf_counter() - start:6.1f}s] {msg}", file=sys.stderr, flush=True)
 
     plan = plans(args.quick)
+    nest_python = None if args.no_nest else args.nest or find_nest(log)
+    if nest_python is None:
+        log(f"NEST peer skipped ({'--no-nest' if args.no_nest else 'no --nest and no working .nest/bin/python'}); "
+            f"to include it: {NEST_INSTALL}, then --nest .nest/bin/python")
     torch, spec = setup(args.threads)
     net = spec.network
     result: dict = {
@@ -585,24 +830,29 @@ def main(argv=None) -> int:
             "input_scaling": net.neuron.input_scaling, "output_scaling": net.readout.output_scaling,
             "feedback": spec.rule.feedback.value, "optimizer": spec.optimizer.name.value, "lr": spec.optimizer.lr,
             "T": plan["T"], "warmup": plan["warmup"], "repeats": {str(k): v for k, v in plan["repeats"].items()},
-            "online_b32_repeats": plan["online_b32_repeats"], "mem_T": list(plan["mem_T"]),
+            "slow_s": plan["slow_s"], "slow_repeats": plan["slow_repeats"], "mem_T": list(plan["mem_T"]),
             "quick": args.quick,
             "record": False if RECORD_FLAG else "n/a (train_sequence has no record flag)",
         },
     }
 
     log(f"speed at T={plan['T']} with {torch.get_num_threads()} thread(s)")
-    result["speed"] = measure_speed(torch, spec, plan, log, args.nest)
+    result["speed"] = measure_speed(torch, spec, plan, log, nest_python)
+    result["machine"]["nest_python"] = nest_python
 
-    log("analytic BPTT saved-tensor count (saved_tensors_hooks)")
+    log("analytic BPTT saved-tensor count (saved_tensors_hooks), neuromorph and norse")
     mem_T = sorted({t for _, _, t in plan["memory"]})
-    saved = {b: bptt_saved_bytes(torch, spec, b, mem_T) for b in sorted({b for _, b, _ in plan["memory"]})}
-    result["bptt_saved_tensors"] = {str(b): v for b, v in saved.items()}
+    saved = {m: {b: bptt_saved_bytes(torch, spec, b, mem_T, m) for b in sorted({b for x, b, _ in plan["memory"]
+                                                                              if x == m})}
+             for m in ("bptt", "norse_bptt")}
+    result["bptt_saved_tensors"] = {str(b): v for b, v in saved["bptt"].items()}
+    result["norse_bptt_saved_tensors"] = {str(b): v for b, v in saved["norse_bptt"].items()}
 
     # Peak RSS is per process, so workers may run side by side (--jobs) without changing
     # the memory numbers; only their (informational) run times stretch. Longest first.
     jobs = plan["memory"]
-    order = sorted(jobs, key=lambda j: -j[1] * j[2] * {"online": 4, "bptt": 2}.get(j[0], 1))
+    cost = {"online": 8, "online_compiled": 8, "bptt": 2, "norse_bptt": 2, "factored": 1.5}
+    order = sorted(jobs, key=lambda j: -j[1] * j[2] * cost.get(j[0], 1))
     log(f"memory: {len(jobs)} fresh worker processes, {args.jobs} at a time")
     done: dict[tuple, dict] = {}
     with concurrent.futures.ThreadPoolExecutor(max_workers=args.jobs) as pool:
@@ -610,35 +860,14 @@ def main(argv=None) -> int:
         for fut in concurrent.futures.as_completed(futures):
             method, batch, n_steps = job = futures[fut]
             row = fut.result()
-            nbytes, what = analytic_bytes(method, batch, n_steps, spec, saved)
+            nbytes, what = analytic_bytes(method, batch, n_steps, spec, saved, row.get("input_nnz"))
             row["analytic_bytes"], row["analytic_mib"], row["analytic_what"] = nbytes, nbytes / MIB, what
             done[job] = row
             got = "failed" if row["peak_increase_mib"] is None else f"+{row['peak_increase_mib']:.1f} MiB"
-            log(f"memory {method:8s} B={batch:<2d} T={n_steps:<5d} {got} (analytic {row['analytic_mib']:.1f})")
+            log(f"memory {method:15s} B={batch:<2d} T={n_steps:<5d} {got} (analytic {row['analytic_mib']:.1f})")
     mem_rows = [done[job] for job in jobs]
     result["memory"] = mem_rows
-
-    fwd = {r["batch"]: r["median_s"] for r in result["speed"] if r["method"] == "forward"}
-    fac = {r["batch"]: r["median_s"] for r in result["speed"] if r["method"] == "factored"}
-    fwd_min = {r["batch"]: r["min_s"] for r in result["speed"] if r["method"] == "forward"}
-    fac_min = {r["batch"]: r["min_s"] for r in result["speed"] if r["method"] == "factored"}
-    t_lo, t_hi = plan["mem_T"]
-    growth: dict[str, dict] = {}
-    for batch in (1, 32):
-        for m in METHODS:
-            peaks = {r["T"]: r["peak_increase_mib"] for r in mem_rows if (r["method"], r["batch"]) == (m, batch)}
-            lo, hi = peaks.get(t_lo), peaks.get(t_hi)
-            if lo is not None and hi is not None:
-                growth.setdefault(str(batch), {})[m] = {
-                    "low_mib": lo, "high_mib": hi, "ratio": hi / lo if lo >= 1.0 else None}
-    cfwd = {r["batch"]: r["median_s"] for r in result["speed"] if r["method"] == "forward_compiled"}
-    cfac = {r["batch"]: r["median_s"] for r in result["speed"] if r["method"] == "compiled"}
-    result["ratios"] = {
-        "factored_over_forward": {str(b): fac[b] / fwd[b] for b in fwd},
-        "compiled_factored_over_compiled_forward": {str(b): cfac[b] / cfwd[b] for b in cfwd if b in cfac},
-        "factored_over_forward_min": {str(b): fac_min[b] / fwd_min[b] for b in fwd_min},
-        "memory_growth": growth,
-    }
+    result["ratios"] = ratios(result["speed"], mem_rows, plan["mem_T"])
     result["wall_s"] = time.perf_counter() - start
     result["machine"]["loadavg_end"] = os.getloadavg() if hasattr(os, "getloadavg") else None
 

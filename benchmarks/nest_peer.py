@@ -12,9 +12,10 @@ The network is the one of ``models/eprop_sine.toml`` and of NEST's tutorial
 (5 % spike probability per 1 ms step) through parrot neurons, 100 ``eprop_iaf_bsshslm_2020`` neurons
 (tau_m = 30 ms, V_th = 0.03, piecewise-linear surrogate 0.3, firing-rate regularisation c_reg = 300 at
 10 Hz), one ``eprop_readout_bsshslm_2020`` (tau_m = 30 ms, mean squared error), random feedback, plain
-gradient descent, one update per sequence of T = 1000 steps, batch B sequences per update. Nothing is
+gradient descent, one update per sequence of T steps (1000 by default), batch B sequences per update. Nothing is
 recorded (a quiet simulation, as NEST's own benchmarks run). One thread (``total_num_virtual_procs = 1``).
 
+Arguments: ``BATCH N_UPDATES [T]`` (T = 1000 unless given; ``eprop_speed.py --quick`` passes 100).
 Protocol (stdin/stdout, one line each): the worker builds the network and prints ``ready``; each line
 ``run`` simulates one update (B sequences) and prints the wall seconds; ``quit`` ends it. The build and
 NEST's import are outside every timing, as neuromorph's are.
@@ -26,14 +27,14 @@ import sys
 import time
 
 
-def build(batch: int, n_updates: int, seed: int = 1):
-    """The network, simulated for at most ``n_updates`` updates of ``batch`` sequences."""
+def build(batch: int, n_updates: int, T: int = 1000, seed: int = 1):
+    """The network, simulated for at most ``n_updates`` updates of ``batch`` sequences of ``T`` steps."""
     import nest
     import numpy as np
 
     nest.set_verbosity("M_ERROR")
     rng = np.random.default_rng(seed)
-    T, n_in, n_rec = 1000, 100, 100
+    n_in, n_rec = 100, 100
     total = n_updates * batch * T
     nest.ResetKernel()
     nest.set(eprop_learning_window=float(T), eprop_reset_neurons_on_update=True, eprop_update_interval=float(T),
@@ -82,8 +83,9 @@ def build(batch: int, n_updates: int, seed: int = 1):
 
 def main() -> None:
     batch, n_updates = int(sys.argv[1]), int(sys.argv[2])
-    nest = build(batch, n_updates)
-    duration = 1000.0 * batch
+    T = int(sys.argv[3]) if len(sys.argv) > 3 else 1000
+    nest = build(batch, n_updates, T)
+    duration = float(T) * batch
     print("ready", flush=True)
     for line in sys.stdin:
         if line.strip() != "run":
