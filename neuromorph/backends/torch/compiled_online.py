@@ -310,7 +310,7 @@ def _parameters(low, rule, params, feedback) -> tuple[tuple, np.ndarray]:
 def _gradients(low, rule, s: _Setup, st: _State, steps: int) -> dict[Target, torch.Tensor]:
     """The window's gradients through :func:`online_gradients` (rate term, shapes); accumulators cleared."""
     n = low.spec.n_rec
-    cut = lambda a, sl: torch.from_numpy(np.ascontiguousarray(a[:, sl]))
+    cut = lambda a, sl: torch.from_numpy(np.array(a[:, sl], copy=True))  # a copy: the accumulators are cleared below
     acc = {t: cut(st.acc, sl) for t, sl in s.slices.items()}
     acc_e = {t: cut(st.acc_e, sl) for t, sl in s.slices.items()}
     for target, sl in ((Target.W_OUT, slice(0, n)), (Target.B_OUT, slice(n, n + 1))):
