@@ -328,12 +328,26 @@ def spiking_arrays(low, params, inputs: torch.Tensor) -> tuple:
         _announce("events")
         ptr, idx, val = _KERNELS["events"](x, count)
     theta = _np(params.threshold) if params.threshold is not None else np.zeros(n, cast)
+    beta, k, syn, adaptive = step_constants(low)
+    return (x, ptr, idx, val, X, dense, _np(params.w_in.T), _np(params.w_rec.T), _np(params.bias), theta, beta, k,
+            syn, adaptive)
+
+
+def step_constants(low) -> tuple:
+    """``(beta, k, syn, adaptive)`` of :func:`_spiking_step` for the network's spiking family, in its dtype."""
+    p, dt, n = low.spec.neuron, low.spec.dt, low.spec.n_rec
+    cast = np.float64 if low.dtype == torch.float64 else np.float32
     syn, alpha_s, s_s, adaptive, rho, beta = _FAMILIES[type(p)](p, dt, n, low.dtype)
     beta = _np(beta) if beta is not None else np.zeros(n, cast)
     k = np.array([p.alpha(dt), p.drive_scale(dt), p.v_th, p.pd_height, p.pd_width, p.n_ref(dt), alpha_s, s_s, rho],
                  cast)
-    return (x, ptr, idx, val, X, dense, _np(params.w_in.T), _np(params.w_rec.T), _np(params.bias), theta, beta, k,
-            syn, adaptive)
+    return beta, k, syn, adaptive
+
+
+def input_events(x: np.ndarray) -> tuple:
+    """``(ptr, idx, val)`` of :func:`_events` for a (T, B, n_in) input array."""
+    _announce("events")
+    return _KERNELS["events"](x, _KERNELS["count nonzero"](x.reshape(-1)))
 
 
 def readout_arrays(low, params) -> tuple:

@@ -39,8 +39,19 @@ import numpy as np
 import torch
 
 from neuromorph.backends.base import NetworkState, SequenceResult
-from neuromorph.backends.torch.compiled import _KERNELS, _announce, _jit, _readout_constants, available
-from neuromorph.dynamics import ALIFParameters, CubaLIFParameters, LIFParameters
+from neuromorph.backends.torch.compiled import (
+    _KERNELS,
+    SPIKING,
+    _active,
+    _announce,
+    _jit,
+    _readout_constants,
+    _spiking_step,
+    at_rest,
+    available,
+    input_events,
+    step_constants,
+)
 from neuromorph.plasticity.base import HIDDEN_TARGETS, Target
 from neuromorph.plasticity.eprop import EProp
 from neuromorph.plasticity.eprop_online import OnlineState, online_gradients
@@ -51,45 +62,6 @@ V, Z, R, A, I = range(5)  #: rows of the neuron-state array (membrane, spikes, r
 
 
 # ----------------------------------------------------------------------------------------------- kernel
-@_jit
-def _neuron(xt, zp, w_inT, w_recT, bias, theta, beta, nk, adaptive, syn, st, drive, rec, psi):
-    r"""One network step of one batch element in place on ``st`` (rows V, Z, R, A, I); fills ``psi``.
-
-    ``nk`` = (α, s, v_th, γ/v_th, δ v_th, n_ref, ρ, α_s, s_s). :math:`I = W^\mathrm{in}x + W^\mathrm{rec}z_{t-1} + b`
-    adds the rows of the transposed weights for nonzero inputs and spikes only (exact: the others add zeros).
-    """
-    zero, one = nk.dtype.type(0.0), nk.dtype.type(1.0)
-    n = bias.shape[0]
-    drive[:] = zero
-    rec[:] = zero
-    for i in range(xt.shape[0]):
-        if xt[i] != zero:
-            for j in range(n):
-                drive[j] += w_inT[i, j] * xt[i]
-    for i in range(n):
-        if zp[i] != zero:
-            for j in range(n):
-                rec[j] += w_recT[i, j] * zp[i]
-    for j in range(n):
-        m = drive[j] + rec[j] + bias[j]
-        if syn:
-            st[I, j] = nk[7] * st[I, j] + nk[8] * m
-            m = st[I, j]
-        if adaptive:
-            st[A, j] = nk[6] * st[A, j] + zp[j]
-            thr = nk[2] + beta[j] * st[A, j] + theta[j]
-        else:
-            thr = nk[2] + theta[j]
-        v = nk[0] * st[V, j] + nk[1] * m - nk[2] * zp[j]
-        free = one if st[R, j] <= zero else zero
-        zj = (one if v > thr else zero) * free
-        d = one - abs(v - thr) / nk[4]
-        psi[j] = nk[3] * (zero if d < zero else d) * free  # NaN stays NaN, as torch.clamp
-        st[R, j] = nk[5] if zj > zero else (st[R, j] - one if st[R, j] - one > zero else zero)
-        st[V, j] = v
-        st[Z, j] = zj
-
-
 @_jit
 def _readout_error(z, w_out, b_out, rk, leaky, yb, ystar, m, regression, batch, delta, tot):
     r"""Readout :math:`y_t` in place on ``yb``, the output error ``delta`` and the loss added to ``tot[0]`` (times B);
@@ -164,8 +136,8 @@ def _eligibility(pre, psi, L, beta, rho, kappa, s_out, adaptive, eb, ea, acc, ac
 
 
 @_jit
-def _online_window(x, ystar, mask, t0, t1, regression, prm, fb, beta, nk, tk, stages, cols, adaptive, syn,
-                   leaky, ns, y, P, Q, zk, ebar, eps, acc, acc_e, acc_out, spikes, tot, out, msum):
+def _online_window(x, ptr, idx, val, ystar, mask, t0, t1, regression, prm, fb, beta, nk, tk, stages, cols, adaptive,
+                   syn, leaky, ns, y, P, Q, zk, ebar, eps, acc, acc_e, acc_out, spikes, tot, out, msum):
     """Steps ``t0 .. t1-1`` of every batch element, state in place (see :func:`compiled_online` for the arrays)."""
     w_inT, w_recT, bias, theta, w_out, b_out = prm
     T, B, n_in = x.shape
@@ -173,12 +145,15 @@ def _online_window(x, ystar, mask, t0, t1, regression, prm, fb, beta, nk, tk, st
     one = nk.dtype.type(1.0)
     batch = nk.dtype.type(B)
     work = np.empty((5, n), nk.dtype)
-    drive, rec, psi, L, zp = work[0], work[1], work[2], work[3], work[4]
+    drive, znew, psi, L, zp = work[0], work[1], work[2], work[3], work[4]
+    spk = np.empty(n, np.int64)
     u, pre, delta = np.empty(P.shape[1], nk.dtype), np.empty(m, nk.dtype), np.empty(n_out, nk.dtype)
     for b in range(B):
         for t in range(t0, t1):
-            zp[:] = ns[Z, b]
-            _neuron(x[t, b], zp, w_inT, w_recT, bias, theta, beta, nk, adaptive, syn, ns[:, b], drive, rec, psi)
+            n_spk = _active(ns[Z, b], zp, spk)  # z_{t-1}, kept for the traces, and its spikes
+            e0, e1 = ptr[t * B + b], ptr[t * B + b + 1]
+            _spiking_step(idx[e0:e1], val[e0:e1], bias, False, w_inT, w_recT, bias, theta, beta, nk, syn, adaptive,
+                          ns[V, b], ns[Z, b], ns[R, b], ns[I, b], ns[A, b], drive, spk, n_spk, znew, psi, L)
             z = ns[Z, b]
             _readout_error(z, w_out, b_out, tk[4:6], leaky, y[b], ystar[t, b], mask[t, b], regression,
                            batch, delta, tot)
@@ -210,7 +185,6 @@ _KERNELS["online e-prop"] = _online_window  # the name :func:`.compiled._announc
 
 
 # ----------------------------------------------------------------------------------------------- wrapper
-_FAMILIES = (LIFParameters, ALIFParameters, CubaLIFParameters)  #: exact classes (a subclass may step differently)
 _NP = {torch.float32: np.float32, torch.float64: np.float64}
 _ROWS = {"v": V, "z": Z, "r": R, "a": A, "i": I}
 
@@ -218,15 +192,15 @@ _ROWS = {"v": V, "z": Z, "r": R, "a": A, "i": I}
 def _runs_compiled(low, rule, kind: LossKind, state, record: bool) -> bool:
     """Whether the kernel computes exactly what the torch loop would: otherwise the torch loop runs."""
     return (low.engine == "compiled" and available() and not record and low.chip is None and low.membrane is None
-            and type(rule) is EProp and rule.mode is Mode.ONLINE and type(low.spec.neuron) in _FAMILIES
+            and type(rule) is EProp and rule.mode is Mode.ONLINE and type(low.spec.neuron) in SPIKING
             and low.consts is not None and low.dtype in _NP and kind in (LossKind.REGRESSION, LossKind.CLASSIFICATION)
-            and not any(s.any() for s in (*state.neuron, state.y)))
+            and at_rest(state))
 
 
 class _Setup(NamedTuple):
     """What stays fixed over a sequence: constants, the hidden targets' columns and the batch as numpy arrays."""
 
-    nk: np.ndarray  #: neuron (α, s, v_th, γ/v_th, δ v_th, n_ref, ρ, α_s, s_s)
+    nk: np.ndarray  #: the neuron step's constants (:func:`.compiled.step_constants`)
     tk: np.ndarray  #: traces and readout (α, s_in, κ, s_out, c, scale, ρ)
     stages: np.ndarray  #: inner trace stages (S, 2): (decay, scale)
     beta: np.ndarray
@@ -234,20 +208,20 @@ class _Setup(NamedTuple):
     cols: np.ndarray  #: trace column of every eligibility column (-1: the threshold's constant -1)
     slices: dict  #: hidden target -> its eligibility columns
     data: tuple  #: inputs (T, B, n_in), targets (T, B, n_out or 1), mask (T, B)
+    events: tuple  #: the inputs' nonzero entries per step and sequence (:func:`.compiled.input_events`)
 
 
 def _setup(low, rule, kind: LossKind, batch) -> _Setup:
-    """Constants of the neuron, traces and readout (Python floats rounded once to the dtype, as torch does)."""
-    p, dt, n, c, dtype = low.spec.neuron, low.spec.dt, low.spec.n_rec, low.consts, _NP[low.dtype]
-    adaptive, syn = type(p) is ALIFParameters, type(p) is CubaLIFParameters
-    nk = [p.alpha(dt), p.drive_scale(dt), p.v_th, p.pd_height / p.v_th, p.pd_width * p.v_th, p.n_ref(dt),
-          p.rho(dt) if adaptive else 0.0, p.alpha_syn(dt) if syn else 0.0, p.current_scale(dt) if syn else 0.0]
+    """Constants of the neuron step (:func:`.compiled.step_constants`), the traces and the readout (Python floats
+    rounded once to the dtype, as torch does), the input events and the batch."""
+    c, dtype = low.consts, _NP[low.dtype]
+    beta, nk, syn, adaptive = step_constants(low)
     leaky, rc, rs = _readout_constants(low)
-    tk = [c.alpha, c.s_in, c.kappa, c.s_out, rc, rs, c.rho if adaptive else 0.0]
+    tk = [c.alpha, c.s_in, c.kappa, c.s_out, rc, rs, c.rho or 0.0]
     stages = np.array([[f.decay, f.scale] for f in c.inner], dtype).reshape(-1, 2)
-    beta = c.beta.to(low.dtype).numpy() if adaptive else np.zeros(n, dtype)
-    return _Setup(np.array(nk, dtype), np.array(tk, dtype), stages, np.ascontiguousarray(beta, dtype),
-                  (adaptive, syn, leaky), *_columns(low, rule), _data(low, kind, batch))
+    data = _data(low, kind, batch)
+    return _Setup(nk, np.array(tk, dtype), stages, beta, (adaptive, syn, leaky), *_columns(low, rule), data,
+                  input_events(data[0]))
 
 
 def _columns(low, rule) -> tuple[np.ndarray, dict]:
@@ -346,7 +320,7 @@ def compiled_online(low, params, feedback, rule, kind: LossKind, batch, apply, s
     for t0 in range(0, n_steps, interval):
         t1 = min(t0 + interval, n_steps)
         prm, fb = _parameters(low, rule, params, feedback)
-        _online_window(*s.data, t0, t1, kind is LossKind.REGRESSION, prm, fb, s.beta, s.nk, s.tk, s.stages, s.cols,
+        _online_window(s.data[0], *s.events, *s.data[1:], t0, t1, kind is LossKind.REGRESSION, prm, fb, s.beta, s.nk, s.tk, s.stages, s.cols,
                        *s.flags, *st[:11], st.tot, st.out, st.msum)
         apply(_gradients(low, rule, s, st, t1 - t0))
     return _result(state, st, batch.batch_size)
