@@ -23,8 +23,11 @@ demo: $(STAMP)
 	$(VENV)/bin/neuromorph train models/eprop_sine.toml --out runs/sine.h5
 	$(VENV)/bin/neuromorph plot runs/sine.h5
 
+# two worker processes (pytest-xdist), one thread each: the machines this runs on have 2 cores, and a cold
+# first run spends much of its time compiling (numba kernels, brian2's cython and C++), which they share
+TEST_JOBS ?= 2
 test: $(STAMP)
-	$(PY) -m pytest -m "not slow" -q
+	$(PY) -m pytest -m "not slow" -q -n $(TEST_JOBS)
 
 test-slow: $(STAMP)
 	$(PY) -m pytest -m slow -q

@@ -49,7 +49,6 @@ from neuromorph.backends.torch.compiled import (
     _spiking_step,
     at_rest,
     available,
-    input_events,
     step_constants,
 )
 from neuromorph.plasticity.base import HIDDEN_TARGETS, Target
@@ -136,7 +135,7 @@ def _eligibility(pre, psi, L, beta, rho, kappa, s_out, adaptive, eb, ea, acc, ac
 
 
 @_jit
-def _online_window(x, ptr, idx, val, ystar, mask, t0, t1, regression, prm, fb, beta, nk, tk, stages, cols, adaptive,
+def _online_window(x, ystar, mask, t0, t1, regression, prm, fb, beta, nk, tk, stages, cols, adaptive,
                    syn, leaky, ns, y, P, Q, zk, ebar, eps, acc, acc_e, acc_out, spikes, tot, out, msum):
     """Steps ``t0 .. t1-1`` of every batch element, state in place (see :func:`compiled_online` for the arrays)."""
     w_inT, w_recT, bias, theta, w_out, b_out = prm
@@ -148,11 +147,12 @@ def _online_window(x, ptr, idx, val, ystar, mask, t0, t1, regression, prm, fb, b
     drive, znew, psi, L, zp = work[0], work[1], work[2], work[3], work[4]
     spk = np.empty(n, np.int64)
     u, pre, delta = np.empty(P.shape[1], nk.dtype), np.empty(m, nk.dtype), np.empty(n_out, nk.dtype)
+    ev_idx, ev_val = np.empty(n_in, np.int32), np.empty(n_in, nk.dtype)
     for b in range(B):
         for t in range(t0, t1):
             n_spk = _active(ns[Z, b], zp, spk)  # z_{t-1}, kept for the traces, and its spikes
-            e0, e1 = ptr[t * B + b], ptr[t * B + b + 1]
-            _spiking_step(idx[e0:e1], val[e0:e1], bias, False, w_inT, w_recT, bias, theta, beta, nk, syn, adaptive,
+            n_ev = _step_events(x[t, b], ev_idx, ev_val)
+            _spiking_step(ev_idx[:n_ev], ev_val[:n_ev], bias, False, w_inT, w_recT, bias, theta, beta, nk, syn, adaptive,
                           ns[V, b], ns[Z, b], ns[R, b], ns[I, b], ns[A, b], drive, spk, n_spk, znew, psi, L)
             z = ns[Z, b]
             _readout_error(z, w_out, b_out, tk[4:6], leaky, y[b], ystar[t, b], mask[t, b], regression,
@@ -181,6 +181,18 @@ def _online_window(x, ptr, idx, val, ystar, mask, t0, t1, regression, prm, fb, b
                     acc_out[k, j] += delta[k] * zk[b, j]
 
 
+def _step_events(x_tb, idx, val):
+    """The nonzero entries of one step's input ``x_tb`` into ``idx, val``; returns their number (branch-free). Found
+    step by step, so the window holds no event list of the whole sequence (memory independent of T)."""
+    count = 0
+    for i in range(x_tb.shape[0]):
+        idx[count] = i
+        val[count] = x_tb[i]
+        count += x_tb[i] != 0
+    return count
+
+
+_step_events = _jit(_step_events, inline=True)
 _KERNELS["online e-prop"] = _online_window  # the name :func:`.compiled._announce` looks up
 
 
@@ -208,20 +220,18 @@ class _Setup(NamedTuple):
     cols: np.ndarray  #: trace column of every eligibility column (-1: the threshold's constant -1)
     slices: dict  #: hidden target -> its eligibility columns
     data: tuple  #: inputs (T, B, n_in), targets (T, B, n_out or 1), mask (T, B)
-    events: tuple  #: the inputs' nonzero entries per step and sequence (:func:`.compiled.input_events`)
 
 
 def _setup(low, rule, kind: LossKind, batch) -> _Setup:
     """Constants of the neuron step (:func:`.compiled.step_constants`), the traces and the readout (Python floats
-    rounded once to the dtype, as torch does), the input events and the batch."""
+    rounded once to the dtype, as torch does) and the batch."""
     c, dtype = low.consts, _NP[low.dtype]
     beta, nk, syn, adaptive = step_constants(low)
     leaky, rc, rs = _readout_constants(low)
     tk = [c.alpha, c.s_in, c.kappa, c.s_out, rc, rs, c.rho or 0.0]
     stages = np.array([[f.decay, f.scale] for f in c.inner], dtype).reshape(-1, 2)
     data = _data(low, kind, batch)
-    return _Setup(nk, np.array(tk, dtype), stages, beta, (adaptive, syn, leaky), *_columns(low, rule), data,
-                  input_events(data[0]))
+    return _Setup(nk, np.array(tk, dtype), stages, beta, (adaptive, syn, leaky), *_columns(low, rule), data)
 
 
 def _columns(low, rule) -> tuple[np.ndarray, dict]:
@@ -320,7 +330,7 @@ def compiled_online(low, params, feedback, rule, kind: LossKind, batch, apply, s
     for t0 in range(0, n_steps, interval):
         t1 = min(t0 + interval, n_steps)
         prm, fb = _parameters(low, rule, params, feedback)
-        _online_window(s.data[0], *s.events, *s.data[1:], t0, t1, kind is LossKind.REGRESSION, prm, fb, s.beta, s.nk, s.tk, s.stages, s.cols,
+        _online_window(*s.data, t0, t1, kind is LossKind.REGRESSION, prm, fb, s.beta, s.nk, s.tk, s.stages, s.cols,
                        *s.flags, *st[:11], st.tot, st.out, st.msum)
         apply(_gradients(low, rule, s, st, t1 - t0))
     return _result(state, st, batch.batch_size)
