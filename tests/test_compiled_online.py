@@ -147,7 +147,7 @@ def test_float32_spikes_are_identical(family):
 
 
 def test_the_torch_loop_runs_where_the_kernel_does_not_apply():
-    """Recording, a chip, a state off rest, a LIF subclass, another online rule or the torch engine: ``None``."""
+    """A chip, a state off rest, a LIF subclass, another online rule or the torch engine: ``None``."""
     spec, params, fb, trials = _problem("lif", LossKind.REGRESSION)
     rule = EProp(mode=Mode.ONLINE, targets=frozenset(Target))
     low = lower(spec, torch.float64, engine="compiled")
@@ -155,7 +155,7 @@ def test_the_torch_loop_runs_where_the_kernel_does_not_apply():
     call = lambda low=low, rule=rule, state=rest, record=False: compiled_online(
         low, params, fb, rule, LossKind.REGRESSION, trials, lambda g: None, state, record)
     assert call() is not None
-    assert call(record=True) is None
+    assert call(record=True) is not None
     assert call(low=dataclasses.replace(low, chip=object())) is None
     assert call(low=lower(spec, torch.float64)) is None
     assert call(state=rest._replace(y=rest.y + 0.1)) is None
@@ -169,15 +169,29 @@ def test_the_torch_loop_runs_where_the_kernel_does_not_apply():
         is None
 
 
-def test_recording_runs_the_torch_loop_with_the_same_numbers():
-    """``record=True`` (the rule's per-step state) takes the torch loop; its gradients equal the kernel's run."""
-    spec, params, fb, trials = _problem("alif", LossKind.CLASSIFICATION)
+@pytest.mark.parametrize("family", ["lif", "alif", "cuba"])
+def test_a_recorded_sequence_is_the_torch_loops_recording(family):
+    """``record=True`` runs compiled too: every step's z and y and batch element 0's rule state (traces, ψ, L, δ)
+    equal the torch loop's recording (float64, 1e-12), and so do the gradients and the result."""
+    spec, params, fb, trials = _problem(family, LossKind.CLASSIFICATION)
     rule = EProp(mode=Mode.ONLINE, update_interval=7, targets=frozenset(Target), regularization=REG)
-    grads = {}
-    for record in (False, True):
-        grads[record] = {}
-        res = train_sequence(lower(spec, torch.float64, engine="compiled"), params, fb, rule,
-                             LossKind.CLASSIFICATION, trials, grads[record].update, record=record)
-        assert (res.z is not None) == record
-    for t in grads[False]:
-        assert max_rel_err(grads[False][t], grads[True][t]) < 1e-12, t
+    runs = {}
+    for engine in ("torch", "compiled"):
+        windows = []
+        res = train_sequence(lower(spec, torch.float64, engine=engine), params, fb, rule, LossKind.CLASSIFICATION,
+                             trials, lambda g: windows.append(g), record=True)
+        runs[engine] = (windows, res)
+    (w_ref, ref), (w_got, got) = runs["torch"], runs["compiled"]
+    assert torch.equal(got.z, ref.z) and got.z.shape == (trials.n_steps, trials.batch_size, spec.n_rec)
+    assert max_rel_err(got.y, ref.y) < 1e-12
+    assert set(got.rule_state) == set(ref.rule_state) == {"pre_trace_in", "pre_trace_rec", "post_term",
+                                                           "learning_signal", "output_error"}
+    for key, value in ref.rule_state.items():
+        assert got.rule_state[key].shape == value.shape, key
+        assert max_rel_err(got.rule_state[key], value) < 1e-12, key
+    assert float(ref.rule_state["post_term"].abs().sum()) > 0 and float(ref.rule_state["learning_signal"].abs().sum()) > 0
+    assert len(w_got) == len(w_ref)
+    for a, b in zip(w_got, w_ref):
+        for t in b:
+            assert max_rel_err(a[t], b[t]) < 1e-12, t
+    assert got.spike_count == ref.spike_count and abs(got.loss - ref.loss) <= 1e-12 * abs(ref.loss)

@@ -136,8 +136,12 @@ def _eligibility(pre, psi, L, beta, rho, kappa, s_out, adaptive, eb, ea, acc, ac
 
 @_jit
 def _online_window(x, ystar, mask, t0, t1, regression, prm, fb, beta, nk, tk, stages, cols, adaptive,
-                   syn, leaky, ns, y, P, Q, zk, ebar, eps, acc, acc_e, acc_out, spikes, tot, out, msum):
-    """Steps ``t0 .. t1-1`` of every batch element, state in place (see :func:`compiled_online` for the arrays)."""
+                   syn, leaky, ns, y, P, Q, zk, ebar, eps, acc, acc_e, acc_out, spikes, tot, out, msum, record, rz,
+                   ry, r0):
+    """Steps ``t0 .. t1-1`` of every batch element, state in place (see :func:`compiled_online` for the arrays).
+
+    ``record``: every step's spikes ``rz`` (T, B, n) and readout ``ry`` (T, B, n_out), and batch element 0's
+    observed rule state in ``r0`` (T, n_in + 3n + n_out): presynaptic traces of x and of z_{t-1}, ψ, L and δ."""
     w_inT, w_recT, bias, theta, w_out, b_out = prm
     T, B, n_in = x.shape
     n, n_out, m = bias.shape[0], w_out.shape[0], cols.shape[0]
@@ -171,6 +175,15 @@ def _online_window(x, ystar, mask, t0, t1, regression, prm, fb, beta, nk, tk, st
             for c in range(m):
                 pre[c] = P[b, cols[c]] if cols[c] >= 0 else -one
             _eligibility(pre, psi, L, beta, tk[6], tk[2], tk[3], adaptive, ebar[b], eps[b], acc, acc_e)
+            if record:
+                rz[t, b] = z
+                ry[t, b] = y[b]
+                if b == 0:
+                    row = r0[t]
+                    row[:n_in + n] = P[0, :n_in + n]
+                    row[n_in + n:n_in + 2 * n] = psi
+                    row[n_in + 2 * n:n_in + 3 * n] = L
+                    row[n_in + 3 * n:] = delta
             for j in range(n):
                 zk[b, j] = tk[2] * zk[b, j] + tk[3] * z[j]
                 spikes[j] += z[j]
@@ -203,7 +216,7 @@ _ROWS = {"v": V, "z": Z, "r": R, "a": A, "i": I}
 
 def _runs_compiled(low, rule, kind: LossKind, state, record: bool) -> bool:
     """Whether the kernel computes exactly what the torch loop would: otherwise the torch loop runs."""
-    return (low.engine == "compiled" and available() and not record and low.chip is None and low.membrane is None
+    return (low.engine == "compiled" and available() and low.chip is None and low.membrane is None
             and type(rule) is EProp and rule.mode is Mode.ONLINE and type(low.spec.neuron) in SPIKING
             and low.consts is not None and low.dtype in _NP and kind in (LossKind.REGRESSION, LossKind.CLASSIFICATION)
             and at_rest(state))
@@ -308,29 +321,53 @@ def _gradients(low, rule, s: _Setup, st: _State, steps: int) -> dict[Target, tor
     return grads
 
 
-def _result(state, st: _State, batch_size: int):
-    """The :class:`~neuromorph.backends.base.SequenceResult` of the torch loop without ``record``."""
+#: batch element 0's observed rule state (:meth:`EProp.observe`), side by side in a recording's rows
+_OBSERVED = ("pre_trace_in", "pre_trace_rec", "post_term", "learning_signal", "output_error")
+
+
+def _recording(low, n_steps: int, batch_size: int, record: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(rz, ry, r0)`` of :func:`_online_window`: (T, B, n), (T, B, n_out), (T, n_in + 3n + n_out); one row each
+    when not recording (the same compiled signature)."""
+    n_in, n, n_out = low.spec.n_in, low.spec.n_rec, low.spec.n_out
+    T, B = (n_steps, batch_size) if record else (1, 1)
+    z = lambda *shape: np.zeros(shape, _NP[low.dtype])
+    return z(T, B, n), z(T, B, n_out), z(T, n_in + 3 * n + n_out)
+
+
+def _observed(low, r0: np.ndarray) -> dict[str, torch.Tensor]:
+    """The recorded rule state of batch element 0 by name, (T, width) each, as the torch loop returns it."""
+    n_in, n, n_out = low.spec.n_in, low.spec.n_rec, low.spec.n_out
+    bounds = np.cumsum([0, n_in, n, n, n, n_out])
+    return {k: torch.from_numpy(r0[:, bounds[i]:bounds[i + 1]].copy()) for i, k in enumerate(_OBSERVED)}
+
+
+def _result(low, state, st: _State, batch_size: int, recorded: tuple | None):
+    """The :class:`~neuromorph.backends.base.SequenceResult` of the torch loop; ``recorded``: ``(rz, ry, r0)``."""
     neuron = type(state.neuron)(**{k: torch.from_numpy(st.ns[_ROWS[k]].copy()) for k in state.neuron._fields})
     mean_output = torch.from_numpy(st.out) / torch.from_numpy(st.msum).clamp(min=1).unsqueeze(1)
-    return SequenceResult(float(st.tot[0] / batch_size), float(st.tot[1]), mean_output, None, None, {},
+    y, z, observed = None, None, {}
+    if recorded is not None:
+        z, y, observed = torch.from_numpy(recorded[0]), torch.from_numpy(recorded[1]), _observed(low, recorded[2])
+    return SequenceResult(float(st.tot[0] / batch_size), float(st.tot[1]), mean_output, y, z, observed,
                           NetworkState(neuron, torch.from_numpy(st.y)))
 
 
 def compiled_online(low, params, feedback, rule, kind: LossKind, batch, apply, state, record: bool):
     """Online e-prop with the compiled kernel, one call per update window and ``apply(grads)`` after each; ``None``
-    where the torch loop must run (:func:`_runs_compiled`): recording, a chip, a state off rest, another rule,
-    neuron or loss."""
+    where the torch loop must run (:func:`_runs_compiled`): a chip, a state off rest, another rule, neuron or
+    loss. ``record`` returns every step's z and y and batch element 0's rule state, as the torch loop does."""
     if not _runs_compiled(low, rule, kind, state, record):
         return None
     s = _setup(low, rule, kind, batch)
     st = _zero_state(low, s, batch.batch_size)
     n_steps = batch.n_steps
+    rec = _recording(low, n_steps, batch.batch_size, record)
     interval = rule.update_interval or n_steps
     _announce("online e-prop")
     for t0 in range(0, n_steps, interval):
         t1 = min(t0 + interval, n_steps)
         prm, fb = _parameters(low, rule, params, feedback)
         _online_window(*s.data, t0, t1, kind is LossKind.REGRESSION, prm, fb, s.beta, s.nk, s.tk, s.stages, s.cols,
-                       *s.flags, *st[:11], st.tot, st.out, st.msum)
+                       *s.flags, *st[:11], st.tot, st.out, st.msum, record, *rec)
         apply(_gradients(low, rule, s, st, t1 - t0))
-    return _result(state, st, batch.batch_size)
+    return _result(low, state, st, batch.batch_size, rec if record else None)
