@@ -89,3 +89,11 @@ def test_console_script_version(tmp_path):
         pytest.skip(f"no console script next to {sys.executable} (package not installed in this environment)")
     done = subprocess.run([str(script), "--version"], cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert (done.returncode, done.stdout) == (0, f"neuromorph {PYPROJECT_VERSION}\n"), done.stderr
+
+
+def test_the_installed_distribution_declares_its_licence_and_ships_its_type_marker():
+    """MIT in the metadata with the LICENSE file beside it, and ``py.typed`` (PEP 561) inside the package."""
+    meta = importlib.metadata.metadata("neuromorph")
+    assert meta["License-Expression"] == "MIT"
+    assert "MIT License" in (ROOT / "LICENSE").read_text()
+    assert (Path(neuromorph.__file__).parent / "py.typed").is_file()
