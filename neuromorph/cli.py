@@ -259,7 +259,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     _backend_options(p)
     p.set_defaults(func=_contrastive_train)
-    p = csub.add_parser("kappa", help="the transient shrinkage kappa, measured vs predicted (THEORY.md check 20)")
+    p = csub.add_parser("kappa", help="the transient shrinkage kappa, measured vs predicted (docs/theory.md)")
     p.add_argument("--out", type=Path, required=True, help="output HDF5 file; the figure goes next to it")
     p.add_argument("--runs", type=int, default=1000, help="independent runs per case (default 1000)")
     p.add_argument("--t-run", type=float, default=100.0, help="simulated time per run (default 100)")

@@ -110,7 +110,7 @@ class TrainSpec:
 
 @dataclass(frozen=True)
 class HardwareSpec:
-    """``[hardware]``: train under a chip profile (HARDWARE.md; :mod:`neuromorph.hardware`).
+    """``[hardware]``: train under a chip profile (docs/hardware.md; :mod:`neuromorph.hardware`).
 
     ``profile`` is a shipped id (``neuromorph profiles``) or a path to a profile file. ``mode``
     ``"on_chip"`` learns with the chip's locality, epochs and update rounding; ``"offline"``

@@ -1,6 +1,6 @@
 r"""The linear-rate mode: the theory's linear RNN as a network of this package.
 
-:math:`h_{t+1} = W h_t + B x_t`, :math:`y_{t+1} = A h_{t+1}` (THEORY.md §1.1) is a
+:math:`h_{t+1} = W h_t + B x_t`, :math:`y_{t+1} = A h_{t+1}` (Williams, Payeur & Lajoie 2026, docs/theory.md) is a
 :class:`~neuromorph.network.NetworkSpec` of linear :class:`~neuromorph.dynamics.RateParameters`
 units with ``tau = None`` (:math:`a = 1`) and an instantaneous readout (``tau_out = 0``),
 with :math:`W^\mathrm{in} = B`, :math:`W^\mathrm{rec} = W`, :math:`W^\mathrm{out} = A` and

@@ -2,7 +2,7 @@ r"""Network structure and parameters, independent of any backend.
 
 A network is ``n_in`` inputs → ``n_rec`` recurrent LIF/ALIF neurons or rate
 units → ``n_out`` leaky (or, with ``tau_out = 0``, instantaneous) readouts
-(THEORY.md §5.1):
+(Bellec et al. 2020, Methods):
 
 .. math::
 

@@ -2,7 +2,7 @@
 
 Tasks produce :class:`TrialBatch` objects; learning rules and backends consume them. Keeping
 the types here lets ``plasticity`` and ``backends`` use them without importing ``tasks``
-(DESIGN.md layering).
+(the README's layering).
 """
 
 from __future__ import annotations

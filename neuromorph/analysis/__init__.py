@@ -1,7 +1,7 @@
 """Dynamics analysis of trained and untrained networks: Lyapunov spectra and gradient flossing.
 
 Pure torch on :mod:`neuromorph.network` parameters and :mod:`neuromorph.dynamics` steps; never
-imports a backend (DESIGN.md layering).
+imports a backend (the README's layering).
 """
 
 from neuromorph.analysis.flossing import FlossingSpec, flossing_loss, preflossing

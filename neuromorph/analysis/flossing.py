@@ -1,4 +1,4 @@
-r"""Gradient flossing: push the first k Lyapunov exponents to 0 (THEORY.md §4.4).
+r"""Gradient flossing: push the first k Lyapunov exponents to 0 (Zhang, Liu & Liu, docs/gain.md).
 
 .. math::
 

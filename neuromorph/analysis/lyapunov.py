@@ -1,4 +1,4 @@
-r"""Lyapunov spectra of leaky rate RNNs by the QR method (THEORY.md §4.3).
+r"""Lyapunov spectra of leaky rate RNNs by the QR method (Zhang, Liu & Liu, docs/gain.md).
 
 For the rate unit of :mod:`neuromorph.dynamics.rate`,
 :math:`u_t = (1-a)u_{t-1} + a(W^\mathrm{rec}\phi(u_{t-1}) + W^\mathrm{in}x_t + b)`, the Jacobian
@@ -144,7 +144,7 @@ def spectrum_of_run(
 
     The Jacobian :math:`J_t` uses :math:`u_{t-1}`, t = 1..T. With ``local`` the trajectory is
     detached, so gradients reach only the explicit :math:`W^\mathrm{rec}` in :math:`J_t`
-    (the e-prop locality of seed 003's local flossing, THEORY.md §4.4).
+    (the e-prop locality of seed 003's local flossing, Zhang, Liu & Liu, docs/gain.md).
     """
     u = rate_preactivations(spec, params, inputs)
     if local:

@@ -1,4 +1,4 @@
-"""Temporally local contrastive learning (Williams, Bredenberg & Lajoie, ICML 2023; THEORY.md §3).
+"""Temporally local contrastive learning (Williams, Bredenberg & Lajoie, ICML 2023; docs/contrastive.md).
 
 ``phases`` (phase processes, importance weights), ``models`` (EP, CHL, spiking LIF), ``train`` (the
 classical, periodic and random schemes), ``kappa`` (the transient shrinkage law), ``estimators``

@@ -1,4 +1,5 @@
-r"""What the temporally local rule estimates (THEORY.md §3.2, §6 checks 19 and 21).
+r"""What the temporally local rule estimates (Williams, Bredenberg & Lajoie 2023, docs/contrastive.md;
+`tests/contrastive/test_estimator.py`, `test_ep.py`).
 
 * :func:`iid_estimate` — states sampled exactly from the phase's distribution, i.i.d. phases: the
   mean of :math:`s_t g_t` is an unbiased estimate of :math:`\frac12(\mathbb E_+[g] - \mathbb E_-[g])`

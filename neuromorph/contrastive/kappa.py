@@ -1,4 +1,5 @@
-r"""The transient shrinkage law of temporally local contrastive learning (THEORY.md §3.2, §6 check 20).
+r"""The transient shrinkage law of temporally local contrastive learning (Williams, Bredenberg & Lajoie 2023,
+docs/contrastive.md; `tests/contrastive/test_kappa.py`).
 
 Linearised relaxation towards the phase's equilibrium, :math:`\dot a = -(a - a^*_{\varphi(t)})/\tau`,
 with the linear :math:`g(a) = a`. If plasticity ran only at equilibrium, the drift of the temporally
@@ -64,7 +65,7 @@ class KappaCase:
         return f"telegraph T+={self.mean_plus:g} T-={self.mean_minus:g} tau={self.tau:g}"
 
 
-#: THEORY.md §3.2's cases (the check script's table)
+#: Williams, Bredenberg & Lajoie 2023, docs/contrastive.md's cases (the check script's table)
 THEORY_CASES = (
     KappaCase(0.1, 5.0, 5.0), KappaCase(0.5, 5.0, 5.0), KappaCase(1.0, 5.0, 5.0), KappaCase(2.0, 5.0, 5.0),
     KappaCase(0.2, 10.0, 2.5),

@@ -2,7 +2,7 @@ r"""Phase processes for temporally local contrastive learning and their importan
 
 A phase process is a sequence :math:`\varphi_t \in \{+, -\}` (``True`` = the nudged / clamped
 phase, ``False`` = the free phase). The temporally local rule multiplies the local Hebbian term by
-the broadcast signal (THEORY.md §3.2)
+the broadcast signal (Williams, Bredenberg & Lajoie 2023, docs/contrastive.md)
 
 .. math::
 

@@ -4,7 +4,7 @@ r"""``neuromorph contrastive``: train a card three ways, measure κ, check a pro
 final accuracies, writes one HDF5 file and the figures next to it; the run *passes* when every
 temporally local scheme's mean final test accuracy is within the card's ``tolerance`` of the
 classical one. :func:`run_kappa` measures the transient shrinkage κ against
-:math:`1/(1 + \tau(1/T_+ + 1/T_-))` (THEORY.md §6 check 20) for THEORY.md's cases.
+:math:`1/(1 + \tau(1/T_+ + 1/T_-))` (`tests/contrastive/test_kappa.py`) for the cases of docs/contrastive.md.
 torch runs on one thread: these are per-step loops on small networks. ``backend`` names a backend of
 :mod:`neuromorph.backends.registry`; with ``"brian2"`` each (scheme, seed) is one brian2 run of the same
 curriculum (:mod:`neuromorph.backends.brian2.contrastive`; ``target`` numpy, cython or cpp_standalone), in

@@ -9,7 +9,7 @@ r"""Adaptive LIF (ALIF) neuron of Bellec et al. (2020), same conventions as :mod
 
 The adaptation path uses the neuron's own spike :math:`z_{t-1}` *with* its
 gradient (it is internal to the neuron), while the reset is a constant; this is
-what gives ALIF its two-component eligibility vector (THEORY.md §5.1). The
+what gives ALIF its two-component eligibility vector (Bellec et al. 2020, Methods). The
 reset subtracts :math:`v_\mathrm{th}`, not :math:`A_t`, as in the paper.
 
 ``beta`` may be one value or one per neuron: a mixed LIF/ALIF population (as in

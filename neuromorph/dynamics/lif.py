@@ -1,7 +1,7 @@
 r"""Leaky integrate-and-fire neuron in the discrete-time convention of Bellec et al. (2020).
 
 One step maps the state at :math:`t-1` and the synaptic drive :math:`I_t` to the
-state at :math:`t` (THEORY.md §5.1):
+state at :math:`t` (Bellec et al. 2020, Methods):
 
 .. math::
 

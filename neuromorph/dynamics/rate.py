@@ -11,9 +11,9 @@ state at :math:`t`:
 
 with :math:`a = \Delta t/\tau` (Euler), or :math:`a = 1` when ``tau`` is ``None``:
 the discrete network :math:`h_t = W h_{t-1} + B x_t` of the linear theory
-(THEORY.md §1.1, with :math:`h_t` here the theory's :math:`h_{t+1}`). The leak acts
+(Williams, Payeur & Lajoie 2026, docs/theory.md, with :math:`h_t` here the theory's :math:`h_{t+1}`). The leak acts
 on the pre-activation and the nonlinearity on the output, as in Song, Yang & Wang
-(2016) and the initial-gain study (THEORY.md §4.1); for the linear unit the two
+(2016) and the initial-gain study (Zhang, Liu & Liu, docs/gain.md); for the linear unit the two
 common placements coincide. The rate :math:`r_t` plays the role of the spike
 :math:`z_t` and :math:`\phi'` the role of the pseudo-derivative, so every rule
 written for spiking neurons runs on rate units unchanged.

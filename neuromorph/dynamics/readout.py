@@ -16,7 +16,7 @@ above, so we use it as is (and divide the drive by :math:`1-\kappa` when
 
 References
 ----------
-Bellec et al., Nat. Commun. 11:3625 (2020), Methods, "Readout"; THEORY.md §5.1.
+Bellec et al., Nat. Commun. 11:3625 (2020), Methods, "Readout".
 """
 
 from __future__ import annotations

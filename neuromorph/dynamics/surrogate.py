@@ -12,7 +12,7 @@ eq. (7) of the LIF section:
 with height :math:`\gamma` (0.3 in the paper) and width :math:`\delta` (1 in the
 paper, in units of :math:`v_\mathrm{th}`). We pin this surrogate ourselves rather
 than use norse's ``method="super"``, whose width changed between norse 1.1.0 and
-``main`` (ECOSYSTEM.md §1.5), so results survive a norse upgrade.
+``main`` (norse 1.1.0 against its main branch), so results survive a norse upgrade.
 
 References
 ----------

@@ -1,7 +1,7 @@
 """Export of trained networks to chip toolchains: NIR graphs (recurrent LIF built by hand) and back,
 quantised chip images, Loihi rule strings, and a spike-exact port to the brian2-loihi Loihi-1 emulator.
 
-Layer rule (DESIGN.md): export imports dynamics, plasticity, hardware and nir, never a backend's
+Layer rule (the README's layering): export imports dynamics, plasticity, hardware and nir, never a backend's
 training code. See ``docs/export.md`` for the conventions a consumer must use.
 """
 

@@ -39,7 +39,7 @@ tests use.
 
 **Pair STDP** (:func:`stdp_rule`): :math:`\Delta = a_+ x_1 y_0 - a_- y_1 x_0` (potentiation at a
 post spike by the pre trace, depression at a pre spike by the post trace); the default is
-HARDWARE.md §2.10's ``2^-2*x1*y0 - 2^-2*y1*x0``.
+docs/hardware.md's ``2^-2*x1*y0 - 2^-2*y1*x0``.
 
 **e-prop on Loihi 1** (:func:`eprop_trace_rule`, :func:`error_trace_synapses`). e-prop's update
 :math:`\Delta W_{ji} = -\eta\sum_t L_j^t \bar e_{ji}^t`, :math:`\bar e = \kappa`-filtered
@@ -66,7 +66,7 @@ for :math:`\bar e` (brian2-loihi does not emulate ``t``). The approximation here
   :math:`m 2^e` with :math:`e \in [-7, 9]` (brian2-loihi's parser).
 
 This is Loihi 1's third-factor route with spiking error neurons instead of nengo-loihi's host-
-written traces (HARDWARE.md §1.2, "Third factor in practice").
+written traces (docs/hardware.md, "Third factor in practice").
 """
 
 from __future__ import annotations
@@ -81,7 +81,7 @@ __all__ = ["b2l_scale", "eprop_trace_rule", "error_trace_synapses", "stdp_rule"]
 
 #: brian2-loihi's parser accepts 2^-7 .. 2^9 (``2\^\+?[0-9]|2\^-?[0-7]``, loihi_synapses.py).
 EXPONENTS = (-7, 9)
-MANTISSA_MAX = 7  #: a 3-bit scale mantissa (Loihi's engine; HARDWARE.md §1.2 "Rule form")
+MANTISSA_MAX = 7  #: a 3-bit scale mantissa (Loihi's engine; docs/hardware.md "Rule form")
 
 
 def b2l_scale(value: float, where: str) -> str:

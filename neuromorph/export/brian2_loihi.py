@@ -79,7 +79,7 @@ spikes, and weights finer than :math:`2^6` LSBs.
 The readout (float :math:`W^\mathrm{out}`, read by the host) is computed on the host from the spikes.
 
 References: Davies et al., IEEE Micro 38(1), 2018; Michaelis et al., Brian2Loihi, Front.
-Neuroinform. 16:1015624, 2022 (github.com/sagacitysite/brian2_loihi); HARDWARE.md §1.2, §2.2.
+Neuroinform. 16:1015624, 2022 (github.com/sagacitysite/brian2_loihi); docs/hardware.md
 """
 
 from __future__ import annotations

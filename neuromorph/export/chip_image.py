@@ -1,7 +1,7 @@
 r"""The quantised chip image of a network trained under a hardware profile, as HDF5.
 
 A weight matrix on a chip is integer mantissas :math:`k` and one exponent per matrix
-(:mod:`neuromorph.hardware.numerics`, HARDWARE.md §3.4):
+(:mod:`neuromorph.hardware.numerics`, docs/hardware.md):
 
 .. math::
 

@@ -1,7 +1,7 @@
 r"""Learning rules as Loihi-2 sum-of-products strings (Lava's ``Loihi2FLearningRule`` syntax).
 
 Loihi's learning engine updates a synaptic variable :math:`Z \in \{w, d, t\}` once per learning
-epoch by a sum of products (Davies et al. 2018, p. 91; HARDWARE.md §1.3, §2.1):
+epoch by a sum of products (Davies et al. 2018, p. 91; docs/hardware.md):
 
 .. math::
 
@@ -14,7 +14,7 @@ the epoch, every :math:`2^k` epochs; one :math:`k` for all rules), factors
 and exponent :math:`e \in [-7, 8]` (Lava ``product_series.py``). Lava writes a rule as e.g.
 ``dw = 2^-2*x1*y0 - 2^-2*y1*x0``.
 
-e-prop on chip (:func:`eprop_rules`, HARDWARE.md §1.10): the presynaptic trace :math:`P_i` is
+e-prop on chip (:func:`eprop_rules`, docs/hardware.md): the presynaptic trace :math:`P_i` is
 ``x1``; the post neuron's microcode writes the pseudo-derivative :math:`\psi_j` into ``y1`` and the
 learning signal's positive and negative parts :math:`[L_j]_\pm` into ``y2``/``y3`` (traces are
 unsigned: ``split_signed``); the tag ``t`` holds the filtered eligibility
@@ -46,7 +46,7 @@ from neuromorph.hardware.quantize import snap_mantissa_exponent
 __all__ = ["LoihiRule", "Product", "eprop_rules", "eta_on_chip", "mantissa_exponent", "parse_rule", "rule_string",
            "run_rule_strings", "trace_steps"]
 
-#: Lava ``product_series.py``: scale exponent range (HARDWARE.md §1.3, "Rule API").
+#: Lava ``product_series.py``: scale exponent range (docs/hardware.md, "Rule API").
 EXPONENT_RANGE = (-7, 8)
 FACTORS = ("x0", "x1", "x2", "y0", "y1", "y2", "y3", "w", "d", "t")
 TARGETS = {"dw": "weight", "dd": "delay", "dt": "tag"}

@@ -57,7 +57,7 @@ dynamic threshold. Rate units have no NIR primitive either. Both raise :class:`E
 References
 ----------
 Bellec et al., Nat. Commun. 11:3625 (2020), Methods; Pedersen et al., Nat. Commun. 15:8122
-(2024) (NIR); ``reference/ECOSYSTEM.md`` §1.4 and §4.
+(2024) (NIR); nir 1.0.8 and norse 1.1.0 as pinned.
 """
 
 from __future__ import annotations

@@ -1,1 +1,1 @@
-"""Hardware profiles: chip arithmetic and locality, applied to simulations (HARDWARE.md)."""
+"""Hardware profiles: chip arithmetic and locality, applied to simulations (docs/hardware.md)."""

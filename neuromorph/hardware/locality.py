@@ -1,7 +1,7 @@
 """The setup check: can this rule, network and optimiser run on this chip, and what gets quantised?
 
 :func:`assess` compares what a rule declares (:attr:`Rule.reads`, ``targets``, ``temporal``)
-with what a profile provides (HARDWARE.md §3.3), before any simulation runs:
+with what a profile provides (docs/hardware.md), before any simulation runs:
 
 1. no on-chip plasticity → only ``mode="offline"`` (train on the host, deploy quantised);
 2. an offline rule (reads ``history``) on a chip that keeps traces only → rejected;

@@ -1,7 +1,7 @@
 r"""A profile's arithmetic resolved for one network: the grids a quantised simulation uses.
 
 :func:`chip_numerics` turns a :class:`~.profile.HardwareProfile` and a network into
-:class:`ChipNumerics`, which the torch backend calls at four points (HARDWARE.md §3.4):
+:class:`ChipNumerics`, which the torch backend calls at four points (docs/hardware.md):
 
 * **membrane** — an integer state of ``state_bits`` magnitude bits with step
   :math:`\Delta_v = v_\mathrm{th} / K_\mathrm{th}` (``threshold_lsb``):

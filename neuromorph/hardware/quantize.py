@@ -3,7 +3,7 @@ r"""Integer arithmetic of neuromorphic chips, as pure torch functions.
 Every value here is an integer held in a float tensor (exact up to :math:`2^{53}`
 in float64, :math:`2^{24}` in float32), so the same network code runs
 quantised and unquantised. A fixed-point value is :math:`x = k\,\Delta` with an
-integer :math:`k` in a range set by a bit width (HARDWARE.md §3.4):
+integer :math:`k` in a range set by a bit width (docs/hardware.md):
 
 .. math::
 
@@ -27,7 +27,7 @@ Decays are integer operations, not multiplications by :math:`\alpha`:
   (floor) shift.
 
 Straight-through: :func:`straight_through` keeps the gradient of the identity, so
-BPTT can train through quantised forward passes (HARDWARE.md §3.4).
+BPTT can train through quantised forward passes (docs/hardware.md).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The hardware-profile schema: which keys a profile has, their types, and their sources.
 
-A profile (``hardware_profiles/<id>.toml``) follows HARDWARE.md §3, simplified where the
+A profile (``hardware_profiles/<id>.toml``) follows docs/hardware.md, simplified where the
 simulator needs less. Every leaf is ``{ value = ..., src = "..." }``; ``src`` starts with an
 id from the file's ``[sources]`` table, or with ``assumed``, ``derived:``, ``n/a:`` or
 ``override:`` (a value replaced from a model card). TOML has no null: an unknown or unlimited

@@ -1,6 +1,6 @@
 r"""The three-factor rule interface.
 
-Every rule neuromorph ships has the form (DESIGN.md, THEORY.md §5.3)
+Every rule neuromorph ships has the form (docs/eprop.md)
 
 .. math::
 

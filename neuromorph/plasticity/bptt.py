@@ -5,7 +5,7 @@ computed by autograd through the same step functions as every other rule, with
 the pseudo-derivative of :mod:`neuromorph.dynamics.surrogate` as the spike
 derivative. With ``truncation = K`` the state is detached every K steps
 (truncated BPTT). The reset is a constant, as in e-prop, so with
-:math:`W^\mathrm{rec} = 0` BPTT equals e-prop (THEORY.md §6 check 13).
+:math:`W^\mathrm{rec} = 0` BPTT equals e-prop (`tests/test_eprop_oracle.py`).
 
 It reads the stored history and the transposed weights at the host, so any
 chip profile rejects it for on-chip learning.

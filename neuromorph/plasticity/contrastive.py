@@ -2,7 +2,8 @@ r"""Temporally local contrastive learning as a three-factor rule (Williams, Bred
 
 Contrastive learning (CL) moves the parameters along the difference of a local term between a
 positive (nudged or clamped) and a negative (free) phase,
-:math:`\nabla_\theta L = \mathbb E_{+}[g] - \mathbb E_{-}[g]` (THEORY.md §3.2). The *classical* rule
+:math:`\nabla_\theta L = \mathbb E_{+}[g] - \mathbb E_{-}[g]` (Williams, Bredenberg & Lajoie 2023,
+docs/contrastive.md). The *classical* rule
 stores the free-phase state until the end of the positive phase and applies
 
 .. math::
@@ -44,7 +45,7 @@ Declared reads (what the setup check places on a chip, :mod:`neuromorph.hardware
 * the phase signal: ``broadcast_signal`` at scope ``chip`` (``delivery = "broadcast"``), or, where a
   chip has no chip-wide signal its learning engine can read, the same value sent into every neuron
   as a per-neuron third factor (``delivery = "post"``: ``learning_signal`` at ``post``; on Loihi 2
-  graded spikes into each post neuron's y2/y3, HARDWARE.md §1); the sign is split into a positive
+  graded spikes into each post neuron's y2/y3, docs/hardware.md); the sign is split into a positive
   and a negative part with ``split_signed``;
 * the classical reference reads ``history`` at ``host`` and is ``offline``.
 

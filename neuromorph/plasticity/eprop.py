@@ -27,7 +27,7 @@ end-of-sequence update from per-neuron factors with matrix products
 
 References
 ----------
-Bellec et al., Nat. Commun. 11:3625 (2020), eqs. (1)-(4), Methods; THEORY.md §5.1.
+Bellec et al., Nat. Commun. 11:3625 (2020), eqs. (1)-(4), Methods.
 """
 
 from __future__ import annotations

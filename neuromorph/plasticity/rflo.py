@@ -15,19 +15,19 @@ with :math:`\mathrm{pre}^t = x_t` (input), :math:`z_{t-1}` (recurrent) or 1 (bia
 
 * ``decay = λ`` (a float): :math:`D = \lambda I`, the same for every neuron. Then
   every update lies in the span of the feedback columns: the rank restriction
-  (THEORY.md §1.8, check 11);
+  (Williams, Payeur & Lajoie 2026, docs/theory.md, check 11);
 * ``decay = (d_1, ..., d_n)``: a fixed per-neuron decay, which breaks the restriction;
 * ``"leak"``: the neuron's own state decay :math:`1 - a` (Murray's choice). On rate
-  units RFLO is then e-prop with the same feedback (THEORY.md §4.1);
+  units RFLO is then e-prop with the same feedback (Zhang, Liu & Liu, docs/gain.md);
 * ``"jacobian"``: the diagonal of the true Jacobian,
   :math:`d_j^t = \partial u_j^t/\partial u_j^{t-1} = (1-a) + a W^\mathrm{rec}_{jj}\psi_j^{t-1}`,
   self-connection included. With symmetric feedback this is the "symmetric e-prop"
   of the linear theory, which equals BPTT whenever :math:`W` is diagonal
-  (THEORY.md §1.4).
+  (Williams, Payeur & Lajoie 2026, docs/theory.md).
 
 On the linear unit (:math:`\psi = 1`, :math:`a = 1`) with ``decay = λ`` this is the
 RFLO of Williams, Payeur & Lajoie: :math:`G_W = \sum_k D^k \hat A^\top e\, h_{T-1-k}^\top`
-(THEORY.md §1.3), with :math:`\hat A^\top` the feedback matrix. For the leak-then-
+(Williams, Payeur & Lajoie 2026, docs/theory.md), with :math:`\hat A^\top` the feedback matrix. For the leak-then-
 nonlinearity unit of :mod:`neuromorph.dynamics.rate`, dropping the off-diagonal
 sensitivities puts :math:`\psi` outside the trace; Murray's placement inside it
 belongs to his unit :math:`h_t = (1-a)h_{t-1} + a\phi(u_t)`.

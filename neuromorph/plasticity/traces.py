@@ -1,7 +1,7 @@
 r"""Presynaptic and readout traces, and the time filters every rule shares.
 
 Low-pass filter with decay :math:`a` and input scale :math:`s`:
-:math:`F_t = a F_{t-1} + s\, u_t` (THEORY.md §5.1; the tutorial convention is
+:math:`F_t = a F_{t-1} + s\, u_t` (Bellec et al. 2020, Methods; the tutorial convention is
 :math:`s = 1-a`, the paper's is :math:`s = 1`). Presynaptic traces of the
 hidden layer use the membrane decay :math:`\alpha`, readout traces use
 :math:`\kappa`:

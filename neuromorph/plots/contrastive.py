@@ -1,4 +1,4 @@
-"""PNG figures of the contrastive experiments (THEORY.md §7 item 3).
+"""PNG figures of the contrastive experiments (docs/figures).
 
 Conventions of :mod:`neuromorph.plots.style` (Agg canvas, no pyplot), one function per figure,
 each writes ``path`` and returns it. The functions read the study's result objects by attribute

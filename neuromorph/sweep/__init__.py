@@ -1,6 +1,6 @@
 """Sweeps: a grid of training runs on dask.distributed, one HDF5 file per run, and their report.
 
-``sweep → experiment`` (DESIGN.md layering): a run is :func:`neuromorph.experiment.train` plus
+``sweep → experiment`` (the README's layering): a run is :func:`neuromorph.experiment.train` plus
 Lyapunov spectra and optional pre-flossing from :mod:`neuromorph.analysis`.
 """
 

@@ -1,7 +1,7 @@
 """Summary and figures of a gain sweep (``neuromorph sweep-report DIR``).
 
-For every (task, rule, gain, flossing) the learning rate is picked as in the study (THEORY.md
-§4.1): the one with the lowest mean final loss over seeds, the final loss being the mean over
+For every (task, rule, gain, flossing) the learning rate is picked as in the study (Zhang, Liu & Liu,
+docs/gain.md): the one with the lowest mean final loss over seeds, the final loss being the mean over
 the last 10 % of iterations. The figures are drawn by :mod:`neuromorph.plots.sweep` (written
 into DIR: ``gain_loss_<task>.png``, ``gain_lyapunov.png``, ``gain_flossing.png``);
 ``summary.json`` holds the numbers behind them.

@@ -31,7 +31,7 @@ from neuromorph.tomlfile import read_toml
 
 __all__ = ["RULES", "LyapunovSpec", "RunPoint", "SweepSpec", "load_sweep", "parse_sweep"]
 
-#: Rule names of a sweep -> the [rule] table. The two e-prop truncations of THEORY.md §4.1:
+#: Rule names of a sweep -> the [rule] table. The two e-prop truncations of Zhang, Liu & Liu, docs/gain.md:
 #: ``eprop`` detaches only the recurrent input W_h f(h) (the leak path stays: trace decay alpha,
 #: seed 003's ``hidden.detach()`` e-prop); ``eprop_1step`` detaches the whole state every step
 #: (one-step truncation, trace decay 0, equal to BPTT with truncation 1).

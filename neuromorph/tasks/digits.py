@@ -1,6 +1,6 @@
 r"""Multi-task digit classification: sklearn's 8×8 digits and transformed variants.
 
-The bias-learning study (Williams et al., ICLR 2025, THEORY.md §2.3) trains *one* random network
+The bias-learning study (Williams et al., ICLR 2025; docs/bias.md) trains *one* random network
 with one bias vector per task on several image-classification tasks. Offline, the tasks here are
 sklearn's ``load_digits`` (1797 images of 8×8 pixels, 16 grey levels, shipped with sklearn) and
 deterministic transforms of it, each a different input–label map of the same difficulty:

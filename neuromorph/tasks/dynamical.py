@@ -23,7 +23,8 @@ Trajectories are integrated with ``scipy.integrate.solve_ivp`` (DOP853, rtol 1e-
 References
 ----------
 Williams et al., arXiv:2407.00957 (ICLR 2025), Figs. 2-3 and the Lorenz forecasting experiment
-(THEORY.md §2.3, items 4-5); van der Pol, Phil. Mag. 2:978 (1926); Lorenz, J. Atmos. Sci. 20:130 (1963).
+(Williams et al. 2025, docs/bias.md, items 4-5); van der Pol, Phil. Mag. 2:978 (1926); Lorenz, J. Atmos. Sci.
+20:130 (1963).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 r"""Linear student–teacher regression: reproduce a random mode-aligned linear RNN.
 
-The teacher (THEORY.md §1.1, Assumption 2) is
+The teacher (Williams, Payeur & Lajoie 2026, docs/theory.md, Assumption 2) is
 :math:`h^*_{t+1} = W^* h^*_t + B^* x_t`, :math:`y^*_{t+1} = A^* h^*_{t+1}` with
 :math:`W^* = P\bar W^* P^\top`, :math:`A^* = U\bar A^* P^\top`, :math:`B^* = P\bar B^* V^\top`,
 random orthogonal bases and random signed mode values (:func:`neuromorph.theory.random_mode_values`,

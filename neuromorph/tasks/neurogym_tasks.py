@@ -1,10 +1,10 @@
 """neurogym tasks as trial-aligned batches: 2AF (``PerceptualDecisionMaking-v0``) and DMS.
 
 ``neurogym.Dataset`` concatenates trials into a stream and cuts windows, so trials are not
-aligned across a batch (ECOSYSTEM.md §5.3). We instead call ``env.unwrapped.new_trial()`` once
+aligned across a batch (neurogym 2.3.1). We instead call ``env.unwrapped.new_trial()`` once
 per batch element and stack ``ob`` / ``gt``: every trial starts at step 0. Under the default
-timing both tasks have a fixed length (22 and 32 steps at dt = 100 ms; THEORY.md §4.2, §6
-check 24); a task whose trials differ in length is rejected rather than padded.
+timing both tasks have a fixed length (22 and 32 steps at dt = 100 ms; Zhang, Liu & Liu, docs/gain.md;
+`tests/gain/test_tasks_gain.py`); a task whose trials differ in length is rejected rather than padded.
 
 neurogym is an optional extra (``pip install -c constraints.txt -e ".[tasks]"``) and is imported
 only when a neurogym task is built.
@@ -29,7 +29,7 @@ from neuromorph.tasks.base import LossKind, TrialBatch, invalid, is_int, is_real
 
 __all__ = ["ENVS", "NeurogymTask", "make_env"]
 
-#: The environments of the initial-gain study (THEORY.md §4.2), by their short names.
+#: The environments of the initial-gain study (Zhang, Liu & Liu, docs/gain.md), by their short names.
 ENVS = {"2af": "PerceptualDecisionMaking-v0", "dms": "DelayMatchSample-v0"}
 
 
@@ -61,7 +61,7 @@ class NeurogymTask:
     ``env`` is ``"2af"``, ``"dms"`` or a full neurogym id. Inputs are the observations
     (T, B, obs_dim), targets the ground-truth action (T, B) at every step (0 = fixate), and the
     mask is 1 everywhere: cross-entropy over all time steps, as in the study's
-    ``neurogym.Dataset`` training (THEORY.md §4.2).
+    ``neurogym.Dataset`` training (Zhang, Liu & Liu, docs/gain.md).
 
     Randomness: :meth:`sample` draws one 63-bit seed from the generator (``torch.randint``),
     seeds the environment's numpy ``RandomState`` with it, then draws the B trials in order.

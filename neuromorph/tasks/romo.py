@@ -1,7 +1,7 @@
 """Romo: compare two vibrotactile-like amplitudes separated by a variable delay.
 
 Our generator for the task of Schuessler et al. (2020), ``romo()`` in
-frschu/neurips_2020_interplay_randomness_structure (THEORY.md §4.2). Durations are in units of
+frschu/neurips_2020_interplay_randomness_structure (Zhang, Liu & Liu, docs/gain.md). Durations are in units of
 the neuron time constant :math:`\\tau` (their convention), converted to steps with ``dt/tau``.
 
 References
@@ -23,7 +23,7 @@ from neuromorph.tasks.base import LossKind, TrialBatch, invalid, is_int, is_real
 
 __all__ = ["RomoTask"]
 
-#: Amplitudes and delay of the ``test=True`` trial (THEORY.md §6 check 24).
+#: Amplitudes and delay of the ``test=True`` trial (`tests/gain/test_tasks_gain.py`).
 TEST_AMPLITUDES = (0.6, 1.1)
 _DURATIONS = ("fixation", "stimulus", "delay_min", "delay_max", "decision_delay", "decision")
 

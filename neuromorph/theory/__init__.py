@@ -1,7 +1,7 @@
 """Analytic theory of local learning (BPTT, tBPTT-1, RFLO) in data-aligned linear RNNs.
 
-numpy/scipy only; never imports a backend. Equations and checks: ``reference/THEORY.md`` §1 and
-§6 (checks 1–11), after Williams, Payeur, Lajoie, arXiv:2606.00243 (ICML 2026).
+numpy/scipy only; never imports a backend. Equations and checks: Williams, Payeur & Lajoie 2026, docs/theory.md;
+tests/ (checks 1–11), after Williams, Payeur, Lajoie, arXiv:2606.00243 (ICML 2026).
 
 Modules
 -------

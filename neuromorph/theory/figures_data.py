@@ -10,7 +10,7 @@ Pure numpy; :mod:`neuromorph.plots.theory` only draws what these functions retur
 
 References
 ----------
-Williams, Payeur, Lajoie, arXiv:2606.00243 (ICML 2026); ``reference/THEORY.md`` §1.5–1.8, §7.
+Williams, Payeur, Lajoie, arXiv:2606.00243 (ICML 2026); Williams, Payeur & Lajoie 2026, docs/theory.md.
 """
 
 from __future__ import annotations

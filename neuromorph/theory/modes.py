@@ -12,7 +12,7 @@ measure how far a network has left the aligned manifold ("leakage").
 
 References
 ----------
-Williams, Payeur, Lajoie, arXiv:2606.00243 (ICML 2026); ``reference/THEORY.md`` §1.2.
+Williams, Payeur, Lajoie, arXiv:2606.00243 (ICML 2026); Williams, Payeur & Lajoie 2026, docs/theory.md.
 """
 
 from __future__ import annotations

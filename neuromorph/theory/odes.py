@@ -19,7 +19,7 @@ with step :math:`\eta`, so its deviation from the flow is :math:`O(\eta)`.
 References
 ----------
 Williams, Payeur, Lajoie, arXiv:2606.00243 (ICML 2026), poster (RFLO ODE);
-``reference/THEORY.md`` §1.4 and §1.9.
+Williams, Payeur & Lajoie 2026, docs/theory.md.
 """
 
 from __future__ import annotations

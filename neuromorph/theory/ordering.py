@@ -22,7 +22,7 @@ learned first (THEORY §7, poster panel C).
 References
 ----------
 Williams, Payeur, Lajoie, arXiv:2606.00243 (ICML 2026), poster panel C;
-``reference/THEORY.md`` §1.2, §1.4 and §7.
+Williams, Payeur & Lajoie 2026, docs/theory.md; docs/figures.
 """
 
 from __future__ import annotations

@@ -32,7 +32,7 @@ sum of the updates over the ``T*m`` unit impulses (:func:`impulse_basis`).
 
 References
 ----------
-Williams, Payeur, Lajoie, arXiv:2606.00243 (ICML 2026); ``reference/THEORY.md`` §1.3.
+Williams, Payeur, Lajoie, arXiv:2606.00243 (ICML 2026); Williams, Payeur & Lajoie 2026, docs/theory.md.
 Murray, "Local online learning in recurrent networks with random feedback", eLife 8:e43299 (2019).
 """
 

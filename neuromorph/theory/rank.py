@@ -15,7 +15,7 @@ linear units; heterogeneous decays, nonlinear units and BPTT break it (negative 
 References
 ----------
 Williams, Payeur, Lajoie, arXiv:2606.00243 (ICML 2026), poster statement;
-``reference/THEORY.md`` §1.8.
+Williams, Payeur & Lajoie 2026, docs/theory.md.
 """
 
 from __future__ import annotations

@@ -21,7 +21,7 @@ and the distance to the manifold decays like :math:`e^{-\lambda_{\min} t}` with
 
 References
 ----------
-Williams, Payeur, Lajoie, arXiv:2606.00243 (ICML 2026); ``reference/THEORY.md`` §1.5–1.7
+Williams, Payeur, Lajoie, arXiv:2606.00243 (ICML 2026); Williams, Payeur & Lajoie 2026, docs/theory.md
 (derived there, status [D]).
 """
 

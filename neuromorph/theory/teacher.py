@@ -22,7 +22,7 @@ References
 ----------
 Williams, Payeur, Lajoie, "Dynamics and Representation Structure of Local Approximations to
 Gradient-Based Learning in Linear Recurrent Neural Networks", arXiv:2606.00243 (ICML 2026),
-§1.1–1.2 of ``reference/THEORY.md``.
+docs/theory.md (the student-teacher model and its alignment assumptions).
 """
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
 """The comparison card: TOML in, a frozen :class:`CompareCard` out.
 
-Tables (every key optional; defaults reproduce THEORY.md §1.9 and ``models/linear_teacher.toml``):
+Tables (every key optional; defaults reproduce Williams, Payeur & Lajoie 2026, docs/theory.md and
+``models/linear_teacher.toml``):
 
 ``[theory_compare.modes]``       teacher and initial student mode values (a, b, w) and the bases' ``seed``
 ``[theory_compare.rflo]``        RFLO feedback singular values ``a_hat`` and scalar trace ``decay``

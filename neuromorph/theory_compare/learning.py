@@ -3,14 +3,14 @@ r"""Discrete learning beside the per-mode ODEs: exact population GD and SGD thro
 *Population.* Matrix population GD :math:`X_{k+1} = X_k - \eta E[G_X]` with the Stein closed
 forms (:func:`neuromorph.theory.population_gd`), at ``lr`` and at ``2 lr``. Its per-mode
 trajectory deviates from the ODE by :math:`O(\eta)` (Euler), so the ratio of the two
-deviations is about 2 (THEORY.md §6 check 4).
+deviations is about 2 (`tests/test_theory_compare.py`).
 
 *SGD.* The same student is a :func:`neuromorph.linear_rate.linear_network_spec` network
 trained with the package's rules on sampled :math:`x_t \sim \mathcal N(0, I)`, the loss at
 the final step, through the shared training step (:class:`neuromorph.engine.Session`) and the torch SGD
 optimizer: BPTT, tBPTT-1 (``BPTT(truncation=1)``), RFLO (``decay = λ``) and symmetric
 e-prop (``RFLO(feedback=SYMMETRIC, decay="jacobian")``). e-prop is run in the bases with
-:math:`P = I`, where it equals BPTT (THEORY.md §1.4), and compared with the BPTT ODE.
+:math:`P = I`, where it equals BPTT (Williams, Payeur & Lajoie 2026, docs/theory.md), and compared with the BPTT ODE.
 """
 
 from __future__ import annotations

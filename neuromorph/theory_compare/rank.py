@@ -2,7 +2,7 @@ r"""The rank restriction of RFLO, measured on networks trained by the package's 
 
 Every RFLO increment is :math:`\hat A^\top \delta_t \otimes E_t`, so
 :math:`W_k - W_0 = \sum_i r_i q_i^\top` lies in the span of the o feedback columns
-whenever the trace decay is one scalar and the units are linear (THEORY.md §1.8,
+whenever the trace decay is one scalar and the units are linear (Williams, Payeur & Lajoie 2026, docs/theory.md,
 check 11). The negative controls break one condition each: a per-neuron decay,
 tanh units, and BPTT; their updates have rank above o.
 """

@@ -3,7 +3,7 @@ r"""``neuromorph theory compare``: discrete learning beside the analytic theory,
 Runs, from one :class:`~neuromorph.theory_compare.card.CompareCard`:
 
 1. matrix population GD (exact population gradients) for BPTT, tBPTT-1 and RFLO at η and 2η,
-   against the per-mode ODEs (THEORY.md §6 check 4: ratio ≈ 2, and the deviation within the
+   against the per-mode ODEs (`tests/test_theory_compare.py`: ratio ≈ 2, and the deviation within the
    first-order Euler error the theory predicts for each mode, :mod:`.bounds`);
 2. SGD on sampled inputs through the torch rules, including symmetric e-prop (check 5);
 3. the rank restriction of RFLO updates with its negative controls (check 11);

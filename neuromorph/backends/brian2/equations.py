@@ -2,7 +2,7 @@ r"""Brian2 code for one network step, generated from the parameter objects the t
 
 Every quantity of :mod:`neuromorph.dynamics` and :mod:`neuromorph.plasticity` becomes a brian2
 variable, and one torch step becomes one brian2 time step, in this order (``when="groups"``,
-``order`` below; THEORY.md §5.1):
+``order`` below; Bellec et al. 2020, Methods):
 
 =====  =====================================  ==============================================
 order  object                                update
