@@ -189,7 +189,8 @@ def test_a_recorded_sequence_is_the_torch_loops_recording(family):
     for key, value in ref.rule_state.items():
         assert got.rule_state[key].shape == value.shape, key
         assert max_rel_err(got.rule_state[key], value) < 1e-12, key
-    assert float(ref.rule_state["post_term"].abs().sum()) > 0 and float(ref.rule_state["learning_signal"].abs().sum()) > 0
+    for key in ("post_term", "learning_signal"):  # the compared recordings are not all zeros
+        assert float(ref.rule_state[key].abs().sum()) > 0, key
     assert len(w_got) == len(w_ref)
     for a, b in zip(w_got, w_ref):
         for t in b:

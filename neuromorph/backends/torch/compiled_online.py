@@ -156,8 +156,8 @@ def _online_window(x, ystar, mask, t0, t1, regression, prm, fb, beta, nk, tk, st
         for t in range(t0, t1):
             n_spk = _active(ns[Z, b], zp, spk)  # z_{t-1}, kept for the traces, and its spikes
             n_ev = _step_events(x[t, b], ev_idx, ev_val)
-            _spiking_step(ev_idx[:n_ev], ev_val[:n_ev], bias, False, w_inT, w_recT, bias, theta, beta, nk, syn, adaptive,
-                          ns[V, b], ns[Z, b], ns[R, b], ns[I, b], ns[A, b], drive, spk, n_spk, znew, psi, L)
+            _spiking_step(ev_idx[:n_ev], ev_val[:n_ev], bias, False, w_inT, w_recT, bias, theta, beta, nk, syn,
+                          adaptive, ns[V, b], ns[Z, b], ns[R, b], ns[I, b], ns[A, b], drive, spk, n_spk, znew, psi, L)
             z = ns[Z, b]
             _readout_error(z, w_out, b_out, tk[4:6], leaky, y[b], ystar[t, b], mask[t, b], regression,
                            batch, delta, tot)
