@@ -19,6 +19,8 @@ from neuromorph.backends.torch import compiled
 from neuromorph.backends.torch.compiled_online import compiled_online
 from neuromorph.backends.torch.train import train_sequence
 from neuromorph.dynamics import CubaLIFParameters
+from neuromorph.hardware.numerics import chip_numerics
+from neuromorph.hardware.profile import load_profile
 from neuromorph.plasticity import RFLO, EProp, Feedback, Mode, RateRegularization, Target
 from neuromorph.plasticity.optim import Learner, OptimizerName, OptimizerSpec
 from neuromorph.types import LossKind
@@ -147,7 +149,8 @@ def test_float32_spikes_are_identical(family):
 
 
 def test_the_torch_loop_runs_where_the_kernel_does_not_apply():
-    """A chip, a state off rest, a LIF subclass, another online rule or the torch engine: ``None``."""
+    """A chip's arithmetic on a family the kernel has none for (CUBA LIF), a state off rest, a LIF subclass, another
+    online rule or the torch engine: ``None``."""
     spec, params, fb, trials = _problem("lif", LossKind.REGRESSION)
     rule = EProp(mode=Mode.ONLINE, targets=frozenset(Target))
     low = lower(spec, torch.float64, engine="compiled")
@@ -156,7 +159,9 @@ def test_the_torch_loop_runs_where_the_kernel_does_not_apply():
         low, params, fb, rule, LossKind.REGRESSION, trials, lambda g: None, state, record)
     assert call() is not None
     assert call(record=True) is not None
-    assert call(low=dataclasses.replace(low, chip=object())) is None
+    cuba = _cuba()
+    chip = chip_numerics(load_profile("loihi2"), cuba.neuron, cuba.dt, "on_chip", 0)
+    assert call(low=lower(cuba, torch.float64, chip=chip, engine="compiled")) is None
     assert call(low=lower(spec, torch.float64)) is None
     assert call(state=rest._replace(y=rest.y + 0.1)) is None
     assert call(rule=RFLO(mode=Mode.ONLINE)) is None

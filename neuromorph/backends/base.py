@@ -110,7 +110,7 @@ class Lowered:
 
     def context(self, batch: int, generator: torch.Generator | None = None, carry: dict | None = None) -> RuleContext:
         """What a rule's functions read: sizes, constants, the chip's trace grid, the run's generator and carry."""
-        project = None if self.chip is None or self.consts is None else (lambda tr: chip_traces(self.chip, tr, self.consts))
+        project = None if self.chip is None or self.consts is None else TraceProjection(self.chip, self.consts)
         s = self.spec
         return RuleContext(s.n_in, s.n_rec, s.n_out, batch, s.dt, self.dtype, self.consts, project, generator, carry,
                            self.engine, self.device)
@@ -134,6 +134,18 @@ def lower(spec: NetworkSpec, dtype: torch.dtype = torch.float32, chip: ChipNumer
         consts = consts._replace(beta=consts.beta.to(device))
     membrane = chip.membrane(spec.neuron, spec.dt) if chip is not None and spec.spiking else None
     return Lowered(spec, dtype, consts, chip, membrane, engine, device)
+
+
+@dataclass(frozen=True)
+class TraceProjection:
+    """``project(traces) -> traces`` of a :class:`~neuromorph.plasticity.RuleContext`: the traces on the chip's
+    grid (:func:`chip_traces`); its chip and constants tell the compiled loops which grid to run."""
+
+    chip: ChipNumerics
+    consts: TraceConstants
+
+    def __call__(self, tr: PreTraces) -> PreTraces:
+        return chip_traces(self.chip, tr, self.consts)
 
 
 def chip_traces(chip: ChipNumerics, tr: PreTraces, c: TraceConstants) -> PreTraces:

@@ -137,6 +137,20 @@ class ChipNumerics:
         shape = (1,) * like.dim() if self.shared_rng else like.shape
         return torch.rand(shape, generator=self.generator, dtype=like.dtype).expand(like.shape)
 
+    def uniform_steps(self, n_steps: int, shapes: tuple[tuple[int, ...], ...], dtype: torch.dtype) -> list[torch.Tensor]:
+        """The draws of ``n_steps`` steps that each call :meth:`uniform` once for every shape in ``shapes``, in
+        that order: one tensor ``(n_steps, *shape)`` per shape (expanded views where the generator is shared).
+
+        One call draws them all: torch's CPU generator fills a tensor element by element, so successive draws are
+        one longer draw cut in pieces (``tests/hardware/test_quantize.py`` holds torch to it). The compiled loops
+        take a window's draws this way, before it runs, and round with exactly the torch loop's numbers.
+        """
+        per = [(1,) * len(shape) if self.shared_rng else tuple(shape) for shape in shapes]
+        sizes = [math.prod(shape) for shape in per]
+        flat = torch.rand((n_steps, sum(sizes)), generator=self.generator, dtype=dtype)
+        return [part.reshape(n_steps, *shape).expand(n_steps, *full)
+                for part, shape, full in zip(flat.split(sizes, dim=1), per, shapes)]
+
     # ----------------------------------------------------------------------------- membrane
     def membrane(self, neuron: LIFParameters, dt: float) -> Membrane | None:
         """The chip's membrane update for ``neuron`` (None: the exact float update)."""

@@ -238,3 +238,22 @@ def test_stochastic_rounding_is_unbiased():
     uniform = q.uniform_from(torch.Generator().manual_seed(1))
     r = q.round_stochastic(torch.full((200_000,), 0.3, dtype=F64), uniform)
     assert abs(float(r.mean()) - 0.3) < 5 * 0.458 / math.sqrt(200_000)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("profile", ["loihi2", "loihi1"])  # one draw per step shared by all synapses / one per synapse
+def test_a_windows_draws_in_one_call_are_the_step_by_step_draws(profile, dtype):
+    """:meth:`ChipNumerics.uniform_steps` (what the compiled loops take before a window) equals calling ``uniform``
+    for every trace of every step, in order: torch's CPU generator fills tensors element by element."""
+    shapes = ((3, 10), (3, 7), (3, 1), (3, 7), (3, 1))
+    draws = {}
+    for how in ("steps", "one call"):
+        chip = chip_numerics(load_profile(profile), LIFParameters(), 1e-3, "on_chip", seed=4)
+        if how == "steps":
+            per_step = [[chip.uniform(torch.empty(s, dtype=dtype)) for s in shapes] for _ in range(50)]
+            draws[how] = [torch.stack([step[i] for step in per_step]) for i in range(len(shapes))]
+        else:
+            draws[how] = chip.uniform_steps(50, shapes, dtype)
+        draws[how].append(torch.rand(3, generator=chip.generator, dtype=dtype))  # the stream continues alike
+    for a, b in zip(draws["steps"], draws["one call"]):
+        assert a.shape == b.shape and torch.equal(a, b)

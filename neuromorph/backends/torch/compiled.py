@@ -36,6 +36,7 @@ import numpy as np
 import torch
 
 from neuromorph.dynamics import Activation, ALIFParameters, CubaLIFParameters, LIFParameters, RateParameters
+from neuromorph.hardware.quantize import int_range
 
 #: where compiled kernels are cached (read by numba when it is first imported)
 CACHE_DIR = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "neuromorph" / "numba"
@@ -90,12 +91,15 @@ def _spiking_step(ev_idx, ev_val, Xt, dense, w_in_t, w_rec_t, bias, theta, beta,
     :math:`A = v_\mathrm{th} + \theta`. Then :math:`v_t = \alpha v_{t-1} + s m_t - v_\mathrm{th} z_{t-1}`,
     :math:`z_t = H(v_t - A_t)[r_{t-1} = 0]`,
     :math:`\psi_t = (\gamma/v_\mathrm{th})\max(0, 1 - |v_t - A_t|/(\delta v_\mathrm{th}))[r_{t-1} = 0]` and the
-    refractory count. ``k`` holds the scalars ``(alpha, s, v_th, height, width, n_ref, alpha_s, s_s, rho)``.
+    refractory count. ``k`` holds the scalars ``(alpha, s, v_th, height, width, n_ref, alpha_s, s_s, rho)`` and then
+    the membrane arithmetic of :func:`membrane_constants` (mode 0: the float update above; otherwise a chip's,
+    :func:`_chip_membrane`).
     """
     n = v.shape[0]
     zero = v.dtype.type(0.0)
     one = v.dtype.type(1.0)
     alpha, s, v_th, height, width, n_ref, alpha_s, s_s, rho = k[0], k[1], k[2], k[3], k[4], k[5], k[6], k[7], k[8]
+    exact = k[9] == zero
     inv_width, peak = one / (width * v_th), height / v_th
     for j in range(n):
         m[j] = Xt[j] + bias[j] if dense else bias[j]
@@ -117,7 +121,7 @@ def _spiking_step(ev_idx, ev_val, Xt, dense, w_in_t, w_rec_t, bias, theta, beta,
             a[j] = rho * a[j] + zp[j]
     for j in range(n):
         thr = v_th + beta[j] * a[j] + theta[j] if adaptive else v_th + theta[j]
-        vj = alpha * v[j] + s * m[j] - v_th * zp[j]
+        vj = alpha * v[j] + s * m[j] - v_th * zp[j] if exact else _chip_membrane(v[j], zp[j], m[j], k)
         free = one if r[j] <= zero else zero
         zj = (one if vj > thr else zero) * free
         d = one - abs(vj - thr) * inv_width
@@ -127,6 +131,36 @@ def _spiking_step(ev_idx, ev_val, Xt, dense, w_in_t, w_rec_t, bias, theta, beta,
         vout[j] = vj
         z[j] = zj
     return _active(z, zp, spk)
+
+
+def _chip_membrane(v, zp, m, k):
+    r"""A chip's membrane update (:meth:`neuromorph.hardware.numerics.ChipNumerics.membrane`), operation for operation
+    in the network's dtype, so that the integers are the torch loop's.
+
+    ``k[9]`` is the mode: 1 the float update with a reset to zero, :math:`\alpha v (1 - z) + s m`; 2 (3) the float
+    update with a subtractive reset (to zero) rounded to float32; 4 the integer state
+    :math:`k_t = \mathrm{ovf}(D(k_{t-1})[1 - z]_\mathrm{zero} - K_\mathrm{th} z\,[\,]_\mathrm{subtract}
+    + \mathrm{round}(s m / \Delta_v))`, :math:`v = k \Delta_v`, with ``k[10:]`` = (Δv, reset to zero, decay kind
+    (1 mul-shift, 2 bit-shift), decay numerator :math:`2^b - d`, decay denominator (:math:`2^b`, or :math:`2^n` of the
+    shift), :math:`K_\mathrm{th}`, saturate, :math:`2^b - 1`, :math:`2^b`) (:mod:`neuromorph.hardware.quantize`).
+    """
+    one = k.dtype.type(1.0)
+    alpha, s, v_th, mode = k[0], k[1], k[2], k[9]
+    if mode < 4:
+        zero_reset = mode != 2
+        x = alpha * v * (one - zp) + s * m if zero_reset else alpha * v + s * m - v_th * zp
+        return k.dtype.type(np.float32(x)) if mode >= 2 else x
+    step, zero_reset, decay, num, den, lsb, saturate, top, half = (k[10], k[11], k[12], k[13], k[14], k[15], k[16],
+                                                                   k[17], k[18])
+    q = np.rint(v / step)  # already on the grid: rint removes float noise (ties to even, as torch.round)
+    q = np.sign(q) * np.floor(np.abs(q) * num / den) if decay == one else q - np.floor(q / den)
+    q = q * (one - zp) if zero_reset == one else q - lsb * zp
+    q = q + np.rint(s * m / step)
+    if saturate == one:
+        q = min(max(q, -top), top)
+    else:  # two's complement, as torch.remainder (the sign of the divisor)
+        q = (q + half) % (half + half) - half
+    return q * step
 
 
 def _active(z, copy, idx):
@@ -245,6 +279,33 @@ def _causal(u, decay, scale, out):
             out[t, k] = acc[k]
 
 
+def _project(x, u, pk):
+    r"""One trace value on a chip's trace grid (:meth:`neuromorph.hardware.numerics.ChipNumerics.project_trace`), as
+    torch computes it: ``pk`` = (mode, Δ, k_min, k_max, stochastic); mode 0 keeps ``x``, 1 rounds it to float32, 2 is
+    :math:`\Delta\,\mathrm{clip}(R(x/\Delta))` with :math:`R(a) = \lfloor a + u \rfloor` (stochastic, ``u`` the
+    step's uniform draw) or the nearest integer."""
+    one = pk.dtype.type(1.0)
+    if pk[0] == one:
+        return pk.dtype.type(np.float32(x))
+    if pk[0] != one + one:
+        return x
+    a = x / pk[1]
+    a = np.floor(a + u) if pk[4] == one else np.rint(a)
+    return min(max(a, pk[2]), pk[3]) * pk[1]
+
+
+def _projected_causal(u, decay, scale, U, pk, out):
+    """:func:`_causal` with every step's value brought to a chip's trace grid (:func:`_project`; ``U`` (T, m) the
+    uniform draws of stochastic rounding, or any (T, 1) array when there are none)."""
+    T, m = u.shape
+    acc = np.zeros(m, u.dtype)
+    stochastic = U.shape[1] == m
+    for t in range(T):
+        for k in range(m):
+            acc[k] = _project(decay * acc[k] + scale * u[t, k], U[t, k] if stochastic else U[t, 0], pk)
+            out[t, k] = acc[k]
+
+
 def _anticausal(q, decay, out):
     """``out[t] = q[t] + decay[t] * out[t+1]`` along axis 0 (``out[T]`` = 0); ``decay`` (T, m), any strides."""
     T, m = q.shape
@@ -257,9 +318,11 @@ def _anticausal(q, decay, out):
 
 _readout = _jit(_readout, inline=True)
 _active = _jit(_active, inline=True)
+_chip_membrane = _jit(_chip_membrane, inline=True)
+_project = _jit(_project, inline=True)
 _spiking_step = _jit(_spiking_step, inline=True)
 _KERNELS = {"spiking": _jit(_spiking_loop), "rate": _jit(_rate_loop), "causal filter": _jit(_causal),
-            "anticausal filter": _jit(_anticausal),
+            "anticausal filter": _jit(_anticausal), "projected filter": _jit(_projected_causal),
             "count nonzero": _jit(_count_nonzero), "events": _jit(_events)}
 
 
@@ -339,9 +402,34 @@ def step_constants(low) -> tuple:
     cast = np.float64 if low.dtype == torch.float64 else np.float32
     syn, alpha_s, s_s, adaptive, rho, beta = _FAMILIES[type(p)](p, dt, n, low.dtype)
     beta = _np(beta) if beta is not None else np.zeros(n, cast)
-    k = np.array([p.alpha(dt), p.drive_scale(dt), p.v_th, p.pd_height, p.pd_width, p.n_ref(dt), alpha_s, s_s, rho],
-                 cast)
+    membrane = membrane_constants(low)
+    if membrane is None:
+        raise ValueError(f"no compiled membrane for {low.chip.profile.id!r}'s arithmetic (check chip_supported first)")
+    k = np.array([p.alpha(dt), p.drive_scale(dt), p.v_th, p.pd_height, p.pd_width, p.n_ref(dt), alpha_s, s_s, rho,
+                  *membrane], cast)
     return beta, k, syn, adaptive
+
+
+#: the mode of :func:`_chip_membrane` (0: no chip) by the state grid's kind and reset
+_MEMBRANE_MODES = {("exact", "zero"): 1, ("float32", "subtract"): 2, ("float32", "zero"): 3}
+
+
+def membrane_constants(low) -> list[float] | None:
+    """The membrane arithmetic of :func:`_chip_membrane` for the network's chip: ``[0]`` where the float update runs
+    (no chip, or a state kept exactly with a subtractive reset), ``None`` where the kernel has none (a chip grid on a
+    family whose membrane is not the LIF update: the torch loop runs)."""
+    g = low.chip.state if low.chip is not None else None
+    if low.membrane is None or g is None:
+        return [0.0]
+    if type(low.spec.neuron) not in (LIFParameters, ALIFParameters):
+        return None
+    if g.kind != "int":
+        return [float(_MEMBRANE_MODES[g.kind, g.reset])]
+    mul_shift = g.decay == "mul_shift"
+    decay = (1.0, float(2**g.decay_bits - g.decay_const), float(2**g.decay_bits)) if mul_shift else (
+        2.0, 0.0, float(2**g.decay_const))
+    return [4.0, g.step, float(g.reset == "zero"), *decay, float(g.threshold_lsb), float(g.overflow == "saturate"),
+            float(2**g.bits - 1), float(2**g.bits)]
 
 
 def input_events(x: np.ndarray) -> tuple:
@@ -389,6 +477,31 @@ def causal_filter(u: torch.Tensor, decay: float, scale: float) -> torch.Tensor:
     return torch.from_numpy(out).reshape(u.shape)
 
 
+def projected_filter(u: torch.Tensor, decay: float, scale: float, grid: np.ndarray,
+                     uniforms: torch.Tensor | None) -> torch.Tensor:
+    r""":func:`causal_filter` on a chip's trace grid: :math:`F_t = \mathrm{proj}(d F_{t-1} + s u_t)`
+    (:func:`trace_grid` gives ``grid``; ``uniforms`` shaped like ``u``: the draws of stochastic rounding, in the
+    torch loop's order)."""
+    flat = _np(u.reshape(u.shape[0], -1))
+    U = _np(uniforms.reshape(u.shape[0], -1)) if uniforms is not None else np.zeros((u.shape[0], 1), flat.dtype)
+    out = np.empty_like(flat)
+    _announce("projected filter")
+    _KERNELS["projected filter"](flat, flat.dtype.type(decay), flat.dtype.type(scale), U, grid.astype(flat.dtype),
+                                 out)
+    return torch.from_numpy(out).reshape(u.shape)
+
+
+def trace_grid(chip, scale: float) -> np.ndarray:
+    """``pk`` of :func:`_project` for traces of drive scale ``scale`` on ``chip``'s trace grid (step scale/impulse)."""
+    g = chip.traces if chip is not None else None
+    if g is None:
+        return np.zeros(5)
+    if g.kind == "float32":
+        return np.array([1.0, 0.0, 0.0, 0.0, 0.0])
+    lo, hi = int_range(g.bits, g.signed)
+    return np.array([2.0, scale / g.impulse, lo, hi, float(g.rounding == "stochastic")])
+
+
 def anticausal_filter(q: torch.Tensor, decay: torch.Tensor | float) -> torch.Tensor:
     r""":math:`G_t = q_t + d_t G_{t+1}` along dim 0, :math:`G_T = 0` (``decay`` a scalar or shaped like ``q``)."""
     flat = _np(q.reshape(q.shape[0], -1))
@@ -419,11 +532,18 @@ def at_rest(state) -> bool:
     return not any(s.any() for s in (*state.neuron, state.y))
 
 
+def chip_compiled(low) -> bool:
+    """Whether the kernels run the network's arithmetic: exact floats, or a chip's membrane (:func:`_chip_membrane`)
+    and trace grid (:func:`_project`) on LIF or ALIF neurons."""
+    return low.chip is None or (type(low.spec.neuron) in (LIFParameters, ALIFParameters)
+                                and membrane_constants(low) is not None)
+
+
 def compiled_forward(low, params, inputs: torch.Tensor, state) -> Run | None:
-    """The compiled forward pass where ``train.engine = "compiled"`` has one for the neuron (exact floats, from rest,
-    no chip arithmetic), else ``None``: the caller runs the torch loop."""
+    """The compiled forward pass where ``train.engine = "compiled"`` has one for the neuron and its arithmetic (from
+    rest; a chip's membrane where :func:`chip_compiled`), else ``None``: the caller runs the torch loop."""
     kernel = FORWARD.get(type(low.spec.neuron)) if low.engine == "compiled" and available() else None
-    if kernel is None or low.chip is not None or not at_rest(state):
+    if kernel is None or not chip_compiled(low) or not at_rest(state):
         return None
     return kernel(low, params, inputs)
 

@@ -45,11 +45,14 @@ from neuromorph.backends.torch.compiled import (
     _active,
     _announce,
     _jit,
+    _project,
     _readout_constants,
     _spiking_step,
     at_rest,
     available,
+    chip_compiled,
     step_constants,
+    trace_grid,
 )
 from neuromorph.plasticity.base import HIDDEN_TARGETS, Target
 from neuromorph.plasticity.eprop import EProp
@@ -137,8 +140,12 @@ def _eligibility(pre, psi, L, beta, rho, kappa, s_out, adaptive, eb, ea, acc, ac
 @_jit
 def _online_window(x, ystar, mask, t0, t1, regression, prm, fb, beta, nk, tk, stages, cols, adaptive,
                    syn, leaky, ns, y, P, Q, zk, ebar, eps, acc, acc_e, acc_out, spikes, tot, out, msum, record, rz,
-                   ry, r0):
+                   ry, r0, grid, UP, UZ):
     """Steps ``t0 .. t1-1`` of every batch element, state in place (see :func:`compiled_online` for the arrays).
+
+    ``grid`` (2, 5): the chip's trace grid of the hidden and the readout traces (:func:`.compiled._project`; mode 0:
+    exact floats), ``UP`` (t1 - t0, B, n_in + n + 1) and ``UZ`` (t1 - t0, B, n + 1) their stochastic rounding's
+    draws (one row each when there are none).
 
     ``record``: every step's spikes ``rz`` (T, B, n) and readout ``ry`` (T, B, n_out), and batch element 0's
     observed rule state in ``r0`` (T, n_in + 3n + n_out): presynaptic traces of x and of z_{t-1}, ψ, L and δ."""
@@ -152,6 +159,8 @@ def _online_window(x, ystar, mask, t0, t1, regression, prm, fb, beta, nk, tk, st
     spk = np.empty(n, np.int64)
     u, pre, delta = np.empty(P.shape[1], nk.dtype), np.empty(m, nk.dtype), np.empty(n_out, nk.dtype)
     ev_idx, ev_val = np.empty(n_in, np.int32), np.empty(n_in, nk.dtype)
+    chip = grid[0, 0] != 0 or grid[1, 0] != 0
+    draw = 1 if UP.shape[0] > 1 or UP.shape[2] > 1 else 0  # 0: no draws (index 0 throughout)
     for b in range(B):
         for t in range(t0, t1):
             n_spk = _active(ns[Z, b], zp, spk)  # z_{t-1}, kept for the traces, and its spikes
@@ -172,6 +181,10 @@ def _online_window(x, ystar, mask, t0, t1, regression, prm, fb, beta, nk, tk, st
             u[n_in:n_in + n] = zp
             u[n_in + n] = one
             _traces(u, stages, Q[:, b], P[b], tk)
+            if chip:
+                up = UP[(t - t0) * draw, b * draw]
+                for i in range(P.shape[1]):
+                    P[b, i] = _project(P[b, i], up[i * draw], grid[0])
             for c in range(m):
                 pre[c] = P[b, cols[c]] if cols[c] >= 0 else -one
             _eligibility(pre, psi, L, beta, tk[6], tk[2], tk[3], adaptive, ebar[b], eps[b], acc, acc_e)
@@ -189,6 +202,10 @@ def _online_window(x, ystar, mask, t0, t1, regression, prm, fb, beta, nk, tk, st
                 spikes[j] += z[j]
                 tot[1] += z[j]
             zk[b, n] = tk[2] * zk[b, n] + tk[3]
+            if chip:
+                uz = UZ[(t - t0) * draw, b * draw]
+                for j in range(n + 1):
+                    zk[b, j] = _project(zk[b, j], uz[j * draw], grid[1])
             for k in range(n_out):
                 for j in range(n + 1):
                     acc_out[k, j] += delta[k] * zk[b, j]
@@ -216,7 +233,7 @@ _ROWS = {"v": V, "z": Z, "r": R, "a": A, "i": I}
 
 def _runs_compiled(low, rule, kind: LossKind, state, record: bool) -> bool:
     """Whether the kernel computes exactly what the torch loop would: otherwise the torch loop runs."""
-    return (low.engine == "compiled" and available() and low.chip is None and low.membrane is None
+    return (low.engine == "compiled" and available() and chip_compiled(low)
             and type(rule) is EProp and rule.mode is Mode.ONLINE and type(low.spec.neuron) in SPIKING
             and low.consts is not None and low.dtype in _NP and kind in (LossKind.REGRESSION, LossKind.CLASSIFICATION)
             and at_rest(state))
@@ -363,11 +380,32 @@ def compiled_online(low, params, feedback, rule, kind: LossKind, batch, apply, s
     n_steps = batch.n_steps
     rec = _recording(low, n_steps, batch.batch_size, record)
     interval = rule.update_interval or n_steps
+    grid = np.stack([trace_grid(low.chip, low.consts.s_in), trace_grid(low.chip, low.consts.s_out)]).astype(s.nk.dtype)
     _announce("online e-prop")
-    for t0 in range(0, n_steps, interval):
-        t1 = min(t0 + interval, n_steps)
+    for w0 in range(0, n_steps, interval):
+        w1 = min(w0 + interval, n_steps)
         prm, fb = _parameters(low, rule, params, feedback)
-        _online_window(*s.data, t0, t1, kind is LossKind.REGRESSION, prm, fb, s.beta, s.nk, s.tk, s.stages, s.cols,
-                       *s.flags, *st[:11], st.tot, st.out, st.msum, record, *rec)
-        apply(_gradients(low, rule, s, st, t1 - t0))
+        for t0 in range(w0, w1, _CHUNK):  # the window in chunks: the draws of stochastic rounding stay small
+            t1 = min(t0 + _CHUNK, w1)
+            _online_window(*s.data, t0, t1, kind is LossKind.REGRESSION, prm, fb, s.beta, s.nk, s.tk, s.stages,
+                           s.cols, *s.flags, *st[:11], st.tot, st.out, st.msum, record, *rec, grid,
+                           *_draws(low, batch.batch_size, t1 - t0))
+        apply(_gradients(low, rule, s, st, w1 - w0))
     return _result(low, state, st, batch.batch_size, rec if record else None)
+
+
+#: steps per kernel call within an update window (bounds the memory of stochastic rounding's draws)
+_CHUNK = 256
+
+
+def _draws(low, batch_size: int, n_steps: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(UP, UZ)`` of :func:`_online_window`: the uniform draws the torch loop's trace projection takes over
+    ``n_steps`` steps (:meth:`~neuromorph.hardware.numerics.ChipNumerics.uniform_steps`: every step the traces of x,
+    z_{t-1}, 1, z and 1, in that order), side by side as the kernel holds the traces; one row each without draws."""
+    g = low.chip.traces if low.chip is not None else None
+    if g is None or g.kind != "int" or g.rounding != "stochastic":
+        empty = np.zeros((1, 1, 1), _NP[low.dtype])
+        return empty, empty
+    B, n_in, n = batch_size, low.spec.n_in, low.spec.n_rec
+    d = low.chip.uniform_steps(n_steps, ((B, n_in), (B, n), (B, 1), (B, n), (B, 1)), low.dtype)
+    return torch.cat(d[:3], dim=2).numpy(), torch.cat(d[3:], dim=2).numpy()

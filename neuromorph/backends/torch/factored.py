@@ -37,6 +37,7 @@ from typing import NamedTuple
 
 import torch
 
+from neuromorph.backends.base import TraceProjection
 from neuromorph.backends.torch import compiled
 from neuromorph.plasticity import RFLO, EProp
 from neuromorph.plasticity.base import HIDDEN_TARGETS, PER_NEURON, RuleContext, Target
@@ -130,8 +131,10 @@ def outer_products(
 
 
 def _compiled(ctx: RuleContext) -> bool:
-    """Whether this sequence's filters run compiled (``train.engine = "compiled"``, no chip grid, no inner stage)."""
-    return ctx.engine == "compiled" and compiled.available() and ctx.project is None and not ctx.consts.inner
+    """Whether this sequence's filters run compiled (``train.engine = "compiled"``, no inner stage, exact floats or a
+    chip's trace grid)."""
+    known = ctx.project is None or isinstance(ctx.project, TraceProjection)
+    return ctx.engine == "compiled" and compiled.available() and known and not ctx.consts.inner
 
 
 def _scan(ctx: RuleContext) -> Scan:
@@ -139,13 +142,24 @@ def _scan(ctx: RuleContext) -> Scan:
 
 
 def compiled_traces(fw: Forward, ctx: RuleContext) -> SequenceFactors:
-    """:func:`eprop_traces` as compiled linear filters (neurons without inner stages, exact floats)."""
-    c = ctx.consts
-    ones = torch.ones(fw.x.shape[0], ctx.batch, 1, dtype=ctx.dtype)
-    f = compiled.causal_filter
-    return SequenceFactors(f(fw.x, c.alpha, c.s_in), f(fw.z_prev, c.alpha, c.s_in), f(ones, c.alpha, c.s_in), fw.psi,
-                           torch.empty(0), torch.empty(0), f(fw.z, c.kappa, c.s_out), f(ones, c.kappa, c.s_out),
-                           fw.z.sum((0, 1)))
+    """:func:`eprop_traces` as compiled linear filters (neurons without inner stages), on a chip's trace grid where
+    the context projects (:func:`.compiled.projected_filter`, with the stochastic rounding's draws taken as the torch
+    loop takes them: every step, the five traces in order)."""
+    c, T = ctx.consts, fw.x.shape[0]
+    ones = torch.ones(T, ctx.batch, 1, dtype=ctx.dtype)
+    channels = ((fw.x, c.alpha, c.s_in), (fw.z_prev, c.alpha, c.s_in), (ones, c.alpha, c.s_in),
+                (fw.z, c.kappa, c.s_out), (ones, c.kappa, c.s_out))
+    if ctx.project is None:
+        inp, rec, bias, out, out_bias = (compiled.causal_filter(u, d, s) for u, d, s in channels)
+    else:
+        chip = ctx.project.chip
+        g = chip.traces
+        stochastic = g is not None and g.kind == "int" and g.rounding == "stochastic"
+        draws = chip.uniform_steps(T, tuple(tuple(u.shape[1:]) for u, _, _ in channels), ctx.dtype) if stochastic \
+            else [None] * len(channels)
+        inp, rec, bias, out, out_bias = (compiled.projected_filter(u, d, s, compiled.trace_grid(chip, s), draw)
+                                         for (u, d, s), draw in zip(channels, draws))
+    return SequenceFactors(inp, rec, bias, fw.psi, torch.empty(0), torch.empty(0), out, out_bias, fw.z.sum((0, 1)))
 
 
 def eprop_traces(fw: Forward, ctx: RuleContext) -> SequenceFactors:
