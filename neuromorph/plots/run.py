@@ -97,8 +97,9 @@ _CURVE_LABELS = {"loss": "task loss E", "rate_hz": "firing rate (Hz)", "accuracy
 
 
 @styled
-def compare_curves(runs: dict[str, str | os.PathLike[str]], out: str | os.PathLike[str], curve: str = "loss") -> Path:
-    """One figure with the ``curve`` of several runs, labelled by the keys of ``runs``.
+def compare_curves(runs: dict[str, str | os.PathLike[str]], out: str | os.PathLike[str], curve: str = "loss",
+                   title: str | None = None) -> Path:
+    """One figure with the ``curve`` of several runs, labelled by the keys of ``runs``; ``title`` above it.
 
     The runs may compute the same numbers (two backends in float64): the first is drawn wide and
     solid, the next dashed and dotted with staggered markers on top (:func:`~neuromorph.plots.style.overlap_styles`),
@@ -121,6 +122,8 @@ def compare_curves(runs: dict[str, str | os.PathLike[str]], out: str | os.PathLi
     if curve == "loss":
         kinds = {r.attrs.get("loss") for r in records.values()}
         ax.set_title(loss_definition(kinds.pop() if len(kinds) == 1 else None), fontsize=9, loc="left")
+    if title:
+        fig.suptitle(title)
     ax.legend()
     return save(fig, out, _DPI)
 
@@ -243,7 +246,10 @@ def plot_curves(record: RunRecord, out: Path) -> Path:
         if float(reg.get("strength", 0.0) or 0.0) > 0 and "target_hz" in reg:
             ax_rate.axhline(float(reg["target_hz"]), color="k", ls="--", lw=1.2,
                             label=f"regulariser target {float(reg['target_hz']):g} Hz")
-        ax_rate.set_ylim(bottom=0.0)
+            top = max(float(np.nanmax(curves["rate_hz"], initial=0.0)), float(reg["target_hz"]))
+            ax_rate.set_ylim(0.0, 1.15 * top if top > 0 else 1.0)
+        else:
+            ax_rate.set_ylim(bottom=0.0)
         ax_rate.set_title("mean over neurons, steps and trials of each batch", fontsize=9, loc="left")
         ax_rate.legend(loc="best")
     axes[-1].set_xlabel("iteration")
@@ -487,5 +493,5 @@ def plot_rule_state(record: RunRecord, out: Path) -> Path:
         if note:
             ax.set_title(note, loc="left")
     axes[-1].set_xlabel(t_label)
-    fig.suptitle(f"rule state of one synapse: {_title(record)}; last recorded iteration, trial 0 (a.u.)")
+    fig.suptitle(f"{_title(record)}\nrule state of one synapse (a.u.), last recorded iteration, trial 0")
     return save(fig, out, _DPI)

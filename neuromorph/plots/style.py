@@ -80,7 +80,7 @@ RC: dict[str, Any] = {
     "axes.prop_cycle": cycler(color=PALETTE),
     "axes.formatter.useoffset": False,
     "axes.formatter.use_mathtext": False,
-    "axes.formatter.limits": (-4, 5),
+    "axes.formatter.limits": (-9, 9),  # 0.0002, not 2 with a 1e-4 offset
     "axes.grid": True,
     "grid.alpha": 0.25,
     "grid.linewidth": 0.6,
