@@ -139,7 +139,8 @@ def plot_gain_lyapunov(summary: dict, path: str | Path) -> Path:
             g = np.array([r[0] for r in rows])
             if i == 0:
                 before = np.array([r[1]["le_before"] for r in rows])
-                ax.errorbar(g, before.mean(1), before.std(1), fmt="o--", color="0.4", capsize=3, label="before training")
+                ax.errorbar(g, before.mean(1), before.std(1), fmt="o--", color="0.4", capsize=3,
+                            label="before training")
             after = np.array([r[1]["le_after"] for r in rows])
             ax.errorbar(g, after.mean(1), after.std(1), fmt="o-", color=PALETTE[i % len(PALETTE)], capsize=3,
                         label=f"after training, {RULE_LABELS[rule]}")
