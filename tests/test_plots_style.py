@@ -195,8 +195,8 @@ def test_rule_state_shows_filtered_eligibility_and_weight_change(tmp_path: Path)
     for model in ("lif", "alif"):
         fig = figures_of(write_run(tmp_path / f"{model}.h5", spiking_record(np.random.default_rng(4), model)))[-1]
         labels = [ax.get_ylabel() for ax in fig.axes]
-        assert labels == ["pre trace P_i", "pseudo-derivative ψ_j", "learning signal L_j", "filtered eligibility ē_ji",
-                          "ΔW_ji (cumulative)"], labels
+        assert labels == ["pre trace P_i", "pseudo-derivative ψ_j", "learning signal L_j",
+                          "filtered eligibility ē_ji", "ΔW_ji (cumulative)"], labels
         assert all(t.get_fontsize() >= 9 for ax in fig.axes for t in (ax.yaxis.label, ax.title))
         assert "κ = 0.967" in fig.axes[3].get_title(loc="left")  # exp(-1 ms / 30 ms)
 

@@ -477,7 +477,8 @@ def plot_rule_state(record: RunRecord, out: Path) -> Path:
         terms = synapse_terms(pre, psi, learning, kappa=constants.kappa, s_out=constants.s_out,
                               lr=constants.lr or 1.0, rho=constants.rho, beta=beta)
         where = f"synapse j = {j} ← input i = {i}"
-        panels.append(("filtered eligibility ē_ji", terms.filtered, where, f"κ = {constants.kappa:.3g}"))
+        adapt = f"; ALIF: e = ψ(P − β ε^a), β_j = {beta:g}" if constants.rho is not None else ""
+        panels.append(("filtered eligibility ē_ji", terms.filtered, where, f"κ = {constants.kappa:.3g}{adapt}"))
         if terms.delta_w is not None:
             eta = f"η = {constants.lr:g}" if constants.lr else "η = 1"
             panels.append(("ΔW_ji (cumulative)", terms.delta_w, where,
