@@ -24,4 +24,4 @@ for label, card in (("e-prop (random feedback)", "eprop_sine"), ("BPTT", "bptt_s
     spec = load_card(ROOT / "models" / f"{card}.toml", {"train.iterations": args.iterations})
     runs[label] = train(spec, out=args.out / f"{card}.h5").path
     plot_run(runs[label])
-print(compare_curves(runs, args.out / "eprop_vs_bptt_sine.png"))
+print(compare_curves(runs, args.out / "eprop_vs_bptt_sine.png", title="sine task: e-prop against BPTT"))

@@ -31,7 +31,7 @@ curves = {}
 for profile in ("ideal", "loihi2", "spinnaker2", "brainscales2"):
     spec = load_card(CARD, {"train.iterations": args.iterations, "hardware.profile": profile})
     curves[profile] = train(spec, out=args.out / f"sine_{profile}.h5").path
-print(compare_curves(curves, args.out / "hardware_curves.png"))
+print(compare_curves(curves, args.out / "hardware_curves.png", title="e-prop on the sine task under chip profiles"))
 
 # The sweep uses a shorter task (300 steps) so that 2 x len(bits) runs take minutes.
 short = {"train.iterations": args.sweep_iterations, "task.n_steps": 300, "rule.update_interval": 50}

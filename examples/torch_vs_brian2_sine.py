@@ -41,4 +41,5 @@ same = np.array_equal(a.last["spikes"], b.last["spikes"])
 print(f"loss {a.curves['loss'][0]:.4g} -> {a.curves['loss'][-1]:.4g} (torch), "
       f"{b.curves['loss'][0]:.4g} -> {b.curves['loss'][-1]:.4g} (brian2); "
       f"largest relative gap between the curves {gap:.1e}; last spike rasters identical: {same}")
-print(compare_curves(runs, args.out / "torch_vs_brian2_sine.png"))
+print(compare_curves(runs, args.out / "torch_vs_brian2_sine.png",
+                     title=f"sine task, float64: torch and brian2 ({args.target}) compute the same curve"))

@@ -16,7 +16,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
-from neuromorph.plots.style import cycle_color, save
+from neuromorph.plots.style import PALETTE, cycle_color, integer_axis, log_axis, overlap_styles, save, styled
 from neuromorph.theory.figures_data import RULE_LABELS, manifold_points
 from neuromorph.theory.modes import ModeTrajectory
 from neuromorph.theory.odes import ModeFeedback, mode_field
@@ -41,9 +41,9 @@ _KIND_STYLES = (
     {"ls": "-.", "lw": 1.0},
     {"ls": "none", "marker": "x", "markersize": 3.5},
 )
-_STABLE = {"color": "tab:green", "marker": "o", "ls": "none", "markersize": 5}
-_UNSTABLE = {"color": "tab:red", "marker": "o", "ls": "none", "markersize": 5, "markerfacecolor": "none"}
-_SADDLE_LINE = {"color": "tab:red", "marker": "X", "ls": "none", "markersize": 9}
+_STABLE = {"color": PALETTE[2], "marker": "o", "ls": "none", "markersize": 5}
+_UNSTABLE = {"color": PALETTE[1], "marker": "o", "ls": "none", "markersize": 5, "markerfacecolor": "none"}
+_SADDLE_LINE = {"color": PALETTE[1], "marker": "X", "ls": "none", "markersize": 9}
 
 
 def _rule_label(key: str | Rule) -> str:
@@ -57,6 +57,7 @@ def _rule_label(key: str | Rule) -> str:
 # -- panel A: mode trajectories -----------------------------------------------------------------
 
 
+@styled
 def plot_mode_trajectories(
     ode: dict[str, ModeTrajectory],
     simulated: dict[str, dict[str, ModeTrajectory]],
@@ -87,7 +88,7 @@ def plot_mode_trajectories(
                         style["markevery"] = max(1, len(sim.t) // 25)
                     ax.plot(sim.t, getattr(sim, name)[:, i], color=color, **style)
                 ax.axhline(float(np.asarray(getattr(teacher, name))[i]), color=color, ls=":", lw=1.0)
-            ax.set_title(f"{_rule_label(key)}: {name}_i(t)", fontsize=9)
+            ax.set_title(f"{_rule_label(key)}: {name}_i(t)", fontsize=9.5)
             ax.set_ylabel(name)
         for ax in row:
             ax.set_xlabel("learning time t = η · steps")
@@ -95,7 +96,7 @@ def plot_mode_trajectories(
     handles += [Line2D([], [], color="k", label=kind, **styles[kind]) for kind in kinds]
     handles += [Line2D([], [], color="k", ls=":", label="teacher value")]
     handles += [Line2D([], [], color=cycle_color(i), lw=3, label=f"mode {i}") for i in modes]
-    fig.legend(handles=handles, loc="outside lower center", ncol=min(len(handles), 7), fontsize=8, frameon=False)
+    fig.legend(handles=handles, loc="outside lower center", ncol=min(len(handles), 6), frameon=False)
     return save(fig, path, _DPI)
 
 
@@ -114,6 +115,7 @@ def _manifold_markers(ax: Axes, xy: np.ndarray, stable: np.ndarray) -> None:
     ax.plot(xy[~stable, 0], xy[~stable, 1], **_UNSTABLE)
 
 
+@styled
 def plot_vector_fields(
     teacher_mode: tuple[float, float, float],
     a_hat: float,
@@ -158,14 +160,14 @@ def plot_vector_fields(
         if rule in RULES_WITH_ZERO_MANIFOLD:
             ax_ab.plot([0.0], [0.0], **_SADDLE_LINE)
         ax_ab.set(xlim=(-lim, lim), ylim=(-lim, lim), xlabel="a", ylabel="b")
-        ax_ab.set_title(f"{RULE_LABELS[rule]}: (a, b) plane at w = w* = {w_star:g}", fontsize=9)
+        ax_ab.set_title(f"{RULE_LABELS[rule]}: (a, b) plane at w = w* = {w_star:g}", fontsize=9.5)
         Bw, Wb = np.meshgrid(grid, w_grid)
         _, db, dw = mode_field(rule, ModeValues(np.full_like(Bw, a_fix), Bw, Wb), teacher, feedback)
         _stream(ax_bw, Bw, Wb, db, dw, density)
         point, stable_pt = manifold_points(rule, teacher_mode, a_hat, w_hat, np.array([a_fix]))
         _manifold_markers(ax_bw, point[:, 1:], stable_pt)
         ax_bw.set(xlim=(-lim, lim), ylim=(-0.95, 0.95), xlabel="b", ylabel="w")
-        ax_bw.set_title(f"{RULE_LABELS[rule]}: (b, w) plane at a = {a_fix:g}", fontsize=9)
+        ax_bw.set_title(f"{RULE_LABELS[rule]}: (b, w) plane at a = {a_fix:g}", fontsize=9.5)
     handles = [
         Line2D([], [], color="k", lw=0.8, label="M_opt: ab = a*b*, w = w*"),
         Line2D([], [], label="M_opt point, stable (tr>0, s2>0)", **_STABLE),
@@ -173,13 +175,14 @@ def plot_vector_fields(
         Line2D([], [], label="M_0: a = b = 0 (saddle; BPTT, tBPTT-1)", **_SADDLE_LINE),
     ]
     fig.suptitle(f"teacher (a*, b*, w*) = ({a_star:g}, {b_star:g}, {w_star:g}); RFLO â = {a_hat:g}, ŵ = {w_hat:g}")
-    fig.legend(handles=handles, loc="outside lower center", ncol=4, fontsize=8, frameon=False)
+    fig.legend(handles=handles, loc="outside lower center", ncol=2, frameon=False)
     return save(fig, path, _DPI)
 
 
 # -- panel D and extras ---------------------------------------------------------------------------
 
 
+@styled
 def plot_rank_restriction(singular_values: dict[str, np.ndarray], o: int, path: str | os.PathLike[str]) -> Path:
     """Singular values of ``W_k - W_0`` (log y) against their index, one line per variant.
 
@@ -187,22 +190,25 @@ def plot_rank_restriction(singular_values: dict[str, np.ndarray], o: int, path: 
     controls (heterogeneous decays, tanh units, BPTT) a full spectrum. The vertical line sits between
     index ``o`` and ``o + 1``. Values below ``1e-20 * sigma_max`` (exact zeros) are drawn at that floor.
     """
-    fig = Figure(figsize=(6, 4))
+    fig = Figure(figsize=(6.5, 4.2), layout="constrained")
     ax = fig.add_subplot()
-    for label, values in singular_values.items():
+    n_points = max((np.size(v) for v in singular_values.values()), default=0)
+    for (label, values), style in zip(singular_values.items(), overlap_styles(len(singular_values), n_points)):
         s = np.asarray(values, dtype=float)
         floor = 1e-20 * max(float(s.max(initial=0.0)), np.finfo(float).tiny)
-        ax.plot(np.arange(1, s.size + 1), np.maximum(s, floor), marker="o", ms=4, label=label)
+        style = {"marker": "o", "markersize": 4, **style, "markevery": None}  # coinciding variants stay visible
+        ax.plot(np.arange(1, s.size + 1), np.maximum(s, floor), label=label, **style)
     ax.axvline(o + 0.5, color="k", ls="--", lw=1.0, label=f"rank ≤ o = {o}")
-    ax.set_yscale("log")
-    ax.set_xlabel("singular value index")
-    ax.set_ylabel("σ_i(W_k − W_0)")
+    log_axis(ax, "y")
+    ax.set_xlabel("singular value index i")
+    integer_axis(ax, "x")
+    ax.set_ylabel("σ_i(W_k − W_0) (floor 1e-20 σ_max)")
     ax.set_title("Rank restriction of RFLO updates")
-    ax.legend(fontsize=8)
-    fig.tight_layout()
+    ax.legend()
     return save(fig, path, _DPI)
 
 
+@styled
 def plot_convergence_rates(w_star: np.ndarray, rates: dict[str, np.ndarray], path: str | os.PathLike[str]) -> Path:
     """Asymptotic convergence rate ``λ_min`` (log y) against the teacher eigenvalue ``w*``, per rule.
 
@@ -210,19 +216,19 @@ def plot_convergence_rates(w_star: np.ndarray, rates: dict[str, np.ndarray], pat
     :func:`neuromorph.theory.figures_data.rates_vs_w_star` (balanced optimum a = b = 1, THEORY §1.7):
     BPTT diverges like ``(a²+b²)/(2(1-w*²))``, tBPTT-1 and RFLO saturate.
     """
-    fig = Figure(figsize=(6, 4))
+    fig = Figure(figsize=(6.5, 4.2), layout="constrained")
     ax = fig.add_subplot()
-    for label, values in rates.items():
-        ax.plot(w_star, values, label=label)
-    ax.set_yscale("log")
+    for k, (label, values) in enumerate(rates.items()):
+        ax.plot(w_star, values, label=label, color=cycle_color(k), ls=("-", "--", ":", "-.")[k % 4], lw=1.8)
+    log_axis(ax, "y")
     ax.set_xlabel("teacher eigenvalue w*")
-    ax.set_ylabel("λ_min (rate, per unit t = η · steps)")
+    ax.set_ylabel("λ_min (per unit t = η · steps)")
     ax.set_title("Asymptotic convergence rate at the optimum")
-    ax.legend(fontsize=8)
-    fig.tight_layout()
+    ax.legend()
     return save(fig, path, _DPI)
 
 
+@styled
 def plot_mode_order(
     times: np.ndarray,
     measured_losses: np.ndarray,
@@ -242,14 +248,14 @@ def plot_mode_order(
     """
     losses = np.asarray(measured_losses, dtype=float)
     modes = np.arange(losses.shape[1]) if modes is None else np.asarray(modes)
-    fig = Figure(figsize=(7, 4))
+    fig = Figure(figsize=(7.5, 4.4), layout="constrained")
     ax = fig.add_subplot()
     for j, i in enumerate(modes):
         color = cycle_color(int(i))
         ax.plot(times, losses[:, j] / losses[0, j], color=color, lw=1.6, label=f"mode {i}")
         ax.axvline(predicted_half_times[j], color=color, ls="--", lw=1.0)
         ax.axvline(measured_half_times[j], color=color, ls="-", lw=1.0, alpha=0.7)
-    ax.axhline(0.5, color="0.4", ls=":", lw=1.0)
+    ax.axhline(0.5, color="0.4", ls=":", lw=1.0, label="half the initial loss")
     handles, _ = ax.get_legend_handles_labels()
     handles += [
         Line2D([], [], color="k", ls="--", lw=1.0, label="predicted half-time (ODE)"),
@@ -259,6 +265,5 @@ def plot_mode_order(
     ax.set_ylabel("L_i(t) / L_i(0)")
     ax.set_ylim(-0.02, 1.1)
     ax.set_title("Non-aligned student: order in which teacher modes are learned")
-    ax.legend(handles=handles, fontsize=8)
-    fig.tight_layout()
+    ax.legend(handles=handles)
     return save(fig, path, _DPI)
