@@ -1,10 +1,10 @@
 """Loading hardware profiles into typed, frozen objects.
 
-``load_profile("loihi2")`` reads the shipped ``loihi2.toml`` (package data in
-``neuromorph/data/hardware_profiles/``, found through :mod:`importlib.resources`: :mod:`neuromorph.data`);
-a path loads a user's own profile. The file is validated against :mod:`.schema` first, then the keys the simulator and
-the locality check use are lifted into the dataclasses below; every other value stays
-available, with its source, in :attr:`HardwareProfile.leaves`.
+``load_profile("loihi2")`` reads the shipped ``loihi2.toml`` (package data in ``neuromorph/data/hardware_profiles/``,
+found through :mod:`importlib.resources` by :mod:`neuromorph.data`); a path loads a user's own profile. The
+file is validated against :mod:`.schema` first, then the keys the simulator and the locality check use are
+lifted into the dataclasses below; every other value stays available, with its source, in
+:attr:`HardwareProfile.leaves`.
 """
 
 from __future__ import annotations
