@@ -204,7 +204,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("profiles", help="list the hardware profiles and their key limits")
     p.add_argument("--rules", action="store_true", help="also the rule x profile table of docs/hardware.md "
                    "(Markdown; reads the cards in models/)")
-    p.add_argument("--root", type=Path, default=Path("."), help="with --rules: the directory holding models/")
+    p.add_argument("--root", type=Path, default=Path("."), help="with --rules: the directory holding models/ "
+                   "(default: the working directory; the shipped cards where it has none)")
     p.set_defaults(func=_profiles)
     p = sub.add_parser("check", help="what a profile quantises and rejects for a model card (exit 1 on a rejection)")
     p.add_argument("card", type=Path, help=CARD_HELP)
