@@ -9,11 +9,15 @@
 # itself (its editable finder, its .pth and its dist-info). The console script, the package and its metadata
 # are the wheel's; the script asserts that neuromorph is imported from the fresh environment.
 #
-# Usage: .ci/wheel_smoke.sh [VENV]   (VENV: the project venv with the dependencies, default .venv)
+# Usage: .ci/wheel_smoke.sh [VENV]   (VENV: the project venv with the dependencies, default .venv; relative to
+# the repository root or absolute)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
-PROJECT_PY="$ROOT/${1:-.venv}/bin/python"
+VENV=${1:-.venv}
+[[ $VENV == /* ]] || VENV="$ROOT/$VENV"
+PROJECT_PY="$VENV/bin/python"
+[[ -x $PROJECT_PY ]] || { echo "wheel smoke: no python in $VENV (run make install first)" >&2; exit 1; }
 export OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}"
 start=$SECONDS
 WORK=$(mktemp -d)
