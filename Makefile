@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.neuromorph-installed
 export OMP_NUM_THREADS ?= 1
 
-.PHONY: install demo test test-slow bench clean
+.PHONY: install demo test test-slow wheel-smoke bench clean
 
 install: $(STAMP)
 
@@ -28,6 +28,10 @@ demo: $(STAMP)
 TEST_JOBS ?= 2
 test: $(STAMP)
 	$(PY) -m pytest -m "not slow" -q -n $(TEST_JOBS)
+
+# the wheel installed into a fresh environment, its CLI run from an empty directory (.ci/run calls it too)
+wheel-smoke: $(STAMP)
+	bash .ci/wheel_smoke.sh $(VENV)
 
 test-slow: $(STAMP)
 	$(PY) -m pytest -m slow -q

@@ -180,12 +180,16 @@ def _contrastive_check(args: argparse.Namespace) -> int:
     return 0
 
 
+#: a model card argument: a path, or a shipped card's name (neuromorph.data.find_file)
+CARD_HELP = "model card: a TOML file, or a shipped card's name (models/eprop_sine.toml, eprop_sine)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="neuromorph", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("train", help="train a model card and write one HDF5 run file")
-    p.add_argument("card", type=Path, help="model card (TOML), e.g. models/eprop_sine.toml")
+    p.add_argument("card", type=Path, help=CARD_HELP)
     p.add_argument("--out", type=Path, required=True, help="output HDF5 file, e.g. runs/sine.h5")
     p.add_argument("--iterations", type=int, help="override train.iterations")
     p.add_argument("--seed", type=int, help="override train.seed")
@@ -200,10 +204,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("profiles", help="list the hardware profiles and their key limits")
     p.add_argument("--rules", action="store_true", help="also the rule x profile table of docs/hardware.md "
                    "(Markdown; reads the cards in models/)")
-    p.add_argument("--root", type=Path, default=Path("."), help="with --rules: the directory holding models/")
+    p.add_argument("--root", type=Path, default=Path("."), help="with --rules: the directory holding models/ "
+                   "(default: the working directory; the shipped cards where it has none)")
     p.set_defaults(func=_profiles)
     p = sub.add_parser("check", help="what a profile quantises and rejects for a model card (exit 1 on a rejection)")
-    p.add_argument("card", type=Path, help="model card (TOML), e.g. models/eprop_sine.toml")
+    p.add_argument("card", type=Path, help=CARD_HELP)
     p.add_argument("--profile", required=True, help="profile id or .toml path (see `neuromorph profiles`)")
     p.add_argument("--mode", choices=("on_chip", "offline"), help="on_chip (default): learning runs on the chip")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override any card key")

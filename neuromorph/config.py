@@ -27,6 +27,7 @@ import torch
 from neuromorph import dynamics, plasticity
 from neuromorph.backends.base import resolve_engine
 from neuromorph.cards import check_layout
+from neuromorph.data import find_file
 from neuromorph.dynamics import Activation, ReadoutParameters
 from neuromorph.errors import ConfigError
 from neuromorph.memory import check_memory
@@ -153,8 +154,12 @@ INT_BOUNDS = (-(2**63), 2**63 - 1)  #: every integer of a card fits an int64
 
 
 def load_card(path: str | Path, overrides: dict[str, Any] | None = None) -> RunSpec:
-    """Read a model card; ``overrides`` maps dotted keys (``"train.iterations"``) to values."""
-    path = Path(path)
+    """Read a model card; ``overrides`` maps dotted keys (``"train.iterations"``) to values.
+
+    ``path`` is a file, or the name of a shipped card (``eprop_sine`` or ``models/eprop_sine.toml``
+    where the working directory has no such file; :func:`neuromorph.data.find_file`).
+    """
+    path = find_file("models", path)
     card, _ = read_toml(path, "model card")
     return resolve(apply_overrides(card, overrides or {}, str(path)), str(path))
 

@@ -97,3 +97,16 @@ def test_the_installed_distribution_declares_its_licence_and_ships_its_type_mark
     assert meta["License-Expression"] == "MIT"
     assert "MIT License" in (ROOT / "LICENSE").read_text()
     assert (Path(neuromorph.__file__).parent / "py.typed").is_file()
+
+
+def test_the_metadata_names_the_project_urls_and_pins_nothing_exactly():
+    """Ranges in pyproject (the exact tested set is constraints.txt, which pins every relaxed one)."""
+    meta = importlib.metadata.metadata("neuromorph")
+    urls = dict(entry.split(", ", 1) for entry in meta.get_all("Project-URL"))
+    assert set(urls) == {"Homepage", "Documentation", "Source", "Issues"}
+    requires = importlib.metadata.requires("neuromorph")
+    assert requires and not [r for r in requires if "==" in r.split(";")[0]], requires
+    pins = dict(line.split("==") for line in (ROOT / "constraints.txt").read_text().splitlines()
+                if line and not line.startswith("#"))
+    assert {"torch", "torchvision", "norse", "brian2", "nir", "neurogym"} <= set(pins)
+    assert pins["torch"] == "2.13.0"

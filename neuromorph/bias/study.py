@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from neuromorph.config import RunSpec, apply_overrides, build_section, card_to_toml, resolve
+from neuromorph.data import find_file
 from neuromorph.errors import ConfigError
 from neuromorph.plasticity import Target
 from neuromorph.tasks import DigitsTask, TrajectoryTask
@@ -145,8 +146,9 @@ def _lr(value: Any, label: str) -> tuple[tuple[str, float], ...]:
 
 
 def load_study(path: str | Path, overrides: dict[str, Any] | None = None) -> Study:
-    """Read a study card; ``overrides`` map dotted keys (``"bias_study.seeds"``) to values."""
-    path = Path(path)
+    """Read a study card (a file, or a shipped card's name: ``models/bias_vdp.toml``); ``overrides`` map
+    dotted keys (``"bias_study.seeds"``) to values."""
+    path = find_file("models", path)
     card, _ = read_toml(path, "study card")
     return parse_study(card, path, overrides)
 

@@ -33,6 +33,7 @@ from pathlib import Path
 from neuromorph.cards import check_layout, study_section
 from neuromorph.config import SEED_MAX, build_section, check_keys, parse_neuron
 from neuromorph.contrastive.data import TASKS
+from neuromorph.data import find_file
 from neuromorph.contrastive.models import NetSpec
 from neuromorph.contrastive.phases import IID, Paired, Periodic, Renewal, Telegraph
 from neuromorph.dynamics import EnergyRateParameters, LIFParameters, Neuron
@@ -158,8 +159,8 @@ def _tuple(value, label):
 
 
 def load_contrastive_card(path: str | Path) -> ContrastiveCard:
-    """Read and validate a contrastive model card."""
-    path = Path(path)
+    """Read and validate a contrastive model card (a file, or a shipped card's name: ``models/cl_xor.toml``)."""
+    path = find_file("models", path)
     table, text = read_toml(path, "contrastive model card")
     return parse_contrastive_card(table, str(path), text)
 

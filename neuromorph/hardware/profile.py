@@ -1,9 +1,10 @@
 """Loading hardware profiles into typed, frozen objects.
 
-``load_profile("loihi2")`` reads ``hardware_profiles/loihi2.toml``; a path loads a user's own
-profile. The file is validated against :mod:`.schema` first, then the keys the simulator and
-the locality check use are lifted into the dataclasses below; every other value stays
-available, with its source, in :attr:`HardwareProfile.leaves`.
+``load_profile("loihi2")`` reads the shipped ``loihi2.toml`` (package data in ``neuromorph/data/hardware_profiles/``,
+found through :mod:`importlib.resources` by :mod:`neuromorph.data`); a path loads a user's own profile. The
+file is validated against :mod:`.schema` first, then the keys the simulator and the locality check use are
+lifted into the dataclasses below; every other value stays available, with its source, in
+:attr:`HardwareProfile.leaves`.
 """
 
 from __future__ import annotations
@@ -13,11 +14,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from neuromorph.errors import HardwareProfileError
+from neuromorph.data import find_file, shipped_dir, shipped_names
+from neuromorph.errors import ConfigError, HardwareProfileError
 from neuromorph.hardware.schema import Leaf, validate
 from neuromorph.tomlfile import read_toml
 
-PROFILE_DIR = Path(__file__).resolve().parents[2] / "hardware_profiles"
+#: the shipped profiles (package data; the checkout's ``hardware_profiles/`` links here)
+PROFILE_DIR = shipped_dir("hardware_profiles")
 
 
 @dataclass(frozen=True)
@@ -147,7 +150,7 @@ class HardwareProfile:
 
 def profile_names() -> list[str]:
     """Ids of the shipped profiles."""
-    return sorted(p.stem for p in PROFILE_DIR.glob("*.toml"))
+    return shipped_names("hardware_profiles")
 
 
 def load_profile(name_or_path: str | Path, overrides: dict[str, Any] | None = None) -> HardwareProfile:
@@ -163,6 +166,11 @@ def load_profile(name_or_path: str | Path, overrides: dict[str, Any] | None = No
         if not path.exists():
             raise HardwareProfileError(f"unknown hardware profile {str(name_or_path)!r}; shipped profiles: "
                                        f"{', '.join(profile_names())} (or give a path to a .toml file)")
+    else:
+        try:  # hardware_profiles/loihi2.toml names the shipped file where the cwd has no such file
+            path = find_file("hardware_profiles", path)
+        except ConfigError as exc:
+            raise HardwareProfileError(str(exc)) from None
     raw, _ = read_toml(path, "hardware profile", HardwareProfileError)
     for dotted, value in (overrides or {}).items():
         _override(raw, dotted, value, path)

@@ -155,9 +155,9 @@ def run_sweep(
         raise ConfigError(f"--scheduler must be an address like tcp://HOST:PORT, got {scheduler!r}")
     sweep = load_sweep(sweep_path)
     out_dir = Path(out_dir)
-    _claim(out_dir, Path(sweep_path), force)
+    _claim(out_dir, sweep.path, force)  # sweep.path: the file read (a shipped sweep's, for a shipped name)
     points = sweep.points()
-    path = str(Path(sweep_path).resolve())
+    path = str(sweep.path.resolve())
     results = SweepResult()
     bar = tqdm(total=len(points), disable=not progress, desc="sweep", unit="run")
 

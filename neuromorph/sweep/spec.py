@@ -1,7 +1,8 @@
 """Sweep files: a grid of model-card overrides, read from TOML once.
 
 A sweep file is a card of the one schema (:mod:`neuromorph.cards`) whose study section is ``[sweep]``,
-with these tables (paths are relative to the sweep file)::
+with these tables (paths are relative to the sweep file; where no such file exists, a card may also be
+named as a shipped one, ``"gain_romo_eprop"`` or ``"models/gain_romo_eprop.toml"``)::
 
     [sweep]            iterations (every run), batch_size (optional), threads (optional)
     [sweep.cards]      task axis: short name -> base model card, e.g. romo = "../models/gain_romo_eprop.toml"
@@ -26,6 +27,7 @@ from typing import Any
 from neuromorph.analysis.flossing import FlossingSpec
 from neuromorph.cards import check_layout, study_section
 from neuromorph.config import RunSpec, apply_overrides, build_section, check_keys, resolve
+from neuromorph.data import find_file, shipped_file
 from neuromorph.errors import ConfigError
 from neuromorph.tomlfile import read_toml
 
@@ -128,7 +130,7 @@ class SweepSpec:
 
 def load_sweep(path: str | Path, check: bool = True) -> SweepSpec:
     """Read a sweep file; with ``check`` every run's card is resolved, so bad cards fail before any run."""
-    path = Path(path)
+    path = find_file("sweeps", path)
     table, _ = read_toml(path, "sweep file")
     return parse_sweep(table, path, check)
 
@@ -193,6 +195,8 @@ def _cards(table: Any, path: Path) -> dict[str, dict]:
         if not isinstance(rel, str):
             raise ConfigError(f"{path}: [sweep.cards] {name} must be a path to a model card, got {rel!r}")
         card_path = (path.parent / rel).resolve()
+        if not card_path.exists():  # a shipped card's name: "gain_romo_eprop" or "models/gain_romo_eprop.toml"
+            card_path = shipped_file("models", rel) or card_path
         cards[name], _ = read_toml(card_path, f"model card of [sweep.cards] {name}:")
     return cards
 

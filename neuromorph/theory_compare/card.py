@@ -25,6 +25,7 @@ import numpy as np
 
 from neuromorph.cards import check_layout, study_section
 from neuromorph.config import build_section, check_keys, floats
+from neuromorph.data import find_file
 from neuromorph.errors import ConfigError, TheoryError
 from neuromorph.theory import ModeValues
 from neuromorph.tomlfile import read_toml
@@ -149,8 +150,8 @@ _CLASSES = {"modes": ModesSpec, "rflo": RFLOSpec, "population": PopulationSpec, 
 
 
 def load_compare_card(path: str | Path) -> CompareCard:
-    """Read and validate a comparison card."""
-    path = Path(path)
+    """Read and validate a comparison card (a file, or a shipped card's name: ``models/linear_teacher.toml``)."""
+    path = find_file("models", path)
     table, text = read_toml(path, "comparison card")
     return parse_compare_card(table, str(path), text)
 
