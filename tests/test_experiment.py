@@ -99,3 +99,30 @@ def test_flagship_card_halves_the_loss_via_the_cli(tmp_path):
     assert main(["plot", str(out)]) == 0
     for name in ("curve", "raster", "output", "rule_state"):
         assert (tmp_path / f"sine_{name}.png").stat().st_size > 1000
+
+
+def test_every_dataset_of_a_run_file_names_its_axes_and_units(tmp_path):
+    """Self-describing: each dataset has one dimension name per axis, units and a description; the loss states its
+    definition (the loss kind's formula) and the rule state the trial it holds (neuromorph/storage/layout.py)."""
+    import h5py
+
+    from neuromorph.storage.layout import LOSS_DEFINITIONS
+
+    out = tmp_path / "run.h5"
+    experiment.train(tiny(), out=out, progress=False)
+    seen = []
+    with h5py.File(out, "r") as f:
+        for group in ("curves", "params", "last", "rule_state"):
+            assert f[group].attrs["description"]
+            for name, ds in f[group].items():
+                dims = [str(d) for d in ds.attrs["dims"]]
+                assert len(dims) == ds.ndim and all(dims), (group, name, dims)
+                assert ds.attrs["units"] and ds.attrs["description"], (group, name)
+                assert not any(d.startswith("axis") for d in dims), f"{group}/{name} is not in the layout table"
+                seen.append(f"{group}/{name}")
+        assert f["curves/loss"].attrs["definition"] == LOSS_DEFINITIONS["regression"]
+        assert int(f["rule_state"].attrs["trial"]) == 0
+        assert {"torch", "numba", "h5py"} <= set(f["versions"].attrs)
+        assert list(f["last/spikes"].attrs["dims"]) == ["time", "trial", "neuron"]
+        assert f["curves/rate_hz"].attrs["units"] == "Hz"
+    assert {"curves/loss", "params/w_rec", "last/spikes", "rule_state/post_term"} <= set(seen)

@@ -252,5 +252,10 @@ def test_package_versions() -> None:
     assert versions["h5py"] == h5py.__version__
     assert versions["torch"].startswith(torch.__version__.split("+")[0])
     assert versions["python"].count(".") == 2
-    assert set(versions) <= {"neuromorph", "torch", "norse", "numpy", "h5py", "scipy", "python"}
+    import brian2
+    import numba
+
+    assert versions["numba"] == numba.__version__ and versions["brian2"] == brian2.__version__  # the backends' too
+    assert set(versions) <= {"neuromorph", "torch", "norse", "numpy", "h5py", "scipy", "numba", "brian2", "nir",
+                             "neurogym", "dask", "distributed", "matplotlib", "python"}
     assert all(isinstance(v, str) and v for v in versions.values())

@@ -4,13 +4,15 @@ Layout (format ``neuromorph-run``, version 1)::
 
     /                      attrs: format, format_version, status, iteration, seed,
                                   created (first write, ISO 8601), modified, error (if any)
+    every dataset           attrs: dims (one name per axis), units, description (:mod:`.layout`);
+                                  /curves/loss also: definition (the loss, by /attrs/loss)
     /config                scalar UTF-8 string dataset: the resolved model card (TOML)
     /versions              attrs: package -> version
     /attrs                 attrs: scalar metadata (dt, loss kind, rule name, ...)
     /curves/<name>         per-iteration curves; "loss" is required
     /params/<name>         parameters (w_in, w_rec, w_out, bias, b_out, feedback, ...)
     /last/<name>           last iteration: inputs, spikes (uint8), output, target, mask
-    /rule_state/<name>     rule state recorded in the last iteration
+    /rule_state/<name>     rule state recorded in the last iteration, trial 0 (group attr trial = 0)
     /checkpoint/blob       optional uint8 dataset: an opaque resume blob (torch.save bytes)
 
 Time-major arrays are stored as given, ``(T, B, ...)``. Arrays with at least
@@ -36,6 +38,7 @@ import numpy as np
 
 from neuromorph.errors import ConfigError, StorageError
 from neuromorph.storage.atomic import STORAGE_FAILURES, atomic_path
+from neuromorph.storage.layout import LOSS_DEFINITIONS, describe, group_attrs
 
 __all__ = ["FORMAT", "FORMAT_VERSION", "RunRecord", "package_versions", "read_run", "write_run"]
 
@@ -45,7 +48,8 @@ STATUSES = ("running", "complete", "failed")
 _ARRAY_GROUPS = ("curves", "params", "last", "rule_state")
 _REQUIRED = ("config", "versions", "attrs", *_ARRAY_GROUPS, "curves/loss")
 _COMPRESS_MIN = 4096
-_VERSION_PACKAGES = ("neuromorph", "torch", "norse", "numpy", "h5py", "scipy")
+_VERSION_PACKAGES = ("neuromorph", "torch", "norse", "numpy", "h5py", "scipy", "numba", "brian2", "nir", "neurogym",
+                     "dask", "distributed", "matplotlib")
 
 
 @dataclass
@@ -97,7 +101,8 @@ class RunRecord:
 
 
 def package_versions() -> dict[str, str]:
-    """Installed versions of neuromorph, torch, norse, numpy, h5py, scipy and python.
+    """Installed versions of neuromorph, its backends and dependencies (torch, norse, numba, brian2, nir, neurogym,
+    dask, numpy, h5py, scipy, matplotlib) and python.
 
     Packages that are not installed (as distributions) are omitted.
     """
@@ -158,16 +163,21 @@ def _as_stored(group: str, name: str, value: object) -> np.ndarray:
     return array
 
 
-def _write_arrays(root: h5py.Group, group: str, arrays: dict[str, np.ndarray]) -> None:
+def _write_arrays(root: h5py.Group, group: str, arrays: dict[str, np.ndarray], attrs: dict) -> None:
     grp = root.create_group(group)
+    grp.attrs.update(group_attrs(group))
     for name, value in arrays.items():
         array = _as_stored(group, name, value)
         if array.size >= _COMPRESS_MIN:
-            grp.create_dataset(
-                name, data=array, compression="gzip", compression_opts=4, shuffle=True
-            )
+            ds = grp.create_dataset(name, data=array, compression="gzip", compression_opts=4, shuffle=True)
         else:
-            grp.create_dataset(name, data=array)
+            ds = grp.create_dataset(name, data=array)
+        meta = describe(group, name, array.ndim, attrs)
+        ds.attrs["dims"] = list(meta.dims)
+        ds.attrs["units"] = meta.units
+        ds.attrs["description"] = meta.description
+        if (group, name) == ("curves", "loss") and attrs.get("loss") in LOSS_DEFINITIONS:
+            ds.attrs["definition"] = LOSS_DEFINITIONS[attrs["loss"]]
 
 
 def _previous_created(path: Path) -> str | None:
@@ -199,7 +209,7 @@ def _write_file(tmp: Path, record: RunRecord, created: str, now: str) -> None:
         for name, value in record.attrs.items():
             attrs.attrs[name] = value
         for group in _ARRAY_GROUPS:
-            _write_arrays(f, group, getattr(record, group))
+            _write_arrays(f, group, getattr(record, group), record.attrs)
         if record.checkpoint is not None:
             blob = np.frombuffer(bytes(record.checkpoint), dtype=np.uint8)
             f.create_group("checkpoint").create_dataset("blob", data=blob)
