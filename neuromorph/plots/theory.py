@@ -1,4 +1,4 @@
-"""PNG figures of the linear-RNN theory of local learning (THEORY §7.1, poster panels A–D).
+"""PNG figures of the linear-RNN theory of local learning (docs/theory.md, figures).
 
 Conventions of :mod:`neuromorph.plots.style` (Agg canvas, no pyplot), one function per figure,
 each writes ``path`` and returns it as a :class:`~pathlib.Path`. Mode ``i`` is drawn in
@@ -92,7 +92,7 @@ def plot_mode_trajectories(
             ax.set_ylabel(name)
         for ax in row:
             ax.set_xlabel("learning time t = η · steps")
-    handles = [Line2D([], [], color="k", lw=2.6, alpha=0.45, label="ODE (§1.4)")]
+    handles = [Line2D([], [], color="k", lw=2.6, alpha=0.45, label="per-mode ODE")]
     handles += [Line2D([], [], color="k", label=kind, **styles[kind]) for kind in kinds]
     handles += [Line2D([], [], color="k", ls=":", label="teacher value")]
     handles += [Line2D([], [], color=cycle_color(i), lw=3, label=f"mode {i}") for i in modes]
@@ -132,8 +132,8 @@ def plot_vector_fields(
     the origin. Right: the ``(b, w)`` plane at ``a = a_slice`` (default ``a*``), where ``M_opt`` is
     the point ``(p*/a_slice, w*)``; ``a_slice = -a*`` shows RFLO's wrong-sign branch. The planes are
     not invariant: streamlines show the projected field. Points of ``M_opt`` are green (stable:
-    ``tr > 0`` and ``s2 > 0`` of THEORY §1.6) or red open circles (unstable); ``M_0`` (BPTT,
-    tBPTT-1 only) is a red cross (saddle, §1.6). ``density`` is handed to ``streamplot`` (its cost
+    ``tr > 0`` and ``s2 > 0`` of docs/theory.md §2) or red open circles (unstable); ``M_0`` (BPTT,
+    tBPTT-1 only) is a red cross (saddle, docs/theory.md §2). ``density`` is handed to ``streamplot`` (its cost
     grows like ``density**2``; 0.9 takes a few seconds).
     """
     a_star, b_star, w_star = (float(v) for v in teacher_mode)
@@ -186,7 +186,7 @@ def plot_vector_fields(
 def plot_rank_restriction(singular_values: dict[str, np.ndarray], o: int, path: str | os.PathLike[str]) -> Path:
     """Singular values of ``W_k - W_0`` (log y) against their index, one line per variant.
 
-    RFLO with one scalar trace decay has exactly ``o`` non-zero values (THEORY §1.8); the negative
+    RFLO with one scalar trace decay has exactly ``o`` non-zero values (docs/theory.md §4); the negative
     controls (heterogeneous decays, tanh units, BPTT) a full spectrum. The vertical line sits between
     index ``o`` and ``o + 1``. Values below ``1e-20 * sigma_max`` (exact zeros) are drawn at that floor.
     """
@@ -213,7 +213,7 @@ def plot_convergence_rates(w_star: np.ndarray, rates: dict[str, np.ndarray], pat
     """Asymptotic convergence rate ``λ_min`` (log y) against the teacher eigenvalue ``w*``, per rule.
 
     ``rates`` maps a label to ``λ_min`` on the ``w_star`` grid, e.g. from
-    :func:`neuromorph.theory.figures_data.rates_vs_w_star` (balanced optimum a = b = 1, THEORY §1.7):
+    :func:`neuromorph.theory.figures_data.rates_vs_w_star` (balanced optimum a = b = 1, docs/theory.md §3):
     BPTT diverges like ``(a²+b²)/(2(1-w*²))``, tBPTT-1 and RFLO saturate.
     """
     fig = Figure(figsize=(6.5, 4.2), layout="constrained")

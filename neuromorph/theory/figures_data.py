@@ -1,11 +1,11 @@
-r"""Data behind the theory figures (THEORY §7.1): stationary manifolds and rates.
+r"""Data behind the theory figures (docs/theory.md, figures): stationary manifolds and rates.
 
 Pure numpy; :mod:`neuromorph.plots.theory` only draws what these functions return.
 
 * :func:`manifold_points` samples :math:`M_{\rm opt} = \{w = w^*, ab = a^*b^*\}` and classifies each
-  point with the closed-form stability invariants of THEORY §1.6 (stable iff ``tr > 0`` and
+  point with the closed-form stability invariants of docs/theory.md §2 (stable iff ``tr > 0`` and
   ``s2 > 0``).
-* :func:`rates_vs_w_star` evaluates the asymptotic rate :math:`\lambda_{\min}` of §1.7 at the balanced
+* :func:`rates_vs_w_star` evaluates the asymptotic rate :math:`\lambda_{\min}` of docs/theory.md §3 at the balanced
   optimum along a grid of teacher eigenvalues :math:`w^*`.
 
 References
@@ -38,7 +38,7 @@ def manifold_points(
     w_hat: float,
     a_grid: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray]:
-    r"""Points :math:`(a, p^*/a, w^*)` of :math:`M_{\rm opt}` and whether each is stable (THEORY §1.6).
+    r"""Points :math:`(a, p^*/a, w^*)` of :math:`M_{\rm opt}` and whether each is stable (docs/theory.md §2).
 
     Parameters
     ----------
@@ -89,7 +89,7 @@ def rates_vs_w_star(
     a: float = 1.0,
     b: float = 1.0,
 ) -> dict[str, np.ndarray]:
-    r"""Asymptotic convergence rate :math:`\lambda_{\min}` against :math:`w^*` for each rule (THEORY §1.7).
+    r"""Asymptotic convergence rate :math:`\lambda_{\min}` against :math:`w^*` for each rule (docs/theory.md §3).
 
     Evaluated at the optimum :math:`(a, b, w^*)` (default the balanced point a = b = 1, so
     :math:`p^* = 1`). ``a_hat`` and ``w_hat`` may be sequences (broadcast together): one RFLO curve

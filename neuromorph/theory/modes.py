@@ -1,6 +1,6 @@
 r"""Per-mode coordinates of a data-aligned linear RNN.
 
-Under data alignment (THEORY §1.2) the rotated matrices
+Under data alignment (docs/theory.md, setting) the rotated matrices
 
 .. math::
 
@@ -38,7 +38,7 @@ __all__ = [
 class ModeTrajectory:
     """Per-mode parameters over learning time: ``t`` (k,), ``a``, ``b``, ``w`` each (k, n_modes).
 
-    Time is in units of ``eta * steps`` (the learning-flow limit of THEORY §1, notation).
+    Time is in units of ``eta * steps`` (the learning-flow limit of docs/theory.md, notation).
     """
 
     t: np.ndarray
@@ -91,7 +91,7 @@ def _max_off_diagonal(M: np.ndarray) -> float:
 def off_diagonal_leakage(params: LinearRNN, bases: AlignedBases) -> float:
     r"""Largest absolute off-diagonal entry of :math:`U^\top A P`, :math:`P^\top B V`, :math:`P^\top W P`.
 
-    Zero (to rounding) exactly when ``params`` satisfies Assumption 1 in ``bases`` (THEORY §1.2,
+    Zero (to rounding) exactly when ``params`` satisfies Assumption 1 in ``bases`` (docs/theory.md, setting;
     check 3 of §6).
     """
     return max(_max_off_diagonal(M) for M in rotated_matrices(params, bases))
@@ -101,7 +101,7 @@ def feedback_mode_values(
     feedback: RFLOFeedback, bases: AlignedBases
 ) -> tuple[np.ndarray, np.ndarray]:
     r"""Per-mode RFLO substitutes :math:`\hat a_i = (U^\top \hat A P)_{ii}` and
-    :math:`\hat w_i = (P^\top D P)_{ii}` (THEORY §1.3, "Meaning of â and ŵ")."""
+    :math:`\hat w_i = (P^\top D P)_{ii}` (docs/theory.md, setting; "Meaning of â and ŵ")."""
     n = bases.P.shape[0]
     a_hat = _padded_diagonal(bases.U.T @ feedback.A_hat @ bases.P, n)
     w_hat = np.diagonal(bases.P.T @ decay_matrix(feedback.decay, n) @ bases.P).copy()

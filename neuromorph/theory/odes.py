@@ -2,7 +2,7 @@ r"""Per-mode learning ODEs of BPTT, tBPTT-1 and RFLO, their integration, and dis
 
 For one data-aligned mode with :math:`p = ab`, :math:`p^* = a^*b^*`,
 :math:`S = 1/(1-w^2)`, :math:`C = 1/(1-ww^*)`, :math:`\hat C = 1/(1-\hat w w)`,
-:math:`\hat C^* = 1/(1-\hat w w^*)` (THEORY §1.4):
+:math:`\hat C^* = 1/(1-\hat w w^*)` (docs/theory.md, setting):
 
 .. math::
 
@@ -78,7 +78,7 @@ class IntegratorOptions:
 
 
 def bptt_field(a, b, w, a_star, b_star, w_star) -> Field:
-    r"""BPTT gradient flow :math:`-\nabla L` per mode (THEORY §1.4); elementwise over modes."""
+    r"""BPTT gradient flow :math:`-\nabla L` per mode (docs/theory.md, setting); elementwise over modes."""
     p, p_star = a * b, a_star * b_star
     S, C = 1.0 / (1.0 - w * w), 1.0 / (1.0 - w * w_star)
     r = p_star * C - p * S
@@ -86,14 +86,14 @@ def bptt_field(a, b, w, a_star, b_star, w_star) -> Field:
 
 
 def tbptt1_field(a, b, w, a_star, b_star, w_star) -> Field:
-    r"""tBPTT-1 expected flow per mode (THEORY §1.4); elementwise over modes."""
+    r"""tBPTT-1 expected flow per mode (docs/theory.md, setting); elementwise over modes."""
     p, p_star = a * b, a_star * b_star
     S, C = 1.0 / (1.0 - w * w), 1.0 / (1.0 - w * w_star)
     return b * (p_star * C - p * S), a * (p_star - p), p * (p_star * w_star * C - p * w * S)
 
 
 def rflo_field(a, b, w, a_star, b_star, w_star, a_hat, w_hat) -> Field:
-    r"""RFLO expected flow per mode (THEORY §1.4, poster 001); elementwise over modes.
+    r"""RFLO expected flow per mode (docs/theory.md, setting; poster 001); elementwise over modes.
 
     With :math:`(\hat a, \hat w) = (a, w)` it equals :func:`bptt_field`; with
     :math:`(\hat a, \hat w) = (a, 0)` it equals :func:`tbptt1_field`.
@@ -199,7 +199,7 @@ def population_gd_modes(
     r"""Discrete population GD in mode coordinates, :math:`\theta_{k+1} = \theta_k + \eta F(\theta_k)`.
 
     Exact for data-aligned matrices because the per-mode field is the rotated closed-form
-    population gradient (THEORY §1.3–1.4). Records every step; ``t = lr * arange(steps + 1)``.
+    population gradient (docs/theory.md, setting). Records every step; ``t = lr * arange(steps + 1)``.
 
     Raises
     ------
@@ -231,7 +231,7 @@ def population_gd(
     *,
     record_every: int = 1,
 ) -> list[LinearRNN]:
-    r"""Matrix population GD :math:`X_{k+1} = X_k - \eta E[G_X]` with the closed forms of §1.3.
+    r"""Matrix population GD :math:`X_{k+1} = X_k - \eta E[G_X]` with the closed forms of docs/theory.md, setting.
 
     Returns the snapshots at steps ``0, record_every, 2 record_every, ...`` (learning times
     ``lr * step``). Validates at the start and at every recorded step.
@@ -259,7 +259,7 @@ def population_gd(
 
 
 def max_relative_deviation(simulated: ModeTrajectory, reference: ModeTrajectory) -> float:
-    r"""THEORY §1.9 metric, max over modes i and parameters theta of
+    r"""the metric of docs/theory.md §1, max over modes i and parameters theta of
     :math:`\max_t |\theta_{\rm sim} - \theta_{\rm ode}| / \max_t |\theta_{\rm ode}|`.
 
     Both trajectories must be sampled at the same times. Parameters that are identically zero in

@@ -10,14 +10,14 @@ mode ``i`` is read from the projection of its impulse-response kernel onto that 
     L_i = \tfrac12 \sum_{k \ge 0} \big(u^{*\top}_i A W^k B\, v^*_i - a^*_i w^{*k}_i b^*_i\big)^2 ,
 
 with :math:`u^*_i, v^*_i` the columns of :math:`U^*, V^*`. For an aligned student (same bases) this
-is the per-mode loss of THEORY §1.2,
+is the per-mode loss of docs/theory.md, setting,
 :math:`L = \tfrac12[a^2b^2 S - 2ab\,a^*b^* C + a^{*2}b^{*2} S^*]`.
 
-The theory predicts the learning order from the per-mode ODEs (§1.4) started at a small aligned
+The theory predicts the learning order from the per-mode ODEs (docs/theory.md, setting) started at a small aligned
 point: mode ``i`` is "learned" when its loss first falls below half its initial value. Small
 initial conditions make each mode escape the saddle near :math:`a = b = 0` after a time that grows
 like :math:`\log(|p^*|/s^2)/|p^*|` for BPTT, so strong modes (large :math:`|p^*| = |a^* b^*|`) are
-learned first (THEORY §7, poster panel C).
+learned first (docs/theory.md §5).
 
 References
 ----------
@@ -99,7 +99,7 @@ def active_modes(teacher_modes: ModeValues) -> np.ndarray:
 
 
 def closed_form_mode_loss(state: ModeValues, teacher: ModeValues) -> np.ndarray:
-    r"""Per-mode loss :math:`\tfrac12[a^2b^2 S - 2ab\,a^*b^* C + a^{*2}b^{*2} S^*]` (THEORY §1.2).
+    r"""Per-mode loss :math:`\tfrac12[a^2b^2 S - 2ab\,a^*b^* C + a^{*2}b^{*2} S^*]` (docs/theory.md, setting).
 
     Elementwise; ``state`` entries may be arrays of any shape broadcastable against ``teacher``
     (e.g. a (k, n) trajectory against (n,) teacher values). Needs |w|, |w*| < 1.
@@ -274,7 +274,7 @@ def effective_feedback_modes(
 ) -> ModeFeedback:
     r"""Per-mode RFLO substitutes seen by a *non-aligned* student, over all n teacher modes.
 
-    Every RFLO update of ``B`` and ``W`` lies in the span of the rows of :math:`\hat A` (THEORY §1.8),
+    Every RFLO update of ``B`` and ``W`` lies in the span of the rows of :math:`\hat A` (docs/theory.md §4),
     so the error of teacher output direction :math:`u^*_i` is fed back along
     :math:`r_i = \hat A^\top u^*_i`, and a student started near zero grows mode ``i`` along that
     hidden direction (with the sign it likes). Hence
@@ -321,7 +321,7 @@ def mode_order(
     The prediction starts every mode at ``w_i = 0``; the student's own (small) ``W`` is ignored.
 
     For RFLO the ODE uses ``feedback_modes`` if given, else :func:`effective_feedback_modes`: every
-    RFLO update lies in the span of the rows of :math:`\hat A` (§1.8), so mode ``i`` grows along
+    RFLO update lies in the span of the rows of :math:`\hat A` (docs/theory.md §4), so mode ``i`` grows along
     :math:`\hat A^\top u^*_i`, and :math:`\hat a_i = \mathrm{sign}(a^*_i)\lVert \hat A^\top u^*_i\rVert`.
     (The teacher-basis values of :func:`~neuromorph.theory.modes.feedback_mode_values` are exact
     only for a student aligned in those bases; for non-aligned students they predicted the order

@@ -1,7 +1,7 @@
 r"""Population (expected) gradients of BPTT, tBPTT-1 and RFLO, and the algorithms themselves.
 
 Loss at the final step only, :math:`L = \tfrac12 \lVert y_T - y^*_T\rVert^2`, error
-:math:`e = y_T - y^*_T`, update :math:`X \leftarrow X - \eta G_X` (THEORY §1.3):
+:math:`e = y_T - y^*_T`, update :math:`X \leftarrow X - \eta G_X` (docs/theory.md, setting):
 
 BPTT:
     :math:`G_B = \sum_k (W^\top)^k A^\top e\, x_{T-1-k}^\top`,
@@ -68,7 +68,7 @@ __all__ = [
 
 
 class Rule(enum.Enum):
-    """Learning rule of THEORY §1.3."""
+    """Learning rule of docs/theory.md, setting."""
 
     BPTT = enum.auto()
     TBPTT1 = enum.auto()
@@ -206,7 +206,7 @@ def impulse_basis(T: int, m: int) -> np.ndarray:
 
     For any update :math:`G(x)` bilinear in the input sequence :math:`x` and
     :math:`x_t \sim \mathcal N(0, I_m)` i.i.d., :math:`E[G(x)] = \sum_{s} G(\delta_s)` over these
-    sequences, because :math:`E[x x^\top] = I` (THEORY §1.3). The gradient functions below sum
+    sequences, because :math:`E[x x^\top] = I` (docs/theory.md, setting). The gradient functions below sum
     over the batch axis, so passing this basis returns the exact expectation at horizon ``T``.
     """
     return np.eye(T * m).reshape(T * m, T, m)
@@ -269,7 +269,7 @@ def bptt_gradients(
 
     :math:`g_T = \phi'(u_T) \odot A^\top e`, :math:`g_{t-1} = \phi'(u_{t-1}) \odot W^\top g_t`,
     :math:`G_W = \sum_t g_t h_{t-1}^\top`, :math:`G_B = \sum_t g_t x_{t-1}^\top`,
-    :math:`G_A = e h_T^\top` (THEORY §1.3, BPTT row).
+    :math:`G_A = e h_T^\top` (docs/theory.md, setting; BPTT row).
     """
     x, h, u, e = _forward(student, teacher, x, activation)
     _, dphi = _PHI[activation]
@@ -294,7 +294,7 @@ def tbptt1_gradients(
     r"""Gradient through the last transition only, summed over the batch.
 
     :math:`g_T = \phi'(u_T) \odot A^\top e`, :math:`G_W = g_T h_{T-1}^\top`,
-    :math:`G_B = g_T x_{T-1}^\top`, :math:`G_A = e h_T^\top` (THEORY §1.3, tBPTT-1 row).
+    :math:`G_B = g_T x_{T-1}^\top`, :math:`G_A = e h_T^\top` (docs/theory.md, setting; tBPTT-1 row).
     """
     x, h, u, e = _forward(student, teacher, x, activation)
     _, dphi = _PHI[activation]
@@ -319,7 +319,7 @@ def rflo_gradients(
         G_{W,ij} = (\hat A^\top e)_i E^W_{ij}(T),\qquad G_{B,ij} = (\hat A^\top e)_i E^B_{ij}(T),
         \qquad G_A = e h_T^\top.
 
-    For linear units this is the RFLO row of THEORY §1.3; with a nonlinearity the
+    For linear units this is the RFLO row of docs/theory.md, setting; with a nonlinearity the
     post-synaptic factor sits inside the trace as in Murray (2019), eLife 8:e43299.
 
     Raises

@@ -96,7 +96,7 @@ def feedback_residual(delta: np.ndarray, A_hat: np.ndarray) -> float:
 
 
 def rank_diagnostics(delta: np.ndarray, A_hat: np.ndarray, rtol: float = 1e-9) -> RankDiagnostics:
-    """All three rank-restriction diagnostics of THEORY §1.8 / §6 check 11 for one update."""
+    """All three rank-restriction diagnostics of docs/theory.md §4; tests/theory/test_theory_rank.py for one update."""
     return RankDiagnostics(
         singular_values=singular_values(delta),
         rank=numerical_rank(delta, rtol),
@@ -115,7 +115,7 @@ def _power_stack(M: np.ndarray, V: np.ndarray, T: int) -> np.ndarray:
 
 
 def _error_transport(rule: Rule, student: LinearRNN, feedback: RFLOFeedback | None, T: int):
-    """Stack of the per-lag maps N_k with G_X = sum_k N_k e (input at lag k)^T (THEORY §1.3 table)."""
+    """Stack of the per-lag maps N_k with G_X = sum_k N_k e (input at lag k)^T (docs/theory.md, setting table)."""
     A, W = student.A, student.W
     if rule is Rule.RFLO:
         if feedback is None:
@@ -136,7 +136,7 @@ def linear_sequence_gradients(
     x: np.ndarray,
     feedback: RFLOFeedback | None = None,
 ) -> Gradients:
-    r"""The THEORY §1.3 table for linear units, contracted over the batch first; summed over the batch.
+    r"""The docs/theory.md, setting table for linear units, contracted over the batch first; summed over the batch.
 
     With :math:`M_j = W^j B`, :math:`h_T = \sum_j M_j x_{T-1-j}` and the batch contractions
     :math:`C_l = \sum_{\rm batch} e\, x_{T-1-l}^\top`,

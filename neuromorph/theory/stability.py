@@ -1,13 +1,13 @@
 r"""Stationary manifolds, linear stability and asymptotic convergence rates of the mode ODEs.
 
-Stationary sets (THEORY §1.5, with :math:`p^* \neq 0`, :math:`\hat a \neq 0`, all |w| < 1):
+Stationary sets (docs/theory.md §2, with :math:`p^* \neq 0`, :math:`\hat a \neq 0`, all |w| < 1):
 
 * :math:`M_{\rm opt} = \{w = w^*,\ ab = p^*\}` for every rule (the global optimum, two branches);
 * :math:`M_0 = \{a = b = 0\}` for BPTT and tBPTT-1 only (a saddle line); RFLO has
   :math:`\dot b = \hat a p^* \hat C^* \neq 0` there.
 
 At a point of :math:`M_{\rm opt}`, :math:`K = -J` has the eigenvalue 0 along the manifold and two
-others, roots of :math:`\lambda^2 - \mathrm{tr}\,\lambda + s_2 = 0` (THEORY §1.6):
+others, roots of :math:`\lambda^2 - \mathrm{tr}\,\lambda + s_2 = 0` (docs/theory.md §2):
 
 .. math::
 
@@ -17,7 +17,7 @@ others, roots of :math:`\lambda^2 - \mathrm{tr}\,\lambda + s_2 = 0` (THEORY §1.
         \quad s_2 = \hat a a b^2 \hat C^2 S^2 (b^2 + \hat a a)
 
 and the distance to the manifold decays like :math:`e^{-\lambda_{\min} t}` with
-:math:`\lambda_{\min} = \mathrm{Re}\,(\mathrm{tr} - \sqrt{\mathrm{tr}^2 - 4 s_2})/2` (§1.7).
+:math:`\lambda_{\min} = \mathrm{Re}\,(\mathrm{tr} - \sqrt{\mathrm{tr}^2 - 4 s_2})/2` (docs/theory.md §3).
 
 References
 ----------
@@ -47,7 +47,7 @@ __all__ = [
     "zero_manifold_eigenvalues",
 ]
 
-#: Rules whose stationary set contains the non-optimal line a = b = 0 (THEORY §1.5).
+#: Rules whose stationary set contains the non-optimal line a = b = 0 (docs/theory.md §2).
 RULES_WITH_ZERO_MANIFOLD = frozenset({Rule.BPTT, Rule.TBPTT1})
 
 
@@ -59,7 +59,7 @@ def optimum_point(a: float, a_star: float, b_star: float, w_star: float) -> np.n
 
 
 def manifold_distance(a, b, w, a_star, b_star, w_star) -> np.ndarray:
-    r"""Distance proxy to :math:`M_{\rm opt}`: :math:`|w - w^*| + |ab - a^*b^*|` (THEORY §6 check 10)."""
+    r"""Distance proxy to :math:`M_{\rm opt}`: :math:`|w - w^*| + |ab - a^*b^*|` (tests/theory)."""
     return np.abs(w - w_star) + np.abs(a * b - a_star * b_star)
 
 
@@ -67,7 +67,7 @@ def zero_manifold_eigenvalues(rule: Rule, p_star: float, w: float, w_star: float
     r"""Eigenvalues of the Jacobian :math:`J` at :math:`(0, 0, w) \in M_0`, sorted ascending.
 
     BPTT: :math:`\{-|p^*|C, 0, |p^*|C\}`; tBPTT-1: :math:`\{-|p^*|\sqrt C, 0, |p^*|\sqrt C\}`,
-    :math:`C = 1/(1 - w w^*)` (THEORY §1.6).
+    :math:`C = 1/(1 - w w^*)` (docs/theory.md §2).
 
     Raises
     ------
@@ -77,7 +77,7 @@ def zero_manifold_eigenvalues(rule: Rule, p_star: float, w: float, w_star: float
     C = 1.0 / (1.0 - w * w_star)
     table: dict[Rule, float] = {Rule.BPTT: abs(p_star) * C, Rule.TBPTT1: abs(p_star) * np.sqrt(C)}
     if rule not in table:
-        raise TheoryError(f"{rule.name} has no stationary line a = b = 0 (THEORY §1.5).")
+        raise TheoryError(f"{rule.name} has no stationary line a = b = 0 (docs/theory.md §2).")
     lam = table[rule]
     return np.array([-lam, 0.0, lam])
 
@@ -128,7 +128,7 @@ def stability_matrix(
     r"""Analytic :math:`K = -J` of the mode ODE at the point :math:`(a, b, w)` of :math:`M_{\rm opt}`.
 
     The point must lie on :math:`M_{\rm opt}`, i.e. ``w`` is the teacher's :math:`w^*` and
-    ``a*b`` is :math:`p^*`; ``a_hat``, ``w_hat`` are used by RFLO only (THEORY §1.6).
+    ``a*b`` is :math:`p^*`; ``a_hat``, ``w_hat`` are used by RFLO only (docs/theory.md §2).
     """
     return _K[rule](a, b, w, a_hat, w_hat)
 
@@ -160,7 +160,7 @@ _INVARIANTS: dict[Rule, Callable[[float, float, float, float, float], tuple[floa
 def stability_invariants(
     rule: Rule, a: float, b: float, w: float, a_hat: float = 0.0, w_hat: float = 0.0
 ) -> tuple[float, float]:
-    r"""Closed-form ``(tr, s2)`` of :math:`K` at :math:`(a, b, w) \in M_{\rm opt}` (THEORY §1.6).
+    r"""Closed-form ``(tr, s2)`` of :math:`K` at :math:`(a, b, w) \in M_{\rm opt}` (docs/theory.md §2).
 
     ``s2`` is the sum of the principal 2x2 minors; :math:`\det K = 0`. The point is (normally)
     stable iff ``tr > 0`` and ``s2 > 0``.
@@ -185,7 +185,7 @@ def lambda_min(tr: float, s2: float) -> float:
 def convergence_rate(
     rule: Rule, a: float, b: float, w_star: float, a_hat: float = 0.0, w_hat: float = 0.0
 ) -> float:
-    r"""Asymptotic rate :math:`\lambda_{\min}` at the optimum :math:`(a, b, w^*)` (THEORY §1.7)."""
+    r"""Asymptotic rate :math:`\lambda_{\min}` at the optimum :math:`(a, b, w^*)` (docs/theory.md §3)."""
     return lambda_min(*stability_invariants(rule, a, b, w_star, a_hat, w_hat))
 
 
@@ -209,7 +209,7 @@ def fit_decay_rate(
     t: np.ndarray, distance: np.ndarray, lower: float = 1e-9, upper: float = 1e-4
 ) -> float:
     r"""Exponential decay rate :math:`\lambda` from a least-squares fit of
-    :math:`\log d(t) = c - \lambda t` over samples with ``lower <= d <= upper`` (THEORY §6 check 10).
+    :math:`\log d(t) = c - \lambda t` over samples with ``lower <= d <= upper`` (tests/theory/test_theory_stability.py).
 
     Raises
     ------

@@ -84,7 +84,7 @@ class ModeValues:
     """Per-mode signed singular values ``(a_i, b_i, w_i)``, each of length n.
 
     Entries ``a_i`` with ``i >= min(o, n)`` and ``b_i`` with ``i >= min(n, m)`` must be zero:
-    those modes are frozen (THEORY §1.2).
+    those modes are frozen (docs/theory.md, setting).
     """
 
     a: np.ndarray
@@ -108,7 +108,7 @@ class RFLOFeedback:
 
     ``decay`` is a scalar :math:`\lambda` (:math:`D = \lambda I`), a per-neuron vector ``d``
     (:math:`D = \mathrm{diag}(d)`), or a full (n, n) matrix ``D`` (closed forms only; used for a
-    data-aligned :math:`D = P\,\mathrm{diag}(\hat w) P^\top`). THEORY §1.3.
+    data-aligned :math:`D = P\,\mathrm{diag}(\hat w) P^\top`). docs/theory.md, setting.
     """
 
     A_hat: np.ndarray
@@ -156,7 +156,7 @@ def validate_feedback(feedback: RFLOFeedback, n: int, o: int) -> np.ndarray:
 
 def aligned_feedback(bases: AlignedBases, a_hat: np.ndarray, w_hat: np.ndarray) -> RFLOFeedback:
     r"""Data-aligned RFLO feedback: :math:`\hat A = U\,\mathrm{diag}(\hat a) P^\top`,
-    :math:`D = P\,\mathrm{diag}(\hat w) P^\top` (THEORY §1.3, "Meaning of â and ŵ")."""
+    :math:`D = P\,\mathrm{diag}(\hat w) P^\top` (docs/theory.md, setting; "Meaning of â and ŵ")."""
     n, o = bases.P.shape[0], bases.U.shape[0]
     A_hat = bases.U @ rectangular_diag(a_hat, (o, n)) @ bases.P.T
     D = bases.P @ np.diag(np.broadcast_to(np.asarray(w_hat, dtype=float), (n,))) @ bases.P.T
@@ -176,7 +176,7 @@ def validate_rnn(params: LinearRNN, *, name: str = "network") -> tuple[int, int,
     TheoryError
         If a matrix is not 2-D or not finite, if ``W`` is not square, if ``A``/``B`` do not match
         the hidden dimension of ``W``, or if the spectral radius of ``W`` is >= 1 (the infinite-
-        horizon loss of THEORY §1.2 and the Stein series of §1.3 then diverge).
+        horizon loss of docs/theory.md, setting, and the Stein series there then diverge).
     """
     for label, M in (("A", params.A), ("B", params.B), ("W", params.W)):
         M = np.asarray(M)

@@ -7,7 +7,7 @@ Runs, from one :class:`~neuromorph.theory_compare.card.CompareCard`:
    first-order Euler error the theory predicts for each mode, :mod:`.bounds`);
 2. SGD on sampled inputs through the torch rules, including symmetric e-prop (check 5);
 3. the rank restriction of RFLO updates with its negative controls (check 11);
-4. λ_min against w* (§1.7), and the learning order of a non-aligned student;
+4. λ_min against w* (docs/theory.md §3), and the learning order of a non-aligned student;
 
 then prints the deviation table, stores everything in one HDF5 file and writes the figures
 next to it. torch runs on one thread: these are per-step loops on 3–8 units, where thread
