@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import io
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -273,10 +272,9 @@ def _state(run: _Run) -> dict:
     }
 
 
-def _checkpoint(run: _Run) -> bytes:
-    buffer = io.BytesIO()
-    torch.save(_to_cpu(_state(run)), buffer)
-    return buffer.getvalue()
+def _checkpoint(run: _Run) -> dict:
+    """The resume state on the CPU, stored as named HDF5 datasets (:mod:`neuromorph.storage.tree`)."""
+    return _to_cpu(_state(run))
 
 
 def _resume(run: _Run, out: Path, toml: str, force: bool) -> int:

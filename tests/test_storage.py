@@ -259,3 +259,28 @@ def test_package_versions() -> None:
     assert set(versions) <= {"neuromorph", "torch", "norse", "numpy", "h5py", "scipy", "numba", "brian2", "nir",
                              "neurogym", "dask", "distributed", "matplotlib", "python"}
     assert all(isinstance(v, str) and v for v in versions.values())
+
+
+def test_a_state_tree_round_trips_through_hdf5_bit_for_bit(tmp_path):
+    """:mod:`neuromorph.storage.tree`: every kind of node comes back as written (types, dtypes, float bits, key
+    types and order); an unknown object is refused at writing."""
+    from neuromorph.storage.tree import read_tree, write_tree
+
+    state = {"w": torch.randn(3, 4, dtype=torch.float64), "g": torch.Generator().manual_seed(3).get_state(),
+             "half": torch.tensor([0.1, 0.2], dtype=torch.float32), 0: {"step": torch.tensor(5.0)},
+             "groups": [{"lr": 0.1 + 1e-17, "betas": (0.9, 0.999), "params": [0, 1], "foreach": None, "fused": False,
+                         "name": "adamw"}], "curve": np.arange(4.0), "n": 2**40, "#odd/key": "x", "empty": []}
+    with h5py.File(tmp_path / "t.h5", "w") as f:
+        write_tree(f, "state", state)
+    with h5py.File(tmp_path / "t.h5", "r") as f:
+        back = read_tree(f["state"])
+    assert list(back) == list(state)
+    assert torch.equal(back["w"], state["w"]) and back["w"].dtype == torch.float64
+    assert torch.equal(back["g"], state["g"]) and back["g"].dtype == torch.uint8
+    assert back["half"].dtype == torch.float32 and torch.equal(back["half"], state["half"])
+    assert torch.equal(back[0]["step"], state[0]["step"])
+    assert back["groups"] == state["groups"] and isinstance(back["groups"][0]["betas"], tuple)
+    assert np.array_equal(back["curve"], state["curve"]) and back["n"] == 2**40 and back["#odd/key"] == "x"
+    assert back["empty"] == []
+    with h5py.File(tmp_path / "u.h5", "w") as f, pytest.raises(ConfigError, match="cannot store a object"):
+        write_tree(f, "bad", {"x": object()})

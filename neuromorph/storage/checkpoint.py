@@ -24,9 +24,13 @@ CHECKPOINT_KEYS = ("params", "feedback", "learner", "generator", "iteration", "c
 _FIX = "delete it or pass --force to start the run over"
 
 
-def load_checkpoint(blob: bytes, path: Path | str) -> dict:
-    """The checkpoint dict of ``blob`` (``torch.load``, weights only); a corrupt blob is a StorageError."""
+def load_checkpoint(blob: dict | bytes, path: Path | str) -> dict:
+    """The checkpoint dict: ``blob`` as read from ``/checkpoint/state``, or the ``torch.save`` bytes of an earlier
+    version's ``/checkpoint/blob`` (``torch.load``, weights only); a corrupt or incomplete one is a StorageError."""
     import torch
+
+    if isinstance(blob, dict):
+        return _complete(blob, path)
 
     try:
         state = torch.load(io.BytesIO(blob), weights_only=True)
@@ -36,9 +40,13 @@ def load_checkpoint(blob: bytes, path: Path | str) -> dict:
         raise StorageError(f"{path}: /checkpoint/blob is corrupt ({cause}); {_FIX}") from None
     if not isinstance(state, dict):
         raise StorageError(f"{path}: /checkpoint/blob holds a {type(state).__name__}, not a checkpoint; {_FIX}")
+    return _complete(state, path, "/checkpoint/blob")
+
+
+def _complete(state: dict, path: Path | str, where: str = "/checkpoint/state") -> dict:
     missing = [k for k in CHECKPOINT_KEYS if k not in state]
     if missing:
-        raise StorageError(f"{path}: /checkpoint/blob lacks {', '.join(missing)}; {_FIX}")
+        raise StorageError(f"{path}: {where} lacks {', '.join(missing)}; {_FIX}")
     return state
 
 

@@ -13,7 +13,9 @@ Layout (format ``neuromorph-run``, version 1)::
     /params/<name>         parameters (w_in, w_rec, w_out, bias, b_out, feedback, ...)
     /last/<name>           last iteration: inputs, spikes (uint8), output, target, mask
     /rule_state/<name>     rule state recorded in the last iteration, trial 0 (group attr trial = 0)
-    /checkpoint/blob       optional uint8 dataset: an opaque resume blob (torch.save bytes)
+    /checkpoint/state      optional: the resume state as named groups and datasets (:mod:`.tree`: parameters,
+                           optimiser moments, generator states, curves), readable with h5py and no code
+    /checkpoint/blob       written by neuromorph before 0.2: the same state as torch.save bytes (still read)
 
 Time-major arrays are stored as given, ``(T, B, ...)``. Arrays with at least
 ``_COMPRESS_MIN`` elements are gzip-compressed.
@@ -39,6 +41,7 @@ import numpy as np
 from neuromorph.errors import ConfigError, StorageError
 from neuromorph.storage.atomic import STORAGE_FAILURES, atomic_path
 from neuromorph.storage.layout import LOSS_DEFINITIONS, describe, group_attrs
+from neuromorph.storage.tree import read_tree, write_tree
 
 __all__ = ["FORMAT", "FORMAT_VERSION", "RunRecord", "package_versions", "read_run", "write_run"]
 
@@ -80,8 +83,9 @@ class RunRecord:
         ``post_term`` (T, N), ``learning_signal`` (T, N), ``eligibility`` (T, ...).
     attrs : dict of str to float, int or str
         Scalar metadata, e.g. ``dt`` (s), ``loss`` (a LossKind value), ``rule``.
-    checkpoint : bytes or None
-        Opaque resume blob; read back only with ``read_run(..., with_checkpoint=True)``.
+    checkpoint : dict, bytes or None
+        The resume state: a tree of dicts, lists and tensors stored as ``/checkpoint/state`` (:mod:`.tree`), or
+        (files of earlier versions) ``torch.save`` bytes; read back only with ``read_run(..., with_checkpoint=True)``.
     error : str or None
         Message when ``status == "failed"``.
     """
@@ -96,7 +100,7 @@ class RunRecord:
     last: dict[str, np.ndarray]
     rule_state: dict[str, np.ndarray]
     attrs: dict[str, float | int | str]
-    checkpoint: bytes | None = None
+    checkpoint: dict | bytes | None = None
     error: str | None = None
 
 
@@ -139,8 +143,8 @@ def _validate(record: RunRecord) -> None:
         raise ConfigError("RunRecord.config_toml must be the TOML text (str)")
     if "loss" not in record.curves:
         raise ConfigError("RunRecord.curves lacks the required 'loss' curve (shape (n_iter,))")
-    if record.checkpoint is not None and not isinstance(record.checkpoint, (bytes, bytearray)):
-        allowed = "expected bytes (e.g. torch.save to a BytesIO) or None"
+    if record.checkpoint is not None and not isinstance(record.checkpoint, (dict, bytes, bytearray)):
+        allowed = "expected a dict (the resume state), bytes (torch.save, as earlier versions wrote) or None"
         raise _bad("checkpoint", type(record.checkpoint).__name__, allowed)
     for group in _ARRAY_GROUPS:
         for name in getattr(record, group):
@@ -210,7 +214,9 @@ def _write_file(tmp: Path, record: RunRecord, created: str, now: str) -> None:
             attrs.attrs[name] = value
         for group in _ARRAY_GROUPS:
             _write_arrays(f, group, getattr(record, group), record.attrs)
-        if record.checkpoint is not None:
+        if isinstance(record.checkpoint, dict):
+            write_tree(f.create_group("checkpoint"), "state", record.checkpoint)
+        elif record.checkpoint is not None:
             blob = np.frombuffer(bytes(record.checkpoint), dtype=np.uint8)
             f.create_group("checkpoint").create_dataset("blob", data=blob)
         f.flush()
@@ -283,7 +289,9 @@ def _read_arrays(f: h5py.File, group: str) -> dict[str, np.ndarray]:
 def _read_record(f: h5py.File, path: Path, with_checkpoint: bool) -> RunRecord:
     _check_layout(f, path)
     checkpoint = None
-    if with_checkpoint and "checkpoint/blob" in f:
+    if with_checkpoint and "checkpoint/state" in f:
+        checkpoint = read_tree(f["checkpoint/state"], "checkpoint/state")
+    elif with_checkpoint and "checkpoint/blob" in f:
         checkpoint = np.asarray(f["checkpoint/blob"][()], dtype=np.uint8).tobytes()
     error = f.attrs.get("error")
     return RunRecord(
@@ -310,7 +318,8 @@ def read_run(path: str | os.PathLike[str], *, with_checkpoint: bool = False) -> 
     path : path-like
         The ``.h5`` file.
     with_checkpoint : bool
-        Also load ``/checkpoint/blob`` (else ``checkpoint`` is None).
+        Also load ``/checkpoint`` (else ``checkpoint`` is None): the state as a dict (or the bytes of an earlier
+        version's blob).
 
     Raises
     ------

@@ -153,19 +153,51 @@ def test_a_damaged_run_file_is_refused_on_resume_naming_what_is_wrong(damage, ne
 
 
 def test_a_corrupt_checkpoint_is_a_storage_error(tmp_path, monkeypatch):
+    """The checkpoint's named datasets: one of a foreign kind, one missing (and an earlier version's torch blob
+    that does not unpickle): each a StorageError that names what is wrong."""
     spec = small()
     out = _interrupted(tmp_path, monkeypatch, spec)
+    pristine = out.read_bytes()
 
-    def scramble(f):
-        blob = f["checkpoint/blob"]
-        data = np.asarray(blob[()]).copy()
-        data[len(data) // 3:] = 7
-        del f["checkpoint/blob"]
-        f["checkpoint"].create_dataset("blob", data=data)
+    def foreign(f):
+        f["checkpoint/state/iteration"].attrs["kind"] = "pickle"
 
-    _damage(out, scramble)
+    _damage(out, foreign)
+    with pytest.raises(StorageError, match=r"/checkpoint/state/iteration is not part of a neuromorph checkpoint"):
+        experiment.train(spec, out=out, progress=False)
+    out.write_bytes(pristine)
+    _damage(out, lambda f: f.__delitem__("checkpoint/state/learner"))
+    with pytest.raises(StorageError, match=r"/checkpoint/state lacks learner"):
+        experiment.train(spec, out=out, progress=False)
+
+    def legacy_blob(f):
+        del f["checkpoint/state"]
+        f["checkpoint"].create_dataset("blob", data=np.full(300, 7, dtype=np.uint8))
+
+    out.write_bytes(pristine)
+    _damage(out, legacy_blob)
     with pytest.raises(StorageError, match=r"/checkpoint/blob is corrupt"):
         experiment.train(spec, out=out, progress=False)
+
+
+def test_a_checkpoint_is_named_datasets_that_round_trip_exactly(tmp_path, monkeypatch):
+    """No pickle: the resume state is HDF5 groups and datasets (parameters, AdamW moments, generator states)
+    readable with h5py, and reading it back gives the state written, bit for bit."""
+    from neuromorph.storage import read_run
+
+    spec = small()
+    out = _interrupted(tmp_path, monkeypatch, spec)
+    with h5py.File(out, "r") as f:
+        assert "checkpoint/blob" not in f
+        assert f["checkpoint/state/params/w_rec"].attrs["kind"] == "tensor"
+        assert f["checkpoint/state/learner/optimizer/state"].attrs["kind"] == "dict"
+        w_rec = np.asarray(f["checkpoint/state/params/w_rec"][()])
+    state = read_run(out, with_checkpoint=True).checkpoint
+    assert isinstance(state["params"]["w_rec"], torch.Tensor)
+    assert np.array_equal(state["params"]["w_rec"].numpy(), w_rec)
+    groups = state["learner"]["optimizer"]["param_groups"]
+    assert isinstance(groups[0]["betas"], tuple) and isinstance(groups[0]["params"][0], int)
+    assert all(isinstance(k, int) for k in state["learner"]["optimizer"]["state"])
 
 
 def test_export_of_a_damaged_run_is_one_line(tmp_path, capsys):
