@@ -71,6 +71,11 @@ def sweep_report(out_dir: str | Path) -> list[Path]:
         }
         for k, v in summary.items()
     }
+    table["units"] = {"lr": "optimizer.lr", "final_loss_mean": "task loss (docs/run_files.md), mean over seeds",
+                      "final_loss_sd": "task loss, sd over seeds",
+                      **{f"le_max_{k}": f"largest Lyapunov exponent {w}, 1/step (natural log), mean over seeds"
+                         for k, w in (("before", "at initialisation"), ("after", "after training"),
+                                      ("flossed", "after pre-flossing"))}}
     path = out_dir / "summary.json"
     path.write_text(json.dumps(table, indent=1))
     written.append(path)

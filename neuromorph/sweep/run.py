@@ -63,6 +63,13 @@ def _read_json(path: Path) -> dict | None:
     return record if isinstance(record, dict) else None
 
 
+#: what each number of a run record means (stored in every record as ``units``)
+UNITS = {"lyapunov_before": "1/step (natural log; divide by network.dt for 1/s), descending, at initialisation",
+         "lyapunov_flossed": "1/step, after local pre-flossing", "lyapunov_after": "1/step, after training",
+         "flossing_loss": "mean squared distance of the first k exponents from the target, (1/step)^2, per iteration",
+         "final_loss": "the task loss of the last iteration (docs/run_files.md)", "seconds": "s (wall clock)"}
+
+
 def card_digest(spec) -> str:
     """SHA-256 of a run's resolved card: a record counts as done only for the card it was made from."""
     return hashlib.sha256(card_to_toml(resolved_card(spec)).encode()).hexdigest()
@@ -89,7 +96,8 @@ def run_point(sweep_path: str, out_dir: str, point: RunPoint, force: bool = Fals
     """
     runs = Path(out_dir) / "runs"
     json_path, h5_path = runs / f"{point.id}.json", runs / f"{point.id}.h5"
-    record = {"id": point.id, "point": point.__dict__, "h5": f"runs/{point.id}.h5", "status": "running"}
+    record = {"id": point.id, "point": point.__dict__, "h5": f"runs/{point.id}.h5", "status": "running",
+              "units": UNITS}
     start = time.perf_counter()
     try:
         sweep = load_sweep(sweep_path, check=False)  # checked once by run_sweep

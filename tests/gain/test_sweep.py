@@ -120,6 +120,8 @@ def test_resume_skips_finished_runs_and_a_failed_run_does_not_stop_the_sweep(tmp
     paths = sweep_report(out)
     assert {p.name for p in paths} == {"gain_loss_romo.png", "gain_lyapunov.png", "gain_flossing.png", "summary.json"}
     summary = json.loads((out / "summary.json").read_text())
+    units = summary.pop("units")
+    assert "1/step" in units["le_max_before"] and "1/step" in first[done[0]]["units"]["lyapunov_before"]
     assert set(summary) == {f"romo/{r}/{g}/{f}" for r, g, f in [("bptt", 0.5, False), ("bptt", 1.5, False),
                                                                  ("eprop", 0.5, False), ("eprop", 1.5, False),
                                                                  ("eprop", 0.5, True), ("eprop", 1.5, True)]}
