@@ -11,6 +11,9 @@ Layout (format ``neuromorph-run``, version 1)::
     /params/<name>         parameters (w_in, w_rec, w_out, bias, b_out, feedback, ...)
     /last/<name>           last iteration: inputs, spikes (uint8), output, target, mask
     /rule_state/<name>     rule state recorded in the last iteration
+    /recorded/<i>/<name>   optional: every recorded iteration ``i`` (1-based count of iterations done;
+                           ``train.record_every``), the arrays of ``/last``, and its rule state in
+                           /recorded/<i>/rule_state/<name>
     /checkpoint/blob       optional uint8 dataset: an opaque resume blob (torch.save bytes)
 
 Time-major arrays are stored as given, ``(T, B, ...)``. Arrays with at least
@@ -28,7 +31,7 @@ import datetime as _dt
 import importlib.metadata
 import os
 import platform
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import h5py
@@ -80,6 +83,9 @@ class RunRecord:
         Opaque resume blob; read back only with ``read_run(..., with_checkpoint=True)``.
     error : str or None
         Message when ``status == "failed"``.
+    recorded : dict of int to dict of str to ndarray
+        Optional: iteration (iterations done when it was recorded) -> the arrays of ``last`` for that
+        iteration, plus ``"rule_state"``: a dict of its rule state. Empty unless ``train.record_every`` is set.
     """
 
     config_toml: str
@@ -94,6 +100,7 @@ class RunRecord:
     attrs: dict[str, float | int | str]
     checkpoint: bytes | None = None
     error: str | None = None
+    recorded: dict[int, dict] = field(default_factory=dict)
 
 
 def package_versions() -> dict[str, str]:
@@ -140,6 +147,11 @@ def _validate(record: RunRecord) -> None:
     for group in _ARRAY_GROUPS:
         for name in getattr(record, group):
             _check_name(group, name)
+    for iteration, arrays in record.recorded.items():
+        if not isinstance(iteration, (int, np.integer)) or int(iteration) < 1:
+            raise _bad("recorded key", iteration, "expected an iteration count (int >= 1)")
+        for name in arrays:
+            _check_name(f"recorded[{iteration}]", name)
     for name, value in record.attrs.items():
         _check_name("attrs", name)
         if not isinstance(value, (int, float, str, np.integer, np.floating)):
@@ -161,7 +173,7 @@ def _as_stored(group: str, name: str, value: object) -> np.ndarray:
 def _write_arrays(root: h5py.Group, group: str, arrays: dict[str, np.ndarray]) -> None:
     grp = root.create_group(group)
     for name, value in arrays.items():
-        array = _as_stored(group, name, value)
+        array = _as_stored("last" if group.startswith("recorded/") else group, name, value)
         if array.size >= _COMPRESS_MIN:
             grp.create_dataset(
                 name, data=array, compression="gzip", compression_opts=4, shuffle=True
@@ -200,6 +212,9 @@ def _write_file(tmp: Path, record: RunRecord, created: str, now: str) -> None:
             attrs.attrs[name] = value
         for group in _ARRAY_GROUPS:
             _write_arrays(f, group, getattr(record, group))
+        for iteration, arrays in sorted(record.recorded.items()):
+            _write_arrays(f, f"recorded/{int(iteration)}", {k: v for k, v in arrays.items() if k != "rule_state"})
+            _write_arrays(f, f"recorded/{int(iteration)}/rule_state", arrays.get("rule_state", {}))
         if record.checkpoint is not None:
             blob = np.frombuffer(bytes(record.checkpoint), dtype=np.uint8)
             f.create_group("checkpoint").create_dataset("blob", data=blob)
@@ -270,6 +285,18 @@ def _read_arrays(f: h5py.File, group: str) -> dict[str, np.ndarray]:
     return {name: np.asarray(ds[()]) for name, ds in f[group].items()}
 
 
+def _read_recorded(f: h5py.File) -> dict[int, dict]:
+    if "recorded" not in f:
+        return {}
+    recorded = {}
+    for name in sorted(f["recorded"], key=int):
+        group = f"recorded/{name}"
+        arrays: dict = {k: np.asarray(ds[()]) for k, ds in f[group].items() if isinstance(ds, h5py.Dataset)}
+        arrays["rule_state"] = _read_arrays(f, f"{group}/rule_state") if f"{group}/rule_state" in f else {}
+        recorded[int(name)] = arrays
+    return recorded
+
+
 def _read_record(f: h5py.File, path: Path, with_checkpoint: bool) -> RunRecord:
     _check_layout(f, path)
     checkpoint = None
@@ -289,6 +316,7 @@ def _read_record(f: h5py.File, path: Path, with_checkpoint: bool) -> RunRecord:
         attrs={k: _scalar(v) for k, v in f["attrs"].attrs.items()},
         checkpoint=checkpoint,
         error=None if error is None else str(error),
+        recorded=_read_recorded(f),
     )
 
 
