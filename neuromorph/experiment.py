@@ -155,7 +155,8 @@ def _train(spec: RunSpec, *, out, params, feedback, progress, force, backend, ta
     torch.set_num_threads(spec.train.threads)
     if data is None and type(spec.task) not in TASKS.values():
         data = spec.task  # a duck-typed task: sampled like a card task, stored as task "data"
-    source = batch_source(data, spec.network, spec.task.loss) if data is not None else None
+    kind = getattr(data, "loss", None) if hasattr(data, "sample") else spec.task.loss  # a task object: its own
+    source = batch_source(data, spec.network, kind) if data is not None else None
     if source is not None:
         spec = dataclasses.replace(spec, task=source.describe(spec.task))
     toml = card_to_toml(resolved_card(spec))

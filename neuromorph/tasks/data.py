@@ -13,7 +13,7 @@ card's task. :func:`batch_source` accepts
 - any other iterable of :class:`~neuromorph.types.TrialBatch` (a generator): taken one batch per iteration;
   a finite one that runs out **cycles**: it starts again from its first batch (the batches of one pass are
   kept in memory for that), so the run trains for ``train.iterations`` whatever the iterable's length;
-- an object with ``sample(batch_size, generator)`` and ``n_in``, ``n_out``, ``n_steps``, ``dt`` (the
+- an object with ``sample(batch_size, generator)`` and ``n_in``, ``n_out``, ``n_steps``, ``dt``, ``loss`` (the
   :class:`~neuromorph.tasks.base.Task` protocol) that is not registered in ``TASKS``: sampled with the
   run's generator, so its draws are checkpointed and resumed like a card task's.
 
@@ -209,9 +209,10 @@ def batch_source(data, network, kind: LossKind) -> BatchSource:
         fixed = _from_tensors(data[0], data[1], data[2] if len(data) == 3 else None, kind)
         return BatchSource(network, kind, fixed=fixed, source=f"tensors sha256:{_digest([fixed])}")
     if hasattr(data, "sample") and callable(data.sample):
-        for name in ("n_in", "n_out", "n_steps", "dt"):
-            if not hasattr(data, name):
-                raise ConfigError(f"data: a task object needs the attribute {name!r} (the Task protocol)")
+        for name in ("n_in", "n_out", "n_steps", "dt", "loss"):
+            if not hasattr(data, name) or (name == "loss" and not isinstance(data.loss, LossKind)):
+                raise ConfigError(f"data: a task object needs the attribute {name!r} (the Task protocol: n_in, n_out, "
+                                  "n_steps, dt, loss = a neuromorph.types.LossKind)")
         if (data.n_in, data.n_out) != (network.n_in, network.n_out):
             raise ShapeError(f"data: task {type(data).__name__} has n_in={data.n_in}, n_out={data.n_out}; the network "
                              f"has n_in={network.n_in}, n_out={network.n_out}")
