@@ -138,3 +138,14 @@ def test_sine_target_stays_float64_in_a_float64_run():
     assert batch.targets.dtype == torch.float64
     assert torch.equal(batch.targets[:, 0, 0], task.target_signal())
     assert task.sample(2, torch.Generator()).targets.dtype == torch.float32
+
+
+def test_the_readme_load_run_snippet_runs(tmp_path, monkeypatch):
+    text = (ROOT / "README.md").read_text()
+    start = text.index("A run file is read back with `load_run`")
+    code = text[text.index("```python\n", start) + len("```python\n"):text.index("```\n", text.index("```python\n",
+                                                                                                    start) + 9)]
+    monkeypatch.chdir(tmp_path)
+    scope: dict = {}
+    exec(compile(code, "README.md", "exec"), scope)  # noqa: S102
+    assert scope["rec"].spikes.shape == (500, 2, 20) and scope["rec"].readout.shape == (500, 2, 1)
