@@ -372,7 +372,8 @@ def _resume(run: _Run, out: Path, toml: str, force: bool) -> int:
     if record.config_toml != toml:
         differences = card_differences(stored_card(record, out), tomllib.loads(toml))
         if [d.split(" ")[0] for d in differences] == ["train.iterations"]:
-            raise ConfigError(f"{out} holds a run of this card with another train.iterations ({differences[0]}): "
+            raise ConfigError(f"{out} holds a run of a different model card, in train.iterations only "
+                              f"{differences[0].partition(' ')[2]}: "
                               f"continue it with `neuromorph train {out} --continue --iterations N` "
                               "(train(spec, resume=path)), pass --force to start over, or pick another --out")
         raise ConfigError(f"{out} holds a run of a different model card ({', '.join(differences) or 'text differs'}); "

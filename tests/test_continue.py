@@ -149,3 +149,22 @@ def test_the_readme_load_run_snippet_runs(tmp_path, monkeypatch):
     scope: dict = {}
     exec(compile(code, "README.md", "exec"), scope)  # noqa: S102
     assert scope["rec"].spikes.shape == (500, 2, 20) and scope["rec"].readout.shape == (500, 2, 1)
+
+
+def test_an_interrupted_run_continues_into_another_file(tmp_path, monkeypatch):
+    from tests.helpers import interrupt_at
+
+    every = {"train.checkpoint_every": 1}
+    whole = experiment.train(card(8, **every), progress=False)
+    out, other = tmp_path / "run.h5", tmp_path / "more.h5"
+    interrupt_at(monkeypatch, 3)
+    with pytest.raises(KeyboardInterrupt):
+        experiment.train(card(5, **every), out=out, progress=False)
+    monkeypatch.undo()
+    assert read_run(out).status == "running" and read_run(out).iteration == 3
+    continued = experiment.train(card(8, **every), resume=out, out=other, progress=False)
+    assert continued.resumed_from == 3
+    assert_same_run(continued, whole)
+    assert read_run(out).iteration == 3 and read_run(other).iteration == 8  # the source is left as it was
+    with pytest.raises(ConfigError, match="exists: continuing"):
+        experiment.train(card(9, **every), resume=out, out=other, progress=False)
