@@ -103,7 +103,8 @@ def test_load_run_refuses_missing_corrupt_and_foreign_files(tmp_path):
 
 
 def test_simulate_reproduces_the_recorded_iteration_of_an_unchanged_network(tmp_path):
-    """With lr = 1e-300 (no float64 change) the final parameters are those the last iteration ran with: simulate gives its output."""
+    """With lr = 1e-300 (no float64 change) the final parameters are those the last iteration ran with:
+    simulate gives its output."""
     out = tmp_path / "run.h5"
     experiment.train(card(2, **{"optimizer.name": "sgd", "optimizer.lr": 1e-300}), out=out, progress=False)
     run = neuromorph.load_run(out)

@@ -9,6 +9,7 @@ weights detached (the exact readout gradient) and y_B the readout of the same sp
 weights' gradient, dE/dz_j = sum_k B_jk dE/dy_k).
 """
 
+import dataclasses
 import runpy
 from pathlib import Path
 
@@ -16,9 +17,10 @@ import numpy as np
 import pytest
 import torch
 
+import neuromorph
 from neuromorph import experiment
 from neuromorph.backends.torch import differentiable_run, lower
-from neuromorph.config import load_card
+from neuromorph.config import load_card, resolved_card
 from neuromorph.errors import ConfigError, ShapeError
 from neuromorph.network import Parameters
 from neuromorph.plasticity.losses import loss_value
@@ -119,23 +121,18 @@ class FrozenTask:
 
 def test_a_duck_typed_task_trains_and_resumes_without_registration(tmp_path):
     spec = small_spec()
-    import dataclasses
-
     reference = experiment.train(spec, progress=False)
     ducked = dataclasses.replace(spec, task=FrozenTask(spec.task))
     result = experiment.train(ducked, out=tmp_path / "duck.h5", progress=False)  # was a bare StopIteration
     np.testing.assert_allclose(result.curves["loss"], reference.curves["loss"], rtol=1e-6)  # float32 target there
     more = dataclasses.replace(ducked, train=dataclasses.replace(ducked.train, iterations=6))
     assert experiment.train(more, resume=tmp_path / "duck.h5", progress=False).curves["loss"].shape == (6,)
+    run = neuromorph.load_run(tmp_path / "duck.h5")
+    assert run.spec.task.source == "task test_replay.FrozenTask" or run.spec.task.source.endswith("FrozenTask")
     with pytest.raises(ConfigError, match="pass the batches as train"):
-        import neuromorph
-
-        run = neuromorph.load_run(tmp_path / "duck.h5")
         experiment.train(run.spec, progress=False)
     del ducked.task.loss
     with pytest.raises(ConfigError, match="needs the attribute 'loss'"):
         experiment.train(ducked, progress=False)
     with pytest.raises(ConfigError, match="not registered in neuromorph.tasks.TASKS"):
-        from neuromorph.config import resolved_card
-
         resolved_card(ducked)
