@@ -136,3 +136,18 @@ def test_a_duck_typed_task_trains_and_resumes_without_registration(tmp_path):
         experiment.train(ducked, progress=False)
     with pytest.raises(ConfigError, match="not registered in neuromorph.tasks.TASKS"):
         resolved_card(ducked)
+
+
+def test_a_run_on_tensors_continues_with_the_same_tensors_only(tmp_path):
+    g = torch.Generator().manual_seed(1)
+    x, y = (torch.rand(40, 10, generator=g) < 0.2).double(), torch.randn(40, 1, generator=g, dtype=torch.float64)
+    whole = experiment.train(small_spec(), data=(x, y), progress=False)
+    out = tmp_path / "tensors.h5"
+    experiment.train(small_spec(**{"train.iterations": 2}), data=(x, y), out=out, progress=False)
+    with pytest.raises(ConfigError, match=r"task.source"):
+        experiment.train(small_spec(), data=(x, -y), resume=out, progress=False)
+    with pytest.raises(ConfigError, match="pass the batches as train"):
+        experiment.train(neuromorph.load_run(out).spec, resume=out, progress=False)
+    continued = experiment.train(small_spec(), data=(x, y), resume=out, progress=False)
+    for a, b in zip(continued.params, whole.params):
+        assert torch.equal(a, b)
