@@ -87,7 +87,8 @@ class TrainSpec:
     device's default (:func:`~neuromorph.backends.base.resolve_engine`: "compiled" on the CPU, "torch" on a CUDA
     device, where "compiled" is refused). ``device`` (``"cpu"``, ``"cuda"``, ``"cuda:N"``) is where the torch
     backend keeps the network, its state and the optimiser; parameters are drawn on the CPU (the same numbers on
-    every device).
+    every device). ``record_every = K`` keeps the recording of iterations K, 2K, ... and the last in the run file
+    (``/recorded/<i>``); unset, only the latest recorded iteration is kept (``/last``; docs/cards.md).
     """
 
     iterations: int = 200
