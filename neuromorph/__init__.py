@@ -5,6 +5,8 @@ The public API is importable from the package itself::
     import neuromorph
     spec = neuromorph.load_card("models/eprop_sine.toml")
     result = neuromorph.train(spec, out="runs/sine.h5")
+    run = neuromorph.load_run("runs/sine.h5")          # card, parameters, feedback, optimiser state
+    rec = neuromorph.simulate(run, inputs)             # inputs (T, B, n_in): spikes, membrane, readout
 
 Names are resolved on first use (PEP 562 module ``__getattr__``), so ``import neuromorph`` loads
 no torch, brian2 or dask; :data:`_EXPORTS` is the one table that says where each name lives. The
@@ -26,7 +28,10 @@ _EXPORTS: dict[str, str] = {
     "load_card": "neuromorph.config",
     "load_any_card": "neuromorph.anycard",
     "train": "neuromorph.experiment",
-    "simulate": "neuromorph.backends.torch.simulate",
+    "load_run": "neuromorph.runs",
+    "simulate": "neuromorph.runs",
+    "LoadedRun": "neuromorph.runs",
+    "Simulation": "neuromorph.runs",
     "Parameters": "neuromorph.network",
     "NetworkSpec": "neuromorph.network",
     "Neuron": "neuromorph.dynamics",

@@ -1,4 +1,5 @@
-"""Command line: ``neuromorph train CARD --out RUN.h5 [--profile NAME]``, ``neuromorph plot RUN.h5``,
+"""Command line: ``neuromorph train CARD --out RUN.h5 [--profile NAME]``,
+``neuromorph train RUN.h5 --continue --iterations N`` (N: the new total), ``neuromorph plot RUN.h5``,
 ``neuromorph profiles [--rules]``, ``neuromorph check CARD --profile NAME``,
 ``neuromorph export RUN.h5 --nir NET.nir [--chip-image IMAGE.h5]`` and
 ``neuromorph theory compare CARD --out THEORY.h5``,
@@ -39,6 +40,10 @@ def _train(args: argparse.Namespace) -> int:
     from neuromorph.config import load_card
     from neuromorph.experiment import train
 
+    if args.continue_run:
+        return _continue(args)
+    if args.out is None:
+        raise ConfigError("train needs --out RUN.h5 (or --continue to continue the run file given)")
     overrides = _card_overrides(args)
     if args.iterations is not None:
         overrides["train.iterations"] = args.iterations
@@ -54,6 +59,31 @@ def _train(args: argparse.Namespace) -> int:
     loss = result.curves["loss"]
     note = f" (resumed at iteration {result.resumed_from})" if result.resumed_from else ""
     print(f"{args.out}: {result.iterations} iterations{note}, loss {loss[0]:.4g} -> {loss[-1]:.4g}")
+    return 0
+
+
+def _continue(args: argparse.Namespace) -> int:
+    """``neuromorph train RUN.h5 --continue --iterations N``: N is the new total of iterations."""
+    from neuromorph.config import apply_overrides, resolve
+    from neuromorph.experiment import train
+    from neuromorph.storage import read_run
+    from neuromorph.storage.checkpoint import stored_card
+
+    if args.iterations is None:
+        raise ConfigError("--continue needs --iterations N: the new total of iterations (at least those the run "
+                          "holds)")
+    run_file = args.card
+    card = stored_card(read_run(run_file), run_file)  # a missing, corrupt or foreign file: one line
+    overrides = {**_card_overrides(args), "train.iterations": args.iterations}
+    if args.seed is not None:
+        overrides["train.seed"] = args.seed
+    spec = resolve(apply_overrides(card, overrides, str(run_file)), str(run_file))
+    out = args.out if args.out is not None else run_file
+    result = train(spec, out=out, resume=run_file, progress=not args.no_progress, force=args.force,
+                   backend=args.backend, target=args.target)
+    loss = result.curves["loss"]
+    print(f"{out}: {result.iterations} iterations (continued from iteration {result.resumed_from}), "
+          f"loss {loss[0]:.4g} -> {loss[-1]:.4g}")
     return 0
 
 
@@ -188,10 +218,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="neuromorph", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
-    p = sub.add_parser("train", help="train a model card and write one HDF5 run file")
-    p.add_argument("card", type=Path, help=CARD_HELP)
-    p.add_argument("--out", type=Path, required=True, help="output HDF5 file, e.g. runs/sine.h5")
-    p.add_argument("--iterations", type=int, help="override train.iterations")
+    p = sub.add_parser("train", help="train a model card and write one HDF5 run file (or continue a run file)")
+    p.add_argument("card", type=Path, help=CARD_HELP + "; with --continue: the run file to continue")
+    p.add_argument("--out", type=Path, help="output HDF5 file, e.g. runs/sine.h5 (with --continue: default the run "
+                   "file itself)")
+    p.add_argument("--continue", dest="continue_run", action="store_true",
+                   help="continue the run file CARD (finished or interrupted) to --iterations N in total, with its "
+                        "optimiser, generators and curves; the card may change in train.iterations only")
+    p.add_argument("--iterations", type=int, help="override train.iterations (with --continue: the new total)")
     p.add_argument("--seed", type=int, help="override train.seed")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override any card key")
     p.add_argument("--profile", help="train under a hardware profile (id or .toml path; see `neuromorph profiles`)")

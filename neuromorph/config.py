@@ -87,7 +87,8 @@ class TrainSpec:
     device's default (:func:`~neuromorph.backends.base.resolve_engine`: "compiled" on the CPU, "torch" on a CUDA
     device, where "compiled" is refused). ``device`` (``"cpu"``, ``"cuda"``, ``"cuda:N"``) is where the torch
     backend keeps the network, its state and the optimiser; parameters are drawn on the CPU (the same numbers on
-    every device).
+    every device). ``record_every = K`` keeps the recording of iterations K, 2K, ... and the last in the run file
+    (``/recorded/<i>``); unset, only the latest recorded iteration is kept (``/last``; docs/cards.md).
     """
 
     iterations: int = 200
@@ -98,11 +99,14 @@ class TrainSpec:
     threads: int = 1
     engine: str | None = None  #: resolved in ``__post_init__`` (:func:`~neuromorph.backends.base.resolve_engine`)
     device: str = "cpu"
+    record_every: int | None = None  #: keep iterations K, 2K, ... and the last in /recorded (None: /last only)
 
     def __post_init__(self) -> None:
         check_device(self.device)
         object.__setattr__(self, "engine", resolve_engine(self.engine, self.device))
-        for name in ("iterations", "batch_size", "checkpoint_every", "threads"):
+        for name in ("iterations", "batch_size", "checkpoint_every", "threads", "record_every"):
+            if name == "record_every" and self.record_every is None:
+                continue
             if getattr(self, name) < 1:
                 raise ConfigError(f"train.{name} must be >= 1, got {getattr(self, name)!r}")
         if not 0 <= self.seed <= SEED_MAX:
@@ -223,7 +227,7 @@ def resolved_card(spec: RunSpec) -> dict:
                           "a unique `model` name (docs/extending.md) to store it in a card")
     neuron = {"model": model, **neuron}
     rule = {"name": spec.rule.name, **_plain(spec.rule)}
-    task = {"name": next(k for k, v in TASKS.items() if v is type(spec.task)), **_plain(spec.task)}
+    task = {"name": task_name(spec.task), **_plain(spec.task)}
     card = {
         "task": task,
         "network": {
@@ -240,6 +244,16 @@ def resolved_card(spec: RunSpec) -> dict:
     if spec.hardware is not None:
         card["hardware"] = {**_plain(spec.hardware), "override": dict(spec.hardware.override)}
     return card
+
+
+def task_name(task: Any) -> str:
+    """The card name of ``task``'s class in ``TASKS``; an unregistered (duck-typed) task is a ConfigError."""
+    for name, cls in TASKS.items():
+        if cls is type(task):
+            return name
+    raise ConfigError(f"task {type(task).__qualname__} is not registered in neuromorph.tasks.TASKS, so no card can "
+                      "name it: pass it as train(spec, data=task) (neuromorph.tasks.data), or register the class "
+                      "(docs/extending.md)")
 
 
 def card_to_toml(card: dict) -> str:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from neuromorph.storage import RunRecord, package_versions
 
-__all__ = ["NUMERIC_PACKAGES", "profile_digest", "resume_changes"]
+__all__ = ["NUMERIC_PACKAGES", "card_differences", "profile_digest", "resume_changes"]
 
 #: Packages whose version can change the numbers of a run (recorded in ``/versions``).
 NUMERIC_PACKAGES = ("neuromorph", "torch", "numpy", "norse")
@@ -27,6 +27,27 @@ def profile_digest(path: Path | str) -> str:
         return hashlib.sha256(Path(path).read_bytes()).hexdigest()
     except OSError:
         return ""
+
+
+def _flat(table: dict, prefix: str = "") -> dict[str, object]:
+    flat: dict[str, object] = {}
+    for key, value in table.items():
+        if isinstance(value, dict) and value:
+            flat.update(_flat(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def card_differences(old: dict, new: dict) -> list[str]:
+    """The dotted keys in which two resolved cards differ, each as ``"key (old -> new)"``, sorted.
+
+    A key present in one card only reads ``(absent -> value)``; tables are compared key by key.
+    """
+    a, b = _flat(old), _flat(new)
+    missing = "absent"
+    return [f"{key} ({a.get(key, missing)!r} -> {b.get(key, missing)!r})" for key in sorted(a.keys() | b.keys())
+            if a.get(key, missing) != b.get(key, missing)]
 
 
 def resume_changes(record: RunRecord, hardware, backend: dict[str, str]) -> list[str]:

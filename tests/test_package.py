@@ -60,7 +60,8 @@ def test_public_names_cover_the_brief():
                 "RateParameters", "ReadoutParameters", "EProp", "RFLO", "BPTT", "Feedback", "Mode", "Target"}
     assert required <= set(neuromorph.__all__), required - set(neuromorph.__all__)
     assert neuromorph.__all__ == ["__version__", *neuromorph._EXPORTS]
-    assert neuromorph.simulate.__module__ == "neuromorph.backends.torch.simulate"
+    assert neuromorph.simulate.__module__ == "neuromorph.runs"  # simulate(run, inputs); simulate(low, params, inputs)
+    assert {"load_run"} <= set(neuromorph.__all__)
 
 
 def test_unknown_name_is_an_attribute_error():

@@ -31,11 +31,12 @@ def assert_batches_equal(a: TrialBatch, b: TrialBatch) -> None:
 
 
 def test_registry_and_protocol() -> None:
-    from neuromorph.tasks import ContextualBanditTask, DigitsTask, NeurogymTask, RomoTask, TrajectoryTask
+    from neuromorph.tasks import ContextualBanditTask, DataTask, DigitsTask, NeurogymTask, RomoTask, TrajectoryTask
 
     assert TASKS == {"sine": SinePatternTask, "evidence": EvidenceAccumulationTask,
                      "linear_teacher": LinearTeacherTask, "digits": DigitsTask, "trajectory": TrajectoryTask,
-                     "romo": RomoTask, "neurogym": NeurogymTask, "bandit": ContextualBanditTask}
+                     "romo": RomoTask, "neurogym": NeurogymTask, "bandit": ContextualBanditTask,
+                     "data": DataTask}  # the user's batches, train(spec, data=...)
     for cls in TASKS.values():
         assert isinstance(cls(), Task)
 

@@ -13,6 +13,9 @@ Layout (format ``neuromorph-run``, version 1)::
     /params/<name>         parameters (w_in, w_rec, w_out, bias, b_out, feedback, ...)
     /last/<name>           last iteration: inputs, spikes (uint8), output, target, mask
     /rule_state/<name>     rule state recorded in the last iteration, trial 0 (group attr trial = 0)
+    /recorded/<i>/<name>   optional: every recorded iteration ``i`` (1-based count of iterations done;
+                           ``train.record_every``), the arrays of ``/last``, and its rule state in
+                           /recorded/<i>/rule_state/<name>
     /checkpoint/state      optional: the resume state as named groups and datasets (:mod:`.tree`: parameters,
                            optimiser moments, generator states, curves), readable with h5py and no code
     /checkpoint/blob       written by neuromorph before 0.2: the same state as torch.save bytes (still read)
@@ -32,7 +35,7 @@ import datetime as _dt
 import importlib.metadata
 import os
 import platform
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import h5py
@@ -88,6 +91,9 @@ class RunRecord:
         (files of earlier versions) ``torch.save`` bytes; read back only with ``read_run(..., with_checkpoint=True)``.
     error : str or None
         Message when ``status == "failed"``.
+    recorded : dict of int to dict of str to ndarray
+        Optional: iteration (iterations done when it was recorded) -> the arrays of ``last`` for that
+        iteration, plus ``"rule_state"``: a dict of its rule state. Empty unless ``train.record_every`` is set.
     """
 
     config_toml: str
@@ -102,6 +108,7 @@ class RunRecord:
     attrs: dict[str, float | int | str]
     checkpoint: dict | bytes | None = None
     error: str | None = None
+    recorded: dict[int, dict] = field(default_factory=dict)
 
 
 def package_versions() -> dict[str, str]:
@@ -149,6 +156,11 @@ def _validate(record: RunRecord) -> None:
     for group in _ARRAY_GROUPS:
         for name in getattr(record, group):
             _check_name(group, name)
+    for iteration, arrays in record.recorded.items():
+        if not isinstance(iteration, (int, np.integer)) or int(iteration) < 1:
+            raise _bad("recorded key", iteration, "expected an iteration count (int >= 1)")
+        for name in arrays:
+            _check_name(f"recorded[{iteration}]", name)
     for name, value in record.attrs.items():
         _check_name("attrs", name)
         if not isinstance(value, (int, float, str, np.integer, np.floating)):
@@ -167,16 +179,20 @@ def _as_stored(group: str, name: str, value: object) -> np.ndarray:
     return array
 
 
-def _write_arrays(root: h5py.Group, group: str, arrays: dict[str, np.ndarray], attrs: dict) -> None:
+def _write_arrays(root: h5py.Group, group: str, arrays: dict[str, np.ndarray], attrs: dict,
+                  kind: str | None = None) -> None:
+    """``arrays`` as the datasets of ``/group``, each with its dims, units and description (:mod:`.layout`) as the
+    datasets of group ``kind`` (default: ``group``; a recorded iteration's are those of ``last`` and ``rule_state``)."""
+    kind = kind or group
     grp = root.create_group(group)
-    grp.attrs.update(group_attrs(group))
+    grp.attrs.update(group_attrs(kind))
     for name, value in arrays.items():
-        array = _as_stored(group, name, value)
+        array = _as_stored(kind, name, value)
         if array.size >= _COMPRESS_MIN:
             ds = grp.create_dataset(name, data=array, compression="gzip", compression_opts=4, shuffle=True)
         else:
             ds = grp.create_dataset(name, data=array)
-        meta = describe(group, name, array.ndim, attrs)
+        meta = describe(kind, name, array.ndim, attrs)
         ds.attrs["dims"] = list(meta.dims)
         ds.attrs["units"] = meta.units
         ds.attrs["description"] = meta.description
@@ -214,6 +230,11 @@ def _write_file(tmp: Path, record: RunRecord, created: str, now: str) -> None:
             attrs.attrs[name] = value
         for group in _ARRAY_GROUPS:
             _write_arrays(f, group, getattr(record, group), record.attrs)
+        for iteration, arrays in sorted(record.recorded.items()):
+            _write_arrays(f, f"recorded/{int(iteration)}", {k: v for k, v in arrays.items() if k != "rule_state"},
+                          record.attrs, kind="last")
+            _write_arrays(f, f"recorded/{int(iteration)}/rule_state", arrays.get("rule_state", {}), record.attrs,
+                          kind="rule_state")
         if isinstance(record.checkpoint, dict):
             write_tree(f.create_group("checkpoint"), "state", record.checkpoint)
         elif record.checkpoint is not None:
@@ -286,6 +307,18 @@ def _read_arrays(f: h5py.File, group: str) -> dict[str, np.ndarray]:
     return {name: np.asarray(ds[()]) for name, ds in f[group].items()}
 
 
+def _read_recorded(f: h5py.File) -> dict[int, dict]:
+    if "recorded" not in f:
+        return {}
+    recorded = {}
+    for name in sorted(f["recorded"], key=int):
+        group = f"recorded/{name}"
+        arrays: dict = {k: np.asarray(ds[()]) for k, ds in f[group].items() if isinstance(ds, h5py.Dataset)}
+        arrays["rule_state"] = _read_arrays(f, f"{group}/rule_state") if f"{group}/rule_state" in f else {}
+        recorded[int(name)] = arrays
+    return recorded
+
+
 def _read_record(f: h5py.File, path: Path, with_checkpoint: bool) -> RunRecord:
     _check_layout(f, path)
     checkpoint = None
@@ -307,6 +340,7 @@ def _read_record(f: h5py.File, path: Path, with_checkpoint: bool) -> RunRecord:
         attrs={k: _scalar(v) for k, v in f["attrs"].attrs.items()},
         checkpoint=checkpoint,
         error=None if error is None else str(error),
+        recorded=_read_recorded(f),
     )
 
 

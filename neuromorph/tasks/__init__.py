@@ -9,6 +9,7 @@ from __future__ import annotations
 from neuromorph.tasks.base import LossKind as LossKind
 from neuromorph.tasks.base import Task as Task
 from neuromorph.tasks.base import TrialBatch as TrialBatch
+from neuromorph.tasks.data import DataTask as DataTask
 from neuromorph.tasks.bandit import ContextualBanditTask as ContextualBanditTask
 from neuromorph.tasks.digits import DigitsTask as DigitsTask
 from neuromorph.tasks.dynamical import TrajectoryTask as TrajectoryTask
@@ -28,11 +29,13 @@ TASKS: dict[str, type] = {
     "romo": RomoTask,
     "neurogym": NeurogymTask,
     "bandit": ContextualBanditTask,
+    "data": DataTask,  #: the user's batches, given to train(spec, data=...) (neuromorph.tasks.data)
 }
 
 __all__ = [
     "TASKS",
     "ContextualBanditTask",
+    "DataTask",
     "DigitsTask",
     "EvidenceAccumulationTask",
     "LinearTeacherTask",

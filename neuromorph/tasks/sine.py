@@ -161,7 +161,7 @@ class SinePatternTask:
         self._draw_components(gen)  # the raster comes after a_k and phi_k in the seeded stream
         return (torch.rand(self.n_steps, self.n_in, generator=gen) < self.rate * self.dt).float()
 
-    def sample(self, batch_size: int, generator: torch.Generator) -> TrialBatch:
+    def sample(self, batch_size: int, generator: torch.Generator, dtype: torch.dtype = torch.float32) -> TrialBatch:
         """Draw ``batch_size`` trials.
 
         Parameters
@@ -170,23 +170,29 @@ class SinePatternTask:
             B >= 1.
         generator : torch.Generator
             Source of the input spikes when ``frozen=False``; untouched when ``frozen=True``.
+        dtype : torch.dtype
+            Floating type of the batch (default float32). The target :math:`y^*` is computed in float64
+            and rounded once, to ``dtype``: a float64 run (``train.precision = "float64"``) trains on the
+            float64 target, not on its float32 rounding. The 0/1 inputs and the mask are exact in any type.
 
         Returns
         -------
         TrialBatch
-            inputs (T, B, n_in) float32 0/1; targets (T, B, 1) float32; mask (T, B) float32 ones.
+            inputs (T, B, n_in) 0/1; targets (T, B, 1); mask (T, B) ones; all of ``dtype``.
         """
         if not is_int(batch_size) or batch_size < 1:
             raise ConfigError(f"batch_size={batch_size!r} is invalid: expected an int >= 1")
         if not isinstance(generator, torch.Generator):
             kind = type(generator).__name__
             raise ConfigError(f"generator must be a torch.Generator, got {kind}")
+        if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
+            raise ConfigError(f"dtype must be a floating torch.dtype (torch.float32, torch.float64), got {dtype!r}")
         shape = (self.n_steps, batch_size, self.n_in)
         if self.frozen:
             inputs = self.frozen_raster()[:, None, :].expand(shape).contiguous()
         else:
             inputs = (torch.rand(shape, generator=generator) < self.rate * self.dt).float()
-        target = self.target_signal().to(torch.float32)
+        target = self.target_signal().to(dtype)
         targets = target[:, None, None].expand(self.n_steps, batch_size, 1).contiguous()
-        mask = torch.ones(self.n_steps, batch_size, dtype=torch.float32)
-        return TrialBatch(inputs=inputs, targets=targets, mask=mask)
+        mask = torch.ones(self.n_steps, batch_size, dtype=dtype)
+        return TrialBatch(inputs=inputs.to(dtype), targets=targets, mask=mask)
