@@ -58,6 +58,14 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _verdict(passed: bool, failure: str) -> int:
+    """A verification's exit code; a failed one says so in one line on stderr (like a rejected check)."""
+    if passed:
+        return 0
+    print(f"neuromorph: error: {failure}", file=sys.stderr)
+    return EXIT_ERROR
+
+
 def _card_overrides(args: argparse.Namespace) -> dict[str, object]:
     overrides = _parse_set(args.set)
     if getattr(args, "profile", None) is not None:
@@ -112,7 +120,7 @@ def _theory_compare(args: argparse.Namespace) -> int:
     result = run_compare(load_compare_card(args.card, _parse_set(args.set)), args.out, progress=not args.no_progress)
     print(format_table(result))
     print(f"wrote {args.out}")
-    return 0 if result.passed else 1
+    return _verdict(result.passed, "some checks of the comparison fail (the table above)")
 
 
 def _sweep(args: argparse.Namespace) -> int:
@@ -160,7 +168,7 @@ def _contrastive_train(args: argparse.Namespace) -> int:
     print(format_table(result))
     for path in [result.out, *result.figures]:
         print(f"wrote {path}")
-    return 0 if result.passed else 1
+    return _verdict(result.passed, "a local scheme is not within the card's tolerance of classical (the table above)")
 
 
 def _contrastive_kappa(args: argparse.Namespace) -> int:
@@ -170,7 +178,7 @@ def _contrastive_kappa(args: argparse.Namespace) -> int:
     print(format_kappa(run))
     for path in [run.out, *run.figures]:
         print(f"wrote {path}")
-    return 0 if run.passed else 1
+    return _verdict(run.passed, "a measured kappa is not within tolerance of its prediction (the table above)")
 
 
 def _contrastive_check(args: argparse.Namespace) -> int:
