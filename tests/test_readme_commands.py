@@ -116,8 +116,12 @@ def _marks(block: list[str]) -> list:
     return [pytest.mark.slow(reason=reasons[0])] if reasons else []
 
 
-@pytest.mark.parametrize("block", [pytest.param(b, id=b[0].split(" --")[0][len("neuromorph "):], marks=_marks(b))
-                                   for b in BLOCKS])
+def _id(block: list[str]) -> str:
+    """The block's first command as a -k friendly id: train_models_eprop_sine_toml_out_runs_sine_h5"""
+    return re.sub(r"\W+", "_", block[0][len("neuromorph "):]).strip("_")[:80]
+
+
+@pytest.mark.parametrize("block", [pytest.param(b, id=_id(b), marks=_marks(b)) for b in BLOCKS])
 def test_readme_block_runs_with_the_documented_exit_codes(block, tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)  # runs/... land in tmp_path; card paths find the shipped cards
     (tmp_path / "runs").mkdir()
