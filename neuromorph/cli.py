@@ -163,7 +163,8 @@ def _contrastive_train(args: argparse.Namespace) -> int:
     from neuromorph.contrastive.card import load_contrastive_card
     from neuromorph.contrastive.run import format_table, run_contrastive
 
-    result = run_contrastive(load_contrastive_card(args.card, _parse_set(args.set)), args.out, progress=not args.no_progress,
+    card = load_contrastive_card(args.card, _parse_set(args.set))
+    result = run_contrastive(card, args.out, progress=not args.no_progress,
                              backend=args.backend, target=args.target, force=args.force)
     print(format_table(result))
     for path in [result.out, *result.figures]:

@@ -213,7 +213,8 @@ def _run_dask(path, out_dir, points, scheduler, n_workers, retries, collect, for
             raise KeyboardInterrupt
     try:
         with Client(cluster if cluster is not None else scheduler, timeout="20s") as client:
-            futures = {client.submit(run_point, path, out_dir, p, force, overrides, key=f"run-{p.id}", retries=retries, pure=False): p
+            futures = {client.submit(run_point, path, out_dir, p, force, overrides, key=f"run-{p.id}", retries=retries,
+                                     pure=False): p
                        for p in points}
             for future in as_completed(futures):
                 point = futures[future]
