@@ -6,8 +6,9 @@
 ``neuromorph sweep SWEEP.toml --out DIR [--scheduler tcp://HOST:PORT]``, ``neuromorph sweep-report DIR``,
 ``neuromorph bias STUDY.toml --out DIR`` and ``neuromorph --version``.
 
-Any :class:`NeuromorphError` (and any OS error) becomes one line on stderr and exit code 1,
-never a traceback; usage errors keep argparse's exit code 2. Ctrl-C exits 130 and leaves a
+Every command that reads a card takes ``--set KEY=VALUE`` (repeatable). Any :class:`NeuromorphError`
+(and any OS error) becomes one line on stderr and exit code 1, never a traceback; usage errors
+(an unknown option, a malformed ``--set``) exit 2 with the subcommand's own usage. Ctrl-C exits 130 and leaves a
 resumable file: running the same command again resumes.
 """
 
@@ -87,6 +88,14 @@ def _continue(args: argparse.Namespace) -> int:
     return 0
 
 
+def _verdict(passed: bool, failure: str) -> int:
+    """A verification's exit code; a failed one says so in one line on stderr (like a rejected check)."""
+    if passed:
+        return 0
+    print(f"neuromorph: error: {failure}", file=sys.stderr)
+    return EXIT_ERROR
+
+
 def _card_overrides(args: argparse.Namespace) -> dict[str, object]:
     overrides = _parse_set(args.set)
     if getattr(args, "profile", None) is not None:
@@ -138,22 +147,26 @@ def _theory_compare(args: argparse.Namespace) -> int:
     from neuromorph.theory_compare.card import load_compare_card
     from neuromorph.theory_compare.run import format_table, run_compare
 
-    result = run_compare(load_compare_card(args.card), args.out, progress=not args.no_progress)
+    result = run_compare(load_compare_card(args.card, _parse_set(args.set)), args.out, progress=not args.no_progress)
     print(format_table(result))
     print(f"wrote {args.out}")
-    return 0 if result.passed else 1
+    return _verdict(result.passed, "some checks of the comparison fail (the table above)")
 
 
 def _sweep(args: argparse.Namespace) -> int:
     from neuromorph.sweep import run_sweep
 
     results = run_sweep(args.sweep, args.out, scheduler=args.scheduler, n_workers=args.workers, serial=args.serial,
-                        progress=not args.no_progress, force=args.force)
+                        progress=not args.no_progress, force=args.force, overrides=_parse_set(args.set))
     skipped = sum(1 for r in results.values() if r.get("skipped"))
     print(f"{args.out}: {len(results)} runs ({skipped} already done), {len(results.failed)} failed")
-    for run_id in results.failed:
-        print(f"  failed {run_id}: {results[run_id].get('error')}", file=sys.stderr)
-    return 1 if results.failed else 0
+    if results.failed:  # one line; each run's error and traceback are in its record
+        first = results.failed[0]
+        print(f"neuromorph: error: {len(results.failed)} of {len(results)} runs failed: {', '.join(results.failed)} "
+              f"(first: {_one_line(results[first].get('error'))}; records: {args.out / 'runs'}/ID.json)",
+              file=sys.stderr)
+        return EXIT_ERROR
+    return 0
 
 
 def _sweep_report(args: argparse.Namespace) -> int:
@@ -180,12 +193,13 @@ def _contrastive_train(args: argparse.Namespace) -> int:
     from neuromorph.contrastive.card import load_contrastive_card
     from neuromorph.contrastive.run import format_table, run_contrastive
 
-    result = run_contrastive(load_contrastive_card(args.card), args.out, progress=not args.no_progress,
+    card = load_contrastive_card(args.card, _parse_set(args.set))
+    result = run_contrastive(card, args.out, progress=not args.no_progress,
                              backend=args.backend, target=args.target, force=args.force)
     print(format_table(result))
     for path in [result.out, *result.figures]:
         print(f"wrote {path}")
-    return 0 if result.passed else 1
+    return _verdict(result.passed, "a local scheme is not within the card's tolerance of classical (the table above)")
 
 
 def _contrastive_kappa(args: argparse.Namespace) -> int:
@@ -195,14 +209,15 @@ def _contrastive_kappa(args: argparse.Namespace) -> int:
     print(format_kappa(run))
     for path in [run.out, *run.figures]:
         print(f"wrote {path}")
-    return 0 if run.passed else 1
+    return _verdict(run.passed, "a measured kappa is not within tolerance of its prediction (the table above)")
 
 
 def _contrastive_check(args: argparse.Namespace) -> int:
     from neuromorph.contrastive.card import load_contrastive_card
     from neuromorph.contrastive.check import check_profile
 
-    report = check_profile(load_contrastive_card(args.card), args.profile, classical=args.classical)
+    report = check_profile(load_contrastive_card(args.card, _parse_set(args.set)), args.profile,
+                           classical=args.classical)
     print(report.format())
     if not report.ok:
         print(f"neuromorph: error: {report.rejections[0].message}", file=sys.stderr)
@@ -214,8 +229,59 @@ def _contrastive_check(args: argparse.Namespace) -> int:
 CARD_HELP = "model card: a TOML file, or a shipped card's name (models/eprop_sine.toml, eprop_sine)"
 
 
+DESCRIPTION = """\
+Train spiking and rate networks with local learning rules (e-prop, RFLO, BPTT, bias-only, temporally
+local contrastive learning), check and train them under a neuromorphic chip's arithmetic and locality,
+export them (NIR, chip images, Loihi rule strings) and compare local learning with its analytic theory.
+Every command that reads a card takes --set KEY=VALUE overrides. Exit codes: 0 success, 1 an error
+(one line on stderr) or a rejected check, 2 a usage error, 130 interrupted (run it again to resume)."""
+
+EPILOG = """\
+commands (`neuromorph COMMAND --help` for each one's options):
+  train          neuromorph train models/eprop_sine.toml --out runs/sine.h5 --set train.iterations=100
+  plot           neuromorph plot runs/sine.h5
+  profiles       neuromorph profiles --rules
+  check          neuromorph check models/eprop_sine_chip.toml --profile loihi2
+  export         neuromorph export runs/l2.h5 --nir runs/l2.nir --chip-image runs/l2_image.h5
+  bias           neuromorph bias models/bias_vdp.toml --out runs/bias_vdp
+  theory         neuromorph theory compare models/linear_teacher.toml --out runs/theory.h5
+  sweep          neuromorph sweep sweeps/gain_smoke.toml --out runs/gain_smoke --set sweep.iterations=20
+  sweep-report   neuromorph sweep-report runs/gain_smoke
+  contrastive    neuromorph contrastive train models/cl_xor.toml --out runs/cl_xor.h5
+                 neuromorph contrastive check models/cl_xor.toml --profile brainscales2
+
+A card is a TOML file or a shipped card's name (eprop_sine); docs/cards.md describes every key."""
+
+#: ``--set``'s help (every command that reads a card)
+SET_HELP = "override any card key (repeatable; VALUE is TOML: 10, 0.5, \"sgd\", [\"bias\"])"
+
+
+class _Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose subcommands report their own unknown options (with their own usage, exit 2),
+    instead of leaving them to the top-level parser, which would print the top-level usage."""
+
+    def parse_known_args(self, args=None, namespace=None):
+        namespace, extras = super().parse_known_args(args, namespace)
+        if extras and self._subparsers is None and self.prog != "neuromorph":  # a leaf subcommand
+            self.error(f"unrecognized arguments: {' '.join(extras)}")
+        return namespace, extras
+
+
+def _set_item(item: str) -> str:
+    """argparse's check of one ``--set`` (a malformed one is a usage error, exit 2; a bad value, exit 1)."""
+    key, sep, _ = item.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE (e.g. train.iterations=10), got {item!r}")
+    return item
+
+
+def _set_option(p: argparse.ArgumentParser, help: str = SET_HELP) -> None:
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", type=_set_item, help=help)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="neuromorph", description=__doc__.splitlines()[0])
+    parser = _Parser(prog="neuromorph", description=DESCRIPTION, epilog=EPILOG,
+                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("train", help="train a model card and write one HDF5 run file (or continue a run file)")
@@ -227,7 +293,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "optimiser, generators and curves; the card may change in train.iterations only")
     p.add_argument("--iterations", type=int, help="override train.iterations (with --continue: the new total)")
     p.add_argument("--seed", type=int, help="override train.seed")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override any card key")
+    _set_option(p)
     p.add_argument("--profile", help="train under a hardware profile (id or .toml path; see `neuromorph profiles`)")
     p.add_argument("--mode", choices=("on_chip", "offline"), help="with --profile: learn on chip (default) or "
                    "train on the host and deploy quantised")
@@ -245,7 +311,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("card", type=Path, help=CARD_HELP)
     p.add_argument("--profile", required=True, help="profile id or .toml path (see `neuromorph profiles`)")
     p.add_argument("--mode", choices=("on_chip", "offline"), help="on_chip (default): learning runs on the chip")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override any card key")
+    _set_option(p)
     p.set_defaults(func=_check)
     p = sub.add_parser("plot", help="write PNG figures next to a run file")
     p.add_argument("run", type=Path, help="a run file written by `neuromorph train`")
@@ -264,7 +330,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("bias", help="a bias-learning study (multitask digits, gain sweep, Lorenz): runs, summary, figures")
     p.add_argument("card", type=Path, help="study card with a [bias_study] table, e.g. models/bias_vdp.toml")
     p.add_argument("--out", type=Path, required=True, help="output directory (runs/, summary.h5, PNG figures)")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override any card key")
+    _set_option(p)
     p.add_argument("--force", action="store_true", help="retrain runs whose files hold another card")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.set_defaults(func=_bias)
@@ -273,6 +339,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = tsub.add_parser("compare", help="discrete learning beside the per-mode ODEs: table, HDF5 and figures")
     p.add_argument("card", type=Path, help="comparison card (TOML), e.g. models/linear_teacher.toml")
     p.add_argument("--out", type=Path, required=True, help="output HDF5 file; figures go next to it")
+    _set_option(p)
     p.add_argument("--no-progress", action="store_true", help="hide the progress bars")
     p.set_defaults(func=_theory_compare)
     p = sub.add_parser("sweep", help="run a grid of training runs (gain x lr x seed x rule) on dask.distributed")
@@ -282,6 +349,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "default: a LocalCluster on this machine")
     p.add_argument("--workers", type=int, help="LocalCluster worker processes (default: CPU count)")
     p.add_argument("--serial", action="store_true", help="run in this process, without dask")
+    _set_option(p, help="sweep.KEY edits the sweep file (sweep.iterations=20, sweep.grid.seed=[0]); any other key "
+                        "is set in every run's card, last (network.n_rec=16)")
     p.add_argument("--force", action="store_true", help="reuse a directory of another sweep file (redo changed runs)")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.set_defaults(func=_sweep)
@@ -294,6 +363,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("card", type=Path, help="contrastive model card (TOML), e.g. models/cl_xor.toml")
     p.add_argument("--out", type=Path, required=True, help="output HDF5 file; figures go next to it (an "
                    "interrupted run into the same file resumes)")
+    _set_option(p)
     p.add_argument("--force", action="store_true", help="overwrite an output file of another card or backend")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     _backend_options(p)
@@ -309,6 +379,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("card", type=Path, help="contrastive model card (TOML)")
     p.add_argument("--profile", required=True, help="profile id or .toml path (see `neuromorph profiles`)")
     p.add_argument("--classical", action="store_true", help="check the two-phase reference (stored states)")
+    _set_option(p)
     p.set_defaults(func=_contrastive_check)
     return parser
 

@@ -182,6 +182,18 @@ def apply_overrides(card: dict, overrides: dict[str, Any], where: str) -> dict:
     return card
 
 
+def overridden(table: dict, text: str, overrides: dict[str, Any] | None, where: str) -> tuple[dict, str]:
+    """``(table, text)`` of a card read from a file with the command line's ``--set`` overrides applied; the
+    text (stored with results) is then the overridden card as TOML, headed by the overrides."""
+    if not overrides:
+        return table, text
+    import tomli_w
+
+    table = apply_overrides(table, overrides, where)
+    head = "".join(f"# --set {key}={value!r}\n" for key, value in overrides.items())
+    return table, f"# {where} with command-line overrides\n{head}" + tomli_w.dumps(table)
+
+
 def resolve(card: dict, where: str = "<card>", check_memory_on_load: bool = True) -> RunSpec:
     """Turn a card (nested dict) into a :class:`RunSpec`; with ``check_memory_on_load`` a run that
     cannot fit in the memory available is refused (:func:`neuromorph.memory.check_memory`)."""

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from neuromorph.cards import check_layout, study_section
-from neuromorph.config import SEED_MAX, build_section, check_keys, parse_neuron
+from neuromorph.config import SEED_MAX, build_section, check_keys, overridden, parse_neuron
 from neuromorph.contrastive.data import TASKS
 from neuromorph.data import find_file
 from neuromorph.contrastive.models import NetSpec
@@ -158,10 +158,11 @@ def _tuple(value, label):
     return tuple(value)
 
 
-def load_contrastive_card(path: str | Path) -> ContrastiveCard:
-    """Read and validate a contrastive model card (a file, or a shipped card's name: ``models/cl_xor.toml``)."""
+def load_contrastive_card(path: str | Path, overrides: dict | None = None) -> ContrastiveCard:
+    """Read and validate a contrastive model card (a file, or a shipped card's name: ``models/cl_xor.toml``);
+    ``overrides`` map dotted keys (``"contrastive.seeds"``) to values (``--set``)."""
     path = find_file("models", path)
-    table, text = read_toml(path, "contrastive model card")
+    table, text = overridden(*read_toml(path, "contrastive model card"), overrides, str(path))
     return parse_contrastive_card(table, str(path), text)
 
 

@@ -48,14 +48,27 @@ _FIXES = {
     Signal.WEIGHTS_TRANSPOSED: 'use rule.feedback = "random" or "adaptive" (fixed or locally adapted feedback weights)',
     Signal.PSEUDO_DERIVATIVE: "pick a profile whose neurons can compute the pseudo-derivative (loihi2 microcode, "
                               "spinnaker2, brainscales2)",
-    Signal.POST_STATE: "set rule.regularization.strength = 0, or pick a profile whose learning can read the "
-                       "neuron's state",
     Signal.BROADCAST_SIGNAL: 'set rule.delivery = "post" (send the phase signal into every neuron as a per-neuron '
                              'third factor, e.g. graded spikes into each post neuron; add rule.split_signed = true '
                              'where that factor is unsigned), or pick a profile whose rules may read scope \'chip\' '
                              '(brainscales2, ideal)',
 }
 LEVELS = ("ok", "quantised", "mapped", "warning", "rejected")
+
+
+def _fix(signal: Signal, rule, default: str) -> str:
+    """The fix hint for a rejected read of ``signal``: a key the rule's own card has (``post_state`` is read
+    for different reasons by different rules)."""
+    if signal is not Signal.POST_STATE:
+        return _FIXES.get(signal, default)
+    other = "pick a profile whose learning can read the neuron's state"
+    if getattr(getattr(rule, "regularization", None), "strength", 0) > 0:  # e-prop's firing-rate regulariser
+        return f"set rule.regularization.strength = 0, or {other}"
+    if getattr(rule, "decay", None) == "jacobian":  # RFLO's autapse term
+        return f'set rule.decay = "leak" (or a number), or {other}'
+    if getattr(rule, "spiking", None) is False:  # temporally local contrastive learning on rate units
+        return f'use spiking units (network.neuron.model = "filtered_lif": the rule reads a post trace), or {other}'
+    return other
 
 
 @dataclass(frozen=True)
@@ -199,7 +212,7 @@ def _read(report: Report, p: HardwareProfile, rule, read: Read, net) -> None:
         return
     if scope not in loc.allowed_scopes:
         others = [n for n in profile_names() if n != p.id and _allows(n, scope)]
-        fix = _FIXES.get(read.signal, f"pick a profile whose rules may read scope {scope!r} ({', '.join(others)})")
+        fix = _fix(read.signal, rule, f"pick a profile whose rules may read scope {scope!r} ({', '.join(others)})")
         report.add("rejected", name, f"rule {rule.name!r} reads {name!r} at scope {scope!r}; profile {p.id!r} lets "
                    f"a synapse read only {list(loc.allowed_scopes)} ({p.src('locality.allowed_scopes')}); fix: {fix}")
         return
@@ -210,7 +223,7 @@ def _read(report: Report, p: HardwareProfile, rule, read: Read, net) -> None:
             report.add("ok", name, f"computed in software at scope {scope!r} ({p.plasticity.engine} engine)")
             return
         listed = ", ".join(sorted(loc.signals)) or "none"
-        fix = _FIXES.get(read.signal, "pick a profile that provides it")
+        fix = _fix(read.signal, rule, "pick a profile that provides it")
         report.add("rejected", name, f"rule {rule.name!r} reads {name!r} at scope {scope!r}; profile {p.id!r} has no "
                    f"{provided!r} signal (its {p.plasticity.engine} engine reads: {listed}); fix: {fix}")
         return

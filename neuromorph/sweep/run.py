@@ -88,7 +88,8 @@ def _as64(params):
     return type(params)(*(None if p is None else p.detach().to(torch.float64) for p in params))
 
 
-def run_point(sweep_path: str, out_dir: str, point: RunPoint, force: bool = False) -> dict:
+def run_point(sweep_path: str, out_dir: str, point: RunPoint, force: bool = False,
+              overrides: dict | None = None) -> dict:
     """Run (or skip) one grid point; returns the record also written to ``runs/<id>.json``.
 
     A run is skipped only when its record says ``complete`` for the same resolved card and its
@@ -100,7 +101,7 @@ def run_point(sweep_path: str, out_dir: str, point: RunPoint, force: bool = Fals
               "units": UNITS}
     start = time.perf_counter()
     try:
-        sweep = load_sweep(sweep_path, check=False)  # checked once by run_sweep
+        sweep = load_sweep(sweep_path, check=False, overrides=overrides)  # checked once by run_sweep
         spec = sweep.run_spec(point)
         record["card_sha256"] = card_digest(spec)
         done = _read_json(json_path)
@@ -148,6 +149,7 @@ def run_sweep(
     retries: int = 2,
     on_result: Callable[[dict], None] | None = None,
     force: bool = False,
+    overrides: dict | None = None,
 ) -> SweepResult:
     """Run every grid point of ``sweep_path`` into ``out_dir``; returns the records.
 
@@ -155,15 +157,16 @@ def run_sweep(
     existing dask scheduler, or a LocalCluster of ``n_workers`` single-threaded worker processes
     (default: the CPU count) is started and closed. ``on_result`` is called with each record as
     it arrives (in completion order). An ``out_dir`` holding another sweep file is refused unless
-    ``force`` (then runs of another card are redone).
+    ``force`` (then runs of another card are redone). ``overrides`` are the command line's ``--set``
+    (:func:`~neuromorph.sweep.spec.load_sweep`); a directory made with other overrides needs ``force`` too.
     """
     if n_workers is not None and n_workers < 1:
         raise ConfigError(f"--workers must be >= 1, got {n_workers}")
     if scheduler is not None and "://" not in scheduler:
         raise ConfigError(f"--scheduler must be an address like tcp://HOST:PORT, got {scheduler!r}")
-    sweep = load_sweep(sweep_path)
+    sweep = load_sweep(sweep_path, overrides=overrides)
     out_dir = Path(out_dir)
-    _claim(out_dir, sweep.path, force)  # sweep.path: the file read (a shipped sweep's, for a shipped name)
+    _claim(out_dir, sweep.path, force, overrides)  # sweep.path: the file read (a shipped sweep's, for a shipped name)
     points = sweep.points()
     path = str(sweep.path.resolve())
     results = SweepResult()
@@ -179,27 +182,29 @@ def run_sweep(
     try:
         if serial:
             for point in points:
-                collect(run_point(path, str(out_dir), point, force))
+                collect(run_point(path, str(out_dir), point, force, overrides))
         else:
-            _run_dask(path, str(out_dir), points, scheduler, n_workers, retries, collect, force)
+            _run_dask(path, str(out_dir), points, scheduler, n_workers, retries, collect, force, overrides)
     finally:
         bar.close()
     return results
 
 
-def _claim(out_dir: Path, sweep_path: Path, force: bool) -> None:
-    """Copy the sweep file into ``out_dir``; a directory made by a different sweep file needs ``force``."""
-    text = sweep_path.read_text()
+def _claim(out_dir: Path, sweep_path: Path, force: bool, overrides: dict | None = None) -> None:
+    """Copy the sweep file (and the ``--set`` overrides, as comments) into ``out_dir``; a directory made by a
+    different sweep file or other overrides needs ``force``."""
+    text = sweep_path.read_text() + "".join(f"# --set {k}={v!r}\n" for k, v in (overrides or {}).items())
     copy = out_dir / "sweep.toml"
     if copy.exists() and not force and copy.read_text() != text:
-        raise ConfigError(f"{out_dir} holds the results of a different sweep file ({copy} differs from {sweep_path}); "
+        raise ConfigError(f"{out_dir} holds the results of a different sweep file ({copy} differs from {sweep_path}"
+                          f"{' with these --set overrides' if overrides else ''}); "
                           "its runs would mix: pass --force to redo the changed runs or choose another --out")
     (out_dir / "runs").mkdir(parents=True, exist_ok=True)
     with atomic_path(copy, "sweep file copy") as tmp:
         tmp.write_text(text)
 
 
-def _run_dask(path, out_dir, points, scheduler, n_workers, retries, collect, force=False) -> None:
+def _run_dask(path, out_dir, points, scheduler, n_workers, retries, collect, force=False, overrides=None) -> None:
     try:
         from distributed import Client, LocalCluster, as_completed
     except ImportError:
@@ -216,7 +221,8 @@ def _run_dask(path, out_dir, points, scheduler, n_workers, retries, collect, for
             raise KeyboardInterrupt
     try:
         with Client(cluster if cluster is not None else scheduler, timeout="20s") as client:
-            futures = {client.submit(run_point, path, out_dir, p, force, key=f"run-{p.id}", retries=retries, pure=False): p
+            futures = {client.submit(run_point, path, out_dir, p, force, overrides, key=f"run-{p.id}", retries=retries,
+                                     pure=False): p
                        for p in points}
             for future in as_completed(futures):
                 point = futures[future]

@@ -97,6 +97,8 @@ class SweepSpec:
     lyapunov: LyapunovSpec = field(default_factory=LyapunovSpec)
     flossing: FlossingSpec = field(default_factory=FlossingSpec)
     flossing_rules: tuple[str, ...] = ("eprop",)
+    #: the command line's ``--set`` on run-card keys: applied to every run last (over the grid and [sweep])
+    run_set: dict[str, Any] = field(default_factory=dict)
 
     def points(self) -> list[RunPoint]:
         """The grid in a fixed order (task, rule, gain, lr, seed, flossing); flossing only for ``flossing_rules``."""
@@ -124,18 +126,26 @@ class SweepSpec:
         }
         if self.iterations is not None:
             overrides["train.iterations"] = self.iterations
+        overrides |= self.run_set
         where = f"{self.path} (run {point.id})"
         return resolve(apply_overrides(card, overrides, where), where)
 
 
-def load_sweep(path: str | Path, check: bool = True) -> SweepSpec:
-    """Read a sweep file; with ``check`` every run's card is resolved, so bad cards fail before any run."""
+def load_sweep(path: str | Path, check: bool = True, overrides: dict[str, Any] | None = None) -> SweepSpec:
+    """Read a sweep file; with ``check`` every run's card is resolved, so bad cards fail before any run.
+
+    ``overrides`` (``--set``): a ``sweep.``-key edits the sweep file (``sweep.iterations``, ``sweep.grid.seed``);
+    any other key (``network.n_rec``, ``train.iterations``) is set in every run's card, after everything else.
+    """
     path = find_file("sweeps", path)
     table, _ = read_toml(path, "sweep file")
-    return parse_sweep(table, path, check)
+    overrides = overrides or {}
+    table = apply_overrides(table, {k: v for k, v in overrides.items() if k.split(".")[0] == "sweep"}, str(path))
+    run_set = {k: v for k, v in overrides.items() if k.split(".")[0] != "sweep"}
+    return parse_sweep(table, path, check, run_set)
 
 
-def parse_sweep(table: dict, path: Path, check: bool = True) -> SweepSpec:
+def parse_sweep(table: dict, path: Path, check: bool = True, run_set: dict[str, Any] | None = None) -> SweepSpec:
     """A :class:`SweepSpec` from a parsed sweep file at ``path`` (card paths are relative to it)."""
     where = str(path)
     if not isinstance(table, dict):
@@ -170,6 +180,7 @@ def parse_sweep(table: dict, path: Path, check: bool = True) -> SweepSpec:
         lyapunov=build_section(LyapunovSpec, table.get("lyapunov", {}), where, "sweep.lyapunov"),
         flossing=build_section(FlossingSpec, floss, where, "sweep.flossing"),
         flossing_rules=tuple(rules),
+        run_set=dict(run_set or {}),
     )
     points = spec.points()
     if not points:

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from neuromorph.cards import check_layout, study_section
-from neuromorph.config import build_section, check_keys, floats
+from neuromorph.config import build_section, check_keys, floats, overridden
 from neuromorph.data import find_file
 from neuromorph.errors import ConfigError, TheoryError
 from neuromorph.theory import ModeValues
@@ -149,10 +149,11 @@ _CLASSES = {"modes": ModesSpec, "rflo": RFLOSpec, "population": PopulationSpec, 
             "rank": RankSpec, "order": OrderSpec, "rates": RatesSpec}
 
 
-def load_compare_card(path: str | Path) -> CompareCard:
-    """Read and validate a comparison card (a file, or a shipped card's name: ``models/linear_teacher.toml``)."""
+def load_compare_card(path: str | Path, overrides: dict | None = None) -> CompareCard:
+    """Read and validate a comparison card (a file, or a shipped card's name: ``models/linear_teacher.toml``);
+    ``overrides`` map dotted keys (``"theory_compare.sgd.steps"``) to values (``--set``)."""
     path = find_file("models", path)
-    table, text = read_toml(path, "comparison card")
+    table, text = overridden(*read_toml(path, "comparison card"), overrides, str(path))
     return parse_compare_card(table, str(path), text)
 
 

@@ -119,3 +119,17 @@ def test_cli_rejects_an_unknown_backend_before_training(tmp_path):
     with pytest.raises(SystemExit):
         main(["contrastive", "train", "models/cl_xor.toml", "--out", str(tmp_path / "x.h5"), "--backend", "nest"])
     assert not (tmp_path / "x.h5").exists()
+
+
+def test_every_fix_hint_names_keys_the_rule_s_own_card_has():
+    """post_state is read by e-prop's regulariser and by contrastive rate units: each gets its own fix."""
+    from neuromorph.config import load_card
+    from neuromorph.hardware.setup import check_run
+
+    eprop = check_run(load_card(MODELS / "eprop_sine.toml", {"hardware.profile": "loihi2"})).format()
+    assert "fix: set rule.regularization.strength = 0" in eprop
+    for classical in (False, True):
+        text = check_profile(_card("ep"), "loihi2", classical=classical).format()
+        assert "regularization" not in text, text
+    text = check_profile(_card("ep"), "loihi2").format()
+    assert 'fix: use spiking units (network.neuron.model = "filtered_lif"' in text

@@ -166,3 +166,14 @@ def test_missing_dask_is_one_clear_error(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "distributed", None)
     with pytest.raises(ConfigError, match=r"'sweep' extra .*--serial"):
         run_sweep(_sweep_file(tmp_path, iterations=1), tmp_path / "o", progress=False)
+
+
+def test_set_overrides_edit_the_sweep_file_or_every_run_s_card():
+    """``neuromorph sweep --set``: a sweep. key edits the file; any other key is set in every run's card, last."""
+    from neuromorph.sweep.spec import load_sweep
+
+    sweep = load_sweep("gain_smoke", check=False, overrides={"sweep.grid.seed": [5], "train.iterations": 3,
+                                                             "network.n_rec": 12})
+    assert {p.seed for p in sweep.points()} == {5}
+    spec = sweep.run_spec(sweep.points()[0])  # [sweep] iterations = 300 and [sweep.set] n_rec = 32 lose
+    assert spec.train.iterations == 3 and spec.network.n_rec == 12 and spec.train.seed == 5

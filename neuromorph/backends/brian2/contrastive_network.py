@@ -132,7 +132,7 @@ class ContrastiveNetwork:
             for g in self.weights.values():
                 g.w[:] = 0.0
             self.net.run(shape.n_steps * second, namespace=self.namespace)
-            b2.device.build(directory=str(self.directory), compile=True, run=False)
+            self.device.build()
         else:
             self.net.store("init")
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 import tempfile
 from collections.abc import Hashable
 from contextlib import contextmanager
@@ -104,6 +105,12 @@ class Device:
         else:
             b2.set_device("runtime")
 
+    def build(self) -> None:
+        """Compile the standalone project, saying so first: brian2 prints nothing while the C++ compiles."""
+        print(f"neuromorph: building the brian2 cpp_standalone project in {self.directory} (compiling C++: a minute "
+              "or two on a small machine, with no progress shown)", file=sys.stderr, flush=True)
+        self.b2.device.build(directory=str(self.directory), compile=True, run=False)
+
     def close(self) -> None:
         if self.standalone:
             self.b2.device.reinit()
@@ -154,7 +161,7 @@ class Brian2Network:
         if self.standalone:
             self._zero_for_run_args()
             self.net.run(T * spec.dt * b2.second, namespace=self.namespace)
-            b2.device.build(directory=str(self.directory), compile=True, run=False)
+            self.device.build()
         else:
             self.net.store("init")
 
