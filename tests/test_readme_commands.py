@@ -46,6 +46,9 @@ BIAS_GAIN = _set("bias_study.gains=[1.5]", 'bias_study.modes=["bias"]', "bias_st
 SHRINK: dict[str, list[str]] = {
     "neuromorph train models/eprop_sine.toml --out runs/sine.h5": SINE,
     "neuromorph plot runs/sine.h5": [],
+    "neuromorph train models/eprop_sine.toml --out runs/sine.h5 --iterations 150": _set("network.n_rec=10",
+                                                                                         "task.n_steps=50"),
+    "neuromorph train runs/sine.h5 --continue --iterations 300": [],  # the card (shrunk above) is the run file's
     "neuromorph theory compare models/linear_teacher.toml --out runs/theory.h5": ["--no-progress", *_set(
         "theory_compare.population.t_end=1.0", "theory_compare.population.record_every=10",
         "theory_compare.sgd.t_end=1.0", "theory_compare.sgd.record_every=5",
