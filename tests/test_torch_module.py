@@ -214,3 +214,17 @@ def test_the_composition_example_learns(mode):
     losses = load_example().train(mode, iterations=25, n_rec=30, width=20, n_steps=150)
     assert len(losses) == 25
     assert sum(losses[-3:]) / 3 < 0.9 * losses[0], losses
+
+
+def test_the_docs_page_runs_as_written(monkeypatch):
+    """docs/torch_module.md: its python blocks, in order, in one namespace (as a reader would paste them)."""
+    import re
+
+    page = ROOT / "docs" / "torch_module.md"
+    blocks = re.findall(r"```python\n(.*?)```", page.read_text(), flags=re.S)
+    assert len(blocks) >= 2, "docs/torch_module.md lost its examples"
+    monkeypatch.chdir(ROOT)
+    namespace: dict = {}
+    for block in blocks:
+        exec(compile(block, str(page), "exec"), namespace)
+    assert namespace["net"].w_rec.grad is not None and namespace["out"].y.shape == (100, 2, 1)
