@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.neuromorph-installed
 export OMP_NUM_THREADS ?= 1
 
-.PHONY: install demo test test-slow wheel-smoke bench clean
+.PHONY: install demo test test-slow wheel-smoke bench docs clean
 
 install: $(STAMP)
 
@@ -16,7 +16,7 @@ install: $(STAMP)
 $(STAMP): pyproject.toml constraints.txt neuromorph/__init__.py
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) (set PYTHON=...)"; exit 1; }
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet -c constraints.txt -e ".[dev,tasks,sweep,export,brian2]"
+	$(PY) -m pip install --quiet -c constraints.txt -e ".[dev,tasks,sweep,export,brian2,docs]"
 	touch $(STAMP)
 
 demo: $(STAMP)
@@ -36,8 +36,12 @@ wheel-smoke: $(STAMP)
 test-slow: $(STAMP)
 	$(PY) -m pytest -m slow -q
 
+# the API reference from the docstrings (docs/api/conf.py), warnings as errors: docs/api/_build/index.html
+docs: $(STAMP)
+	$(VENV)/bin/sphinx-build -W --keep-going -q -b html docs/api docs/api/_build
+
 bench: $(STAMP)
 	$(PY) benchmarks/eprop_speed.py
 
 clean:
-	rm -rf $(VENV) runs benchmarks/results .pytest_cache
+	rm -rf $(VENV) runs benchmarks/results .pytest_cache docs/api/_build docs/api/_generated

@@ -28,7 +28,7 @@ class OptimizerName(enum.Enum):
 
 @dataclass(frozen=True)
 class OptimizerSpec:
-    """``lr`` (η), decoupled ``weight_decay`` (λ) and ``clip`` (|w| bound, or None)."""
+    """``lr`` (η), decoupled ``weight_decay`` (λ) and ``clip`` (bound on ``|w|``, or None)."""
 
     name: OptimizerName = OptimizerName.ADAM
     lr: float = 1e-3

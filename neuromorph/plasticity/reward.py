@@ -82,7 +82,7 @@ class RewardState(NamedTuple):
     """The composed e-prop state, the per-trial accumulators :math:`A_b` and the trial's rewards."""
 
     eprop: EPropState
-    acc: dict[Target, torch.Tensor]  #: A_b per target, (B, *shape of the target) (per-neuron: (B, n, 1))
+    acc: dict[Target, torch.Tensor]  #: A_b per target, ``(B, *shape)`` of the target (per-neuron: (B, n, 1))
     rewarded: torch.Tensor  #: (B,) rewarded decisions so far
     decisions: torch.Tensor  #: (B,) decision steps so far
 

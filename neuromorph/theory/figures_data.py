@@ -98,7 +98,7 @@ def rates_vs_w_star(
     Raises
     ------
     TheoryError
-        If a grid value has |w*| >= 1 or an RFLO pair has |ŵ| >= 1.
+        If a grid value has ``|w*| >= 1`` or an RFLO pair has ``|ŵ| >= 1``.
     """
     w_star = np.asarray(w_star, dtype=float).ravel()
     pairs = np.broadcast_arrays(np.atleast_1d(np.asarray(a_hat, float)), np.atleast_1d(np.asarray(w_hat, float)))

@@ -160,7 +160,7 @@ def integrate_mode_odes(
     Raises
     ------
     TheoryError
-        If |w| >= 1 initially or anywhere along the solution, or if the solver fails.
+        If ``|w| >= 1`` initially or anywhere along the solution, or if the solver fails.
     """
     _check_modes(initial, teacher, feedback)
     k = len(initial.w)
@@ -204,7 +204,7 @@ def population_gd_modes(
     Raises
     ------
     TheoryError
-        If a mode reaches |w| >= 1. NonFiniteError if the iteration overflows.
+        If a mode reaches ``|w| >= 1``. NonFiniteError if the iteration overflows.
     """
     _check_modes(initial, teacher, feedback)
     a, b, w = (np.array(v, dtype=float) for v in (initial.a, initial.b, initial.w))

@@ -102,7 +102,7 @@ def closed_form_mode_loss(state: ModeValues, teacher: ModeValues) -> np.ndarray:
     r"""Per-mode loss :math:`\tfrac12[a^2b^2 S - 2ab\,a^*b^* C + a^{*2}b^{*2} S^*]` (docs/theory.md, setting).
 
     Elementwise; ``state`` entries may be arrays of any shape broadcastable against ``teacher``
-    (e.g. a (k, n) trajectory against (n,) teacher values). Needs |w|, |w*| < 1.
+    (e.g. a (k, n) trajectory against (n,) teacher values). Needs ``|w|, |w*| < 1``.
     """
     a, b, w = (np.asarray(v, dtype=float) for v in (state.a, state.b, state.w))
     a_s, b_s, w_s = (np.asarray(v, dtype=float) for v in (teacher.a, teacher.b, teacher.w))

@@ -1,6 +1,6 @@
 r"""Stationary manifolds, linear stability and asymptotic convergence rates of the mode ODEs.
 
-Stationary sets (docs/theory.md §2, with :math:`p^* \neq 0`, :math:`\hat a \neq 0`, all |w| < 1):
+Stationary sets (docs/theory.md §2, with :math:`p^* \neq 0`, :math:`\hat a \neq 0`, all :math:`|w| < 1`):
 
 * :math:`M_{\rm opt} = \{w = w^*,\ ab = p^*\}` for every rule (the global optimum, two branches);
 * :math:`M_0 = \{a = b = 0\}` for BPTT and tBPTT-1 only (a saddle line); RFLO has

@@ -9,9 +9,9 @@ brian2's clock runs in *steps* (dt = 1 s of brian2 time), since only the per-ste
 and the rate filter's :math:`e^{-\Delta t/\tau_\mathrm{rate}}`, computed from the card's seconds).
 Order inside brian2's ``groups`` slot:
 
-====  ====================================  ===========================================================
+===== ====================================  ===========================================================
 order  object                               update
-====  ====================================  ===========================================================
+===== ====================================  ===========================================================
  5    ``inp``                               the input :math:`x` of each copy's sample (``DATA``, ``SAMPLE``)
  5    ``hid``, ``out``                      save / reload the training state around an evaluation
                                             (``SAVE``, ``LOAD``), reset (``RST``), :math:`r = \rho(u)`
@@ -19,7 +19,7 @@ order  object                               update
 20    ``hid``, ``out``                      :math:`u \leftarrow u - k\,\partial F/\partial u`, then :math:`r = \rho(u)`
 30    ``S1``, ``S2h``, ``Sb1``, ``Sb2``     batch sums of the Hebbian term :math:`\rho(h)x^\top`, :math:`\rho(y)\rho(h)^\top`, :math:`\rho(\cdot)`
 40    weight groups                         :math:`\theta \leftarrow \theta + \eta_t\,(g_t - \bar g - g_-)` (below)
-====  ====================================  ===========================================================
+===== ====================================  ===========================================================
 
 with :math:`\rho(u) = \sigma(4u - 2)` and :math:`\rho' = 4\rho(1 - \rho)`:
 

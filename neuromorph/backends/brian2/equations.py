@@ -4,9 +4,9 @@ Every quantity of :mod:`neuromorph.dynamics` and :mod:`neuromorph.plasticity` be
 variable, and one torch step becomes one brian2 time step, in this order (``when="groups"``,
 ``order`` below; Bellec et al. 2020, Methods):
 
-=====  =====================================  ==============================================
+=====  ===================================== ===============================================
 order  object                                update
-=====  =====================================  ==============================================
+=====  ===================================== ===============================================
 10     ``S_in``, ``S_rec`` (summed)           :math:`I^\mathrm{in}_j = \sum_i W^\mathrm{in}_{ji} x_i^t`,
                                               :math:`I^\mathrm{rec}_j = \sum_i W^\mathrm{rec}_{ji} z_i^{t-1}`
 20     hidden group, input group              the neuron family (:mod:`.neurons`), presynaptic traces
@@ -16,7 +16,7 @@ order  object                                update
 50     readout group                          output error :math:`\delta^t` (:mod:`.losses`)
 60     ``S_fb`` (summed)                      learning signal :math:`L_j^t = \sum_k B_{jk}\delta_k^t`
 70     synapses, hidden, readout              e-prop or RFLO eligibility, window accumulators
-=====  =====================================  ==============================================
+=====  ===================================== ===============================================
 
 so the spikes :math:`z^t` are computed from :math:`z^{t-1}` exactly as in
 :meth:`neuromorph.backends.torch.simulate.Lowered.step`, and the eligibility of step *t* sees the

@@ -53,7 +53,7 @@ def rule_code(rule_type: type) -> RuleCode:
 
 def check_supported(spec: NetworkSpec, rule, chip: ChipNumerics | None, target: str,
                     update_interval: int | None = None, n_steps: int | None = None) -> None:
-    """Raise :class:`UnsupportedFeatureError` for what :mod:`.network` cannot lower."""
+    """Raise :class:`UnsupportedFeatureError` for what :mod:`~neuromorph.backends.brian2.network` cannot lower."""
     check_target(target)
     family_code(spec.neuron)
     if rule is not None:

@@ -145,7 +145,8 @@ class Brian2Backend:
 
     # ------------------------------------------------------------------------------ curricula
     def train_curriculum(self, low: Lowered, params: Parameters, rule, curriculum: Curriculum) -> CurriculumResult:
-        """A whole :class:`~neuromorph.backends.base.Curriculum` as one brian2 run (:mod:`.contrastive`)."""
+        """A whole :class:`~neuromorph.backends.base.Curriculum` as one brian2 run
+        (:mod:`~neuromorph.backends.brian2.contrastive`)."""
         net = layered_network(low, rule, params)
         shape = shape_of(net, curriculum)
         baseline = float(getattr(rule, "baseline_steps", 0.0))  # the classical rule has none
