@@ -47,7 +47,8 @@ class LoadedRun:
         The same card as a nested dict (TOML tables).
     params : Parameters
         The final parameters (post x pre), in the run's precision.
-    feedback : Tensor, shape (n_rec, n_out)
+    feedback : Tensor
+        Shape ``(n_rec, n_out)``:
         The feedback matrix :math:`B` of the learning signal :math:`L_j = \sum_k B_{jk} (y_k - y^*_k)`.
     optimizer_state : dict or None
         The learner's state of the checkpoint: ``{"optimizer": torch.optim state_dict (Adam's moments
@@ -86,11 +87,14 @@ class Simulation:
 
     Attributes
     ----------
-    spikes : Tensor, shape (T, B, n_rec)
+    spikes : Tensor
+        Shape ``(T, B, n_rec)``:
         :math:`z_j(t)` (0/1; the rates of rate units).
-    membrane : Tensor, shape (T, B, n_rec)
+    membrane : Tensor
+        Shape ``(T, B, n_rec)``:
         :math:`v_j(t)` before the reset (the pre-activation of rate units).
-    readout : Tensor, shape (T, B, n_out)
+    readout : Tensor
+        Shape ``(T, B, n_out)``:
         :math:`y_k(t)`.
     """
 

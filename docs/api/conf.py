@@ -63,6 +63,7 @@ PACKAGES = (
     ("neuromorph.cards", "The card schema"),
     ("neuromorph.linear_rate", "The linear-rate mode"),
     ("neuromorph.memory", "Memory estimate"),
+    ("neuromorph.runs", "Loading, reusing and continuing a run"),
     ("neuromorph.resume", "Resuming a run"),
     ("neuromorph.interrupt", "Interrupting a run"),
 )
