@@ -94,9 +94,10 @@ def train(
 ) -> TrainResult:
     """Train ``spec``; write the run to ``out`` (HDF5) if given.
 
-    ``backend`` names a backend of :mod:`neuromorph.backends.registry`: ``"torch"`` (default) or
+    ``backend`` names a backend of :mod:`neuromorph.backends.registry`: ``"torch"`` (default),
     ``"brian2"`` (simulated by brian2 on ``target``: numpy, cython or cpp_standalone;
-    :mod:`neuromorph.backends.brian2`). All write the same file layout; a model feature a backend
+    :mod:`neuromorph.backends.brian2`) or ``"nest"`` (NEST 3.10's e-prop models on ``target`` threads;
+    :mod:`neuromorph.backends.nest`). All write the same file layout; a model feature a backend
     does not lower fails here, before any simulation.
 
     ``params``/``feedback`` replace the random initialisation (e.g. to replay a
@@ -217,7 +218,7 @@ def _record(spec: RunSpec, run: _Run, toml: str, status: str, error: str | None 
     return RunRecord(
         config_toml=toml,
         seed=spec.train.seed,
-        versions=package_versions(),
+        versions={**package_versions(), **getattr(run.session.backend, "versions", {})},
         status=status,
         iteration=run.iteration,
         curves={"loss": np.zeros(0), **{k: np.asarray(v) for k, v in run.curves.items()}},  # a failed 1st iteration
