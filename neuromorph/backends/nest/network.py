@@ -81,7 +81,7 @@ def run_batch(
     window: int, classification: bool, learned: frozenset[str], c_reg: float, f_target: float, threads: int = 1,
     betas: np.ndarray | None = None, membrane: bool = False,
 ) -> tuple:
-    """Simulate the batch and return ``(y, z, gradients)`` (and ``v`` with ``membrane``).
+    r"""Simulate the batch and return ``(y, z, gradients)`` (and ``v`` with ``membrane``).
 
     Parameters
     ----------
