@@ -171,8 +171,8 @@ def run_batch(
                      {"synapse_model": "rate_connection_delayed", **delay, "receptor_type": 1})
     # final update: one spike into every parrot and every recurrent neuron in the interval after the batch
     nest.Connect(final, parrots, "all_to_all", {"synapse_model": "static_synapse", **delay, "weight": 1.0})
-    nest.Connect(final, nrns, "all_to_all", {"synapse_model": "static_synapse", **delay, "weight": 1e3 * spec.neuron.v_th
-                                              * n_steps})
+    force = 1e6 * spec.neuron.v_th / spec.neuron.drive_scale(dt)  # far above any (adaptive) threshold
+    nest.Connect(final, nrns, "all_to_all", {"synapse_model": "static_synapse", **delay, "weight": force})
     nest.Connect(nrns, rec_spikes)
     nest.Connect(meter, readout)
     if membrane:
