@@ -80,3 +80,22 @@ def test_cli_writes_a_nest_run_file(tmp_path):
     assert record.attrs["backend"] == "nest" and record.attrs["nest_version"].startswith("3.10")
     assert record.versions["nest-simulator"].startswith("3.10")
     assert record.status == "complete" and record.iteration == 2
+
+
+def test_simulate_gives_torch_spikes_membranes_and_readout():
+    """Forward only (every matrix frozen), ALIF, two sequences: one carries no spike into the next."""
+    import torch
+
+    from neuromorph.backends.base import lower
+    from neuromorph.backends.nest import NestBackend
+    from neuromorph.backends.torch.backend import TorchBackend
+    from neuromorph.network import init_parameters
+
+    spec = load_card("models/eprop_evidence.toml", {"network.n_rec": 20, "network.neuron.n_adaptive": 10})
+    g = torch.Generator().manual_seed(1)
+    params, _ = init_parameters(spec.network, spec.init, g, torch.float64)
+    x = spec.task.sample(2, g).inputs.to(torch.float64)
+    low = lower(spec.network, torch.float64, engine="torch")
+    a, b = TorchBackend().simulate(low, params, x), NestBackend().simulate(low, params, x)
+    assert torch.equal(a.z, b.z) and a.z.sum() > 0
+    assert torch.allclose(a.v, b.v, rtol=0, atol=1e-12) and torch.allclose(a.y, b.y, rtol=0, atol=1e-12)

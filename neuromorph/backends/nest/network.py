@@ -101,7 +101,7 @@ def run_batch(
     classification : bool
         Cross-entropy readout (softmax over the readouts) instead of mean squared error.
     learned : frozenset of str
-        The weight matrices NEST learns (e-prop synapses); the others are static synapses.
+        The weight matrices NEST learns; the others are e-prop synapses with ``eta = 0``.
     c_reg, f_target : float
         Firing-rate regulariser: coefficient and target rate (Hz).
     threads : int
@@ -147,13 +147,15 @@ def run_batch(
 
     eta_opt = {"type": "gradient_descent", "batch_size": int(batch), "eta": ETA, "Wmin": -np.inf, "Wmax": np.inf}
     nest.SetDefaults("eprop_synapse_bsshslm_2020", {"optimizer": eta_opt, "average_gradient": False})
+    # a matrix that is not learned still needs the e-prop synapse's timing (it drops a spike that reaches a
+    # recurrent neuron at step 0 of a sequence, the one sent in the last step of the sequence before)
+    nest.CopyModel("eprop_synapse_bsshslm_2020", "eprop_synapse_frozen",
+                   {"optimizer": {**eta_opt, "eta": 0.0}, "average_gradient": False})
     delay = {"delay": res}
 
     def syn(name: str, w: np.ndarray) -> dict:
-        if name in learned:
-            return {"synapse_model": "eprop_synapse_bsshslm_2020", **delay,
-                    "tau_m_readout": spec.readout.tau_out * 1e3, "weight": w}
-        return {"synapse_model": "static_synapse", **delay, "weight": w}
+        model = "eprop_synapse_bsshslm_2020" if name in learned else "eprop_synapse_frozen"
+        return {"synapse_model": model, **delay, "tau_m_readout": spec.readout.tau_out * 1e3, "weight": w}
 
     all_to_all = {"rule": "all_to_all", "allow_autapses": bool(spec.self_connections)}
     one_to_one = {"rule": "one_to_one"}
