@@ -56,7 +56,7 @@ def _train(args: argparse.Namespace) -> int:
 
         print(check_run(spec).format())  # train() rejects at setup with the first problem as one line
     result = train(spec, out=args.out, progress=not args.no_progress, force=args.force, backend=args.backend,
-                   target=args.target)
+                   target=_target(args))
     loss = result.curves["loss"]
     note = f" (resumed at iteration {result.resumed_from})" if result.resumed_from else ""
     print(f"{args.out}: {result.iterations} iterations{note}, loss {loss[0]:.4g} -> {loss[-1]:.4g}")
@@ -195,7 +195,7 @@ def _contrastive_train(args: argparse.Namespace) -> int:
 
     card = load_contrastive_card(args.card, _parse_set(args.set))
     result = run_contrastive(card, args.out, progress=not args.no_progress,
-                             backend=args.backend, target=args.target, force=args.force)
+                             backend=args.backend, target=_target(args), force=args.force)
     print(format_table(result))
     for path in [result.out, *result.figures]:
         print(f"wrote {path}")
@@ -386,9 +386,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _backend_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--backend", choices=sorted(BACKENDS), default="torch",
-                   help="simulate with torch (default; batched, fast) or brian2 (the same equations and rule)")
+                   help="simulate with torch (default; batched, fast), brian2 (the same equations and rule) or "
+                        "nest (NEST 3.10's e-prop models; docs/nest.md)")
     p.add_argument("--target", choices=("numpy", "cython", "cpp_standalone"), default="numpy",
                    help="with --backend brian2: brian2's code-generation target (default numpy)")
+    p.add_argument("--nest-threads", type=int, default=1, metavar="N",
+                   help="with --backend nest: NEST's threads (total_num_virtual_procs; default 1)")
+
+
+def _target(args: argparse.Namespace) -> str:
+    """The registry's backend option: brian2's target, or NEST's thread count."""
+    return str(args.nest_threads) if args.backend == "nest" else args.target
 
 
 #: Exit codes: a package error (bad input, failed run, storage), argparse's usage error, Ctrl-C.

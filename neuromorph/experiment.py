@@ -121,9 +121,10 @@ def train(
         Replace the random initialisation (e.g. to replay a published network); weights are post x pre, the
         shapes are checked.
     backend, target : str
-        A backend of :mod:`neuromorph.backends.registry`: ``"torch"`` (default) or ``"brian2"`` (simulated by
-        brian2 on ``target``: numpy, cython or cpp_standalone). All write the same file layout; a model feature a
-        backend does not lower fails here, before any simulation.
+        A backend of :mod:`neuromorph.backends.registry`: ``"torch"`` (default), ``"brian2"`` (simulated by
+        brian2 on ``target``: numpy, cython or cpp_standalone; :mod:`neuromorph.backends.brian2`) or ``"nest"``
+        (NEST 3.10's e-prop models on ``target`` threads; :mod:`neuromorph.backends.nest`). All write the same
+        file layout; a model feature a backend does not lower fails here, before any simulation.
     data : optional
         The user's batches instead of the card's task (:func:`neuromorph.tasks.data.batch_source`): tensors
         ``(inputs (T, B, n_in) or (T, n_in), targets, [mask])`` trained on at every iteration, a sequence or
@@ -299,7 +300,7 @@ def _record(spec: RunSpec, run: _Run, toml: str, status: str, error: str | None 
     return RunRecord(
         config_toml=toml,
         seed=spec.train.seed,
-        versions=package_versions(),
+        versions={**package_versions(), **getattr(run.session.backend, "versions", {})},
         status=status,
         iteration=run.iteration,
         curves={"loss": np.zeros(0), **{k: np.asarray(v) for k, v in run.curves.items()}},  # a failed 1st iteration

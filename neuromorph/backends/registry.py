@@ -10,7 +10,7 @@ A backend lowers (network, rule, profile) and runs the time loop. Every backend 
 * ``close()``: release builds (temporary projects, compiled code);
 * ``attrs``: what a run file records about it (``backend``, and e.g. ``brian2_target``).
 
-Backends are imported only when asked for, so ``import neuromorph`` never imports brian2.
+Backends are imported only when asked for, so ``import neuromorph`` never imports brian2 or NEST.
 """
 
 from __future__ import annotations
@@ -41,11 +41,13 @@ class Backend(Protocol):
 BACKENDS: dict[str, str] = {
     "torch": "neuromorph.backends.torch.backend:TorchBackend",
     "brian2": "neuromorph.backends.brian2.train:Brian2Backend",
+    "nest": "neuromorph.backends.nest.backend:NestBackend",
 }
 
 
 def get_backend(name: str, target: str | None = None) -> Backend:
-    """The backend registered as ``name``, created for ``target`` (brian2: numpy, cython, cpp_standalone)."""
+    """The backend registered as ``name``, created for ``target`` (brian2: numpy, cython, cpp_standalone;
+    nest: its thread count)."""
     if name not in BACKENDS:
         raise ConfigError(f"backend must be one of {sorted(BACKENDS)}, got {name!r}")
     module, factory = BACKENDS[name].split(":")

@@ -75,6 +75,10 @@ class SinePatternTask:
         Freeze the input raster (see above).
     periods : tuple of float
         Sine periods in seconds, each > 0.
+    silent_steps : int, optional
+        Keep the inputs silent in the first ``silent_steps`` steps of every trial (``None``, the default,
+        is 0). The raster is drawn as without it, then those steps are cleared. NEST's e-prop synapses need
+        2 (docs/nest.md: a spike at step 0 is dropped, one at step 1 loses a learning-signal term).
 
     Notes
     -----
@@ -93,6 +97,7 @@ class SinePatternTask:
     seed: int = 0
     frozen: bool = True
     periods: tuple[float, ...] = (1.0, 0.5, 0.333, 0.2)
+    silent_steps: int | None = None
 
     def __post_init__(self) -> None:
         if not is_int(self.n_in) or self.n_in < 1:
@@ -112,6 +117,9 @@ class SinePatternTask:
         if not all(is_real(p) and p > 0 for p in self.periods):
             allowed = "every period must be a finite float > 0 (seconds)"
             raise _fail("periods", self.periods, allowed)
+        if self.silent_steps is not None and (not is_int(self.silent_steps)
+                                              or not 0 <= self.silent_steps <= self.n_steps):
+            raise _fail("silent_steps", self.silent_steps, f"expected an int in [0, n_steps = {self.n_steps}]")
         # a list (as read from TOML) becomes a tuple so the task stays hashable
         object.__setattr__(self, "periods", tuple(float(p) for p in self.periods))
 
@@ -178,7 +186,8 @@ class SinePatternTask:
         Returns
         -------
         TrialBatch
-            inputs (T, B, n_in) 0/1; targets (T, B, 1); mask (T, B) ones; all of ``dtype``.
+            inputs (T, B, n_in) 0/1 (0 in the first ``silent_steps`` steps); targets (T, B, 1); mask (T, B)
+            ones; all of ``dtype``.
         """
         if not is_int(batch_size) or batch_size < 1:
             raise ConfigError(f"batch_size={batch_size!r} is invalid: expected an int >= 1")
@@ -192,6 +201,8 @@ class SinePatternTask:
             inputs = self.frozen_raster()[:, None, :].expand(shape).contiguous()
         else:
             inputs = (torch.rand(shape, generator=generator) < self.rate * self.dt).float()
+        if self.silent_steps:
+            inputs[: self.silent_steps] = 0.0
         target = self.target_signal().to(dtype)
         targets = target[:, None, None].expand(self.n_steps, batch_size, 1).contiguous()
         mask = torch.ones(self.n_steps, batch_size, dtype=dtype)

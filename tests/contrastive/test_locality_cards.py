@@ -117,7 +117,7 @@ def test_cli_check_reports_and_exits_1_on_a_rejection(tmp_path, capsys):
 def test_cli_rejects_an_unknown_backend_before_training(tmp_path):
     """The brian2 lowering is tested in tests/brian2/test_contrastive.py; a bad switch fails in argparse."""
     with pytest.raises(SystemExit):
-        main(["contrastive", "train", "models/cl_xor.toml", "--out", str(tmp_path / "x.h5"), "--backend", "nest"])
+        main(["contrastive", "train", "models/cl_xor.toml", "--out", str(tmp_path / "x.h5"), "--backend", "loihi"])
     assert not (tmp_path / "x.h5").exists()
 
 

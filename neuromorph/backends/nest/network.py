@@ -1,0 +1,237 @@
+r"""One batch of e-prop sequences as a NEST 3.10 network (``eprop_*_bsshslm_2020`` models).
+
+:func:`run_batch` builds a fresh kernel, presents the ``B`` sequences of a batch one after another
+(NEST's e-prop models learn from sequences in time, not from a batch dimension), forces the synapses'
+final update and reads the weights back. NEST's ``weight_optimizer`` runs as plain gradient descent
+with step :data:`ETA` over ``batch_size = B`` sequences, so the weights it writes are
+
+.. math::
+
+    w' = w - \eta\, \frac{1}{B} \sum_{b=1}^{B} g_b, \qquad
+    g_b = \sum_t L^t_{j,b}\, \bar e^t_{ji,b} + r_{j,b} \sum_t e^t_{ji,b}
+
+and :math:`\frac1B\sum_b g_b = (w - w')/\eta` is the e-prop gradient of the batch (Bellec et al. 2020,
+eqs. (1)-(4); NEST 3.10, ``eprop_synapse_bsshslm_2020`` and ``weight_optimizer``). The caller's optimiser
+applies it (:mod:`.backend`).
+
+Units: NEST runs in ms with membranes in mV and ``C_m = 1`` pF; neuromorph's model units are used as mV
+and its weights as the jump of the membrane per spike (before the ``1 - alpha`` scaling), seconds become
+ms (``dt``, ``tau_*``, ``t_ref``). Every connection has a delay of one step; the generators' offset is one
+step, so a recurrent neuron's sequence starts ``OFFSET_REC = 2`` steps after the generators' and the
+readout's ``OFFSET_OUT = 3`` steps after (NEST's ``get_shift``), its error signal one step later again.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+#: the gradient-descent step the gradient is read off with (a power of two: dividing by it is exact);
+#: a large step makes :math:`w - w'` dominated by the gradient, so the cancellation costs no precision
+ETA = 2.0**20
+#: steps from a generator's spike time to the sequence step of a recurrent neuron / the readout
+OFFSET_GEN, OFFSET_REC, OFFSET_OUT = 1, 2, 3
+#: steps from a sequence's start to the first step of its target signal (generator, three delays)
+OFFSET_TARGET = 4
+#: the step of the extra interval at which every presynaptic neuron is made to spike (final update)
+FINAL_UPDATE_STEP = 4
+#: steps simulated after the final-update spikes (their delivery through every delay)
+FINAL_TAIL = 4
+
+
+def nest_module():
+    """``import nest``, quietly (NEST prints a banner and progress otherwise)."""
+    import nest
+
+    nest.verbosity = nest.VerbosityLevel.ERROR
+    return nest
+
+
+def refractory_ms(n_ref: int, res: float) -> float:
+    """NEST's ``t_ref`` for neuromorph's ``n_ref`` blocked steps.
+
+    neuromorph blocks the ``n_ref`` steps after a spike; NEST decrements its counter before it tests it,
+    so it blocks ``t_ref / dt - 1``: one step more is given to NEST (none stays none).
+    """
+    return (n_ref + 1) * res if n_ref > 0 else 0.0
+
+
+def neuron_parameters(neuron, dt: float, c_reg: float, f_target: float) -> tuple[str, list[dict] | dict]:
+    """The NEST model and its parameters for a neuromorph LIF or ALIF population (docs/nest.md's table)."""
+    res = dt * 1e3
+    common = {
+        "C_m": 1.0, "E_L": 0.0, "I_e": 0.0, "V_m": 0.0, "V_th": float(neuron.v_th), "tau_m": neuron.tau_mem * 1e3,
+        "t_ref": refractory_ms(neuron.n_ref(dt), res), "regular_spike_arrival": not neuron.input_scaling,
+        "surrogate_gradient_function": "piecewise_linear",
+        "surrogate_gradient_height": neuron.pd_height / neuron.v_th,
+        "surrogate_gradient_width": neuron.pd_width * neuron.v_th,
+        "c_reg": float(c_reg), "f_target": float(f_target),
+    }
+    if not getattr(neuron, "adaptive", False):
+        return "eprop_iaf_bsshslm_2020", common
+    adapt = {**common, "adapt_tau": neuron.tau_adapt * 1e3}
+    return "eprop_iaf_adapt_bsshslm_2020", adapt
+
+
+def _times(steps: np.ndarray, res: float) -> np.ndarray:
+    return np.round(steps.astype(np.float64) * res, 10)
+
+
+def run_batch(
+    spec, weights: dict[str, np.ndarray], feedback: np.ndarray, inputs: np.ndarray, targets: np.ndarray,
+    window: int, classification: bool, learned: frozenset[str], c_reg: float, f_target: float, threads: int = 1,
+    betas: np.ndarray | None = None, membrane: bool = False,
+) -> tuple:
+    r"""Simulate the batch and return ``(y, z, gradients)`` (and ``v`` with ``membrane``).
+
+    Parameters
+    ----------
+    spec : NetworkSpec
+        The network (LIF or ALIF neurons, leaky readout).
+    weights : dict
+        ``w_in`` (n_rec, n_in), ``w_rec`` (n_rec, n_rec), ``w_out`` (n_out, n_rec), float64, post x pre.
+    feedback : ndarray
+        (n_rec, n_out) learning-signal weights :math:`B_{jk}`, already scaled for NEST's
+        :math:`(1-\kappa)` in :math:`\bar e` (:func:`neuromorph.backends.nest.backend.nest_feedback`).
+    inputs : ndarray
+        (T, B, n_in) bool spike raster.
+    targets : ndarray
+        (T, B, n_out) target signal of every readout (one-hot classes for cross-entropy).
+    window : int
+        NEST's learning window: the last ``window`` steps of each sequence carry the error.
+    classification : bool
+        Cross-entropy readout (softmax over the readouts) instead of mean squared error.
+    learned : frozenset of str
+        The weight matrices NEST learns; the others are e-prop synapses with ``eta = 0``.
+    c_reg, f_target : float
+        Firing-rate regulariser: coefficient and target rate (Hz).
+    threads : int
+        NEST's virtual processes (``total_num_virtual_procs``).
+    betas : ndarray, optional
+        (n_rec,) ALIF adaptation strengths (mV per spike).
+    membrane : bool
+        Also record the recurrent membranes ``v`` (T, B, n_rec), pre-reset as neuromorph's.
+
+    Returns
+    -------
+    y : ndarray
+        (T, B, n_out) readout membrane of every step.
+    z : ndarray
+        (T, B, n_rec) spikes.
+    gradients : dict
+        ``(w - w') / ETA`` of every learned matrix: the batch's e-prop gradient (module docstring).
+    """
+    nest = nest_module()
+    n_steps, batch, n_in = inputs.shape
+    n_rec, n_out, dt = spec.n_rec, spec.n_out, spec.dt
+    res = dt * 1e3
+    total = batch * n_steps
+    nest.ResetKernel()
+    nest.set(resolution=res, total_num_virtual_procs=int(threads), print_time=False,
+             eprop_update_interval=n_steps * res, eprop_learning_window=window * res,
+             eprop_reset_neurons_on_update=True)
+    model, params = neuron_parameters(spec.neuron, dt, c_reg, f_target)
+    readout_p = {"C_m": 1.0, "E_L": 0.0, "I_e": 0.0, "V_m": 0.0, "tau_m": spec.readout.tau_out * 1e3,
+                 "regular_spike_arrival": not spec.readout.output_scaling,
+                 "loss": "cross_entropy" if classification else "mean_squared_error"}
+    gen_in = nest.Create("spike_generator", n_in)
+    parrots = nest.Create("parrot_neuron", n_in)
+    nrns = nest.Create(model, n_rec, params)
+    if betas is not None:
+        nrns.set([{"adapt_beta": float(b)} for b in betas])
+    readout = nest.Create("eprop_readout_bsshslm_2020", n_out, readout_p)
+    target_gen = nest.Create("step_rate_generator", n_out)
+    final = nest.Create("spike_generator", 1)
+    rec_spikes = nest.Create("spike_recorder")
+    meter = nest.Create("multimeter", {"record_from": ["V_m"], "interval": res})
+    rec_meter = nest.Create("multimeter", {"record_from": ["V_m"], "interval": res}) if membrane else None
+
+    eta_opt = {"type": "gradient_descent", "batch_size": int(batch), "eta": ETA, "Wmin": -np.inf, "Wmax": np.inf}
+    nest.SetDefaults("eprop_synapse_bsshslm_2020", {"optimizer": eta_opt, "average_gradient": False})
+    # a matrix that is not learned still needs the e-prop synapse's timing (it drops a spike that reaches a
+    # recurrent neuron at step 0 of a sequence, the one sent in the last step of the sequence before)
+    nest.CopyModel("eprop_synapse_bsshslm_2020", "eprop_synapse_frozen",
+                   {"optimizer": {**eta_opt, "eta": 0.0}, "average_gradient": False})
+    delay = {"delay": res}
+
+    def syn(name: str, w: np.ndarray) -> dict:
+        model = "eprop_synapse_bsshslm_2020" if name in learned else "eprop_synapse_frozen"
+        return {"synapse_model": model, **delay, "tau_m_readout": spec.readout.tau_out * 1e3, "weight": w}
+
+    all_to_all = {"rule": "all_to_all", "allow_autapses": bool(spec.self_connections)}
+    one_to_one = {"rule": "one_to_one"}
+    nest.Connect(gen_in, parrots, one_to_one, {"synapse_model": "static_synapse", **delay})
+    nest.Connect(parrots, nrns, all_to_all, syn("w_in", weights["w_in"]))
+    w_rec = weights["w_rec"]
+    nest.Connect(nrns, nrns, all_to_all, syn("w_rec", w_rec))
+    nest.Connect(nrns, readout, all_to_all, syn("w_out", weights["w_out"]))
+    nest.Connect(readout, nrns, all_to_all, {"synapse_model": "eprop_learning_signal_connection_bsshslm_2020",
+                                             **delay, "weight": feedback})
+    nest.Connect(target_gen, readout, one_to_one, {"synapse_model": "rate_connection_delayed", **delay,
+                                                   "receptor_type": 2})
+    if classification:  # the softmax's normalisation: every readout's exp(v) to the others
+        nest.Connect(readout, readout, {"rule": "all_to_all", "allow_autapses": False},
+                     {"synapse_model": "rate_connection_delayed", **delay, "receptor_type": 1})
+    # final update: one spike into every parrot and every recurrent neuron in the interval after the batch
+    nest.Connect(final, parrots, "all_to_all", {"synapse_model": "static_synapse", **delay, "weight": 1.0})
+    force = 1e6 * spec.neuron.v_th / spec.neuron.drive_scale(dt)  # far above any (adaptive) threshold
+    nest.Connect(final, nrns, "all_to_all", {"synapse_model": "static_synapse", **delay, "weight": force})
+    nest.Connect(nrns, rec_spikes)
+    nest.Connect(meter, readout)
+    if membrane:
+        nest.Connect(rec_meter, nrns)
+
+    starts = OFFSET_GEN + n_steps * np.arange(batch)
+    spikes = inputs.astype(bool)
+    gen_in.set([{"spike_times": _times(np.concatenate([np.flatnonzero(spikes[:, b, i]) + starts[b]
+                                                       for b in range(batch)]), res)} for i in range(n_in)])
+    steps = np.arange(total)
+    for k in range(n_out):
+        values = np.concatenate([targets[:, b, k] for b in range(batch)]).astype(np.float64)
+        target_gen[k].set(amplitude_times=_times(steps + OFFSET_TARGET, res), amplitude_values=values)
+    t_final = OFFSET_GEN + total + FINAL_UPDATE_STEP
+    final.set(spike_times=_times(np.array([t_final]), res))
+    before = {name: _weights(nest, pre, post) for name, (pre, post) in
+              _projections(parrots, nrns, readout).items() if name in learned}
+    nest.Simulate((t_final + OFFSET_TARGET + FINAL_TAIL) * res)
+
+    z = np.zeros((n_steps, batch, n_rec))
+    ev = rec_spikes.events
+    step = np.round(np.asarray(ev["times"]) / res).astype(np.int64) - OFFSET_REC - 1
+    keep = (step >= 0) & (step < total)
+    first = int(nrns[0].global_id)
+    z[step[keep] % n_steps, step[keep] // n_steps, np.asarray(ev["senders"])[keep] - first] = 1.0
+    y = _recorded(meter, readout, OFFSET_OUT, n_steps, batch, res)
+    grads = {}
+    for name, (pre, post) in _projections(parrots, nrns, readout).items():
+        if name in learned:
+            grads[name] = (before[name] - _weights(nest, pre, post)) / ETA
+    if membrane:
+        return y, z, grads, _recorded(rec_meter, nrns, OFFSET_REC, n_steps, batch, res)
+    return y, z, grads
+
+
+def _recorded(meter, nodes, offset: int, n_steps: int, batch: int, res: float) -> np.ndarray:
+    """A multimeter's ``V_m`` of ``nodes`` as (T, B, n): sequence step ``j`` of sequence ``b`` is recorded at
+    ``offset + b T + j + 1`` steps (NEST stamps a step's state with the end of the step)."""
+    out = np.zeros((n_steps, batch, len(nodes)))
+    ev = meter.events
+    step = np.round(np.asarray(ev["times"]) / res).astype(np.int64) - offset - 1
+    keep = (step >= 0) & (step < batch * n_steps)
+    first = int(nodes[0].global_id)
+    out[step[keep] % n_steps, step[keep] // n_steps, np.asarray(ev["senders"])[keep] - first] = \
+        np.asarray(ev["V_m"])[keep]
+    return out
+
+
+def _projections(parrots, nrns, readout) -> dict:
+    return {"w_in": (parrots, nrns), "w_rec": (nrns, nrns), "w_out": (nrns, readout)}
+
+
+def _weights(nest, pre, post) -> np.ndarray:
+    """The (post, pre) weight matrix of the connections from ``pre`` to ``post`` (0 where there is none)."""
+    conns = nest.GetConnections(pre, post).get(["source", "target", "weight"])
+    w = np.zeros((len(post), len(pre)))
+    targets = np.atleast_1d(np.asarray(conns["target"])) - post[0].global_id
+    sources = np.atleast_1d(np.asarray(conns["source"])) - pre[0].global_id
+    w[targets, sources] = np.atleast_1d(np.asarray(conns["weight"], dtype=np.float64))
+    return w
