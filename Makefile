@@ -16,7 +16,7 @@ install: $(STAMP)
 $(STAMP): pyproject.toml constraints.txt neuromorph/__init__.py
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) (set PYTHON=...)"; exit 1; }
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet -c constraints.txt -e ".[dev,tasks,sweep,export,brian2,docs]"
+	$(PY) -m pip install --quiet -c constraints.txt -e ".[dev,tasks,sweep,export,brian2,docs,nest]"
 	touch $(STAMP)
 
 demo: $(STAMP)
