@@ -1,4 +1,6 @@
-"""LIF/ALIF/readout dynamics against closed forms, hand-derived sequences and norse (THEORY.md §5.1, §6 check 17).
+"""LIF/ALIF/readout dynamics against closed forms, hand-derived sequences and norse.
+
+The equations are those of Bellec et al. 2020 (Nat. Commun. 11:3625, Methods) as written in docs/eprop.md.
 
 Everything compared numerically is float64. Tolerances: exact equality where the
 arithmetic is exact (masks, pseudo-derivative at its kinks, spike trains),
@@ -48,7 +50,7 @@ def run_lif(p, drives, n=1):
     return out
 
 
-# --------------------------------------------------------------------------- pseudo-derivative (check 17)
+# ------------------------------------------- pseudo-derivative: peak gamma/v_th at threshold, 0 off support
 
 
 @pytest.mark.parametrize("v_th,gamma,width", [(0.6, 0.3, 1.0), (0.5, 0.3, 1.0), (0.03, 0.3, 1.0), (1.0, 0.5, 0.5)])

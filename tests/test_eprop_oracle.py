@@ -1,4 +1,7 @@
-"""e-prop equals autograd with stop-gradients (THEORY.md §6 checks 12, 13, 18).
+"""e-prop equals autograd with stop-gradients (Bellec et al. 2020, Nat. Commun. 11:3625; docs/eprop.md).
+
+Checked: the hand-coded LIF/ALIF e-prop update (eligibility filtered by the readout leak kappa) against
+autograd with the recurrent spikes detached, and e-prop = BPTT when there is no recurrence.
 
 The oracle is torch autograd through the same step functions with the
 recurrent spikes detached and the reset constant; the pseudo-derivative is the

@@ -1,8 +1,8 @@
 """The linear-rate mode trained through the rule interface equals the theory's algorithms.
 
 Oracles (float64): the hand-written numpy algorithms of :mod:`neuromorph.theory.population`
-(themselves checked against the Stein closed forms, THEORY §6 check 1), torch autograd, and
-the online/factored pair. All on non-aligned random networks, on the exact-expectation
+(themselves checked against the Stein closed forms in tests/theory/test_theory_population.py), torch
+autograd, and the online/factored pair. All on non-aligned random networks, on the exact-expectation
 impulse basis, with the loss at the final step (the theory's setting) or at every step.
 """
 
@@ -77,7 +77,7 @@ def test_rflo_equals_the_theory_trace_algorithm(decay, mode):
 
 
 def test_symmetric_eprop_with_jacobian_diagonal_is_bptt_for_diagonal_w():
-    """THEORY §1.4: with W diagonal in the neuron basis (P = I) symmetric e-prop is BPTT, every step."""
+    """docs/theory.md: with W diagonal in the neuron basis (P = I) symmetric e-prop is BPTT, every step."""
     student, teacher, A_hat = _setup(2)
     student = type(student)(A=student.A, B=student.B, W=np.diag([0.5, -0.3, 0.7, 0.1, -0.6]))
     batch = _impulse_batch(teacher, every_step=True)
@@ -117,7 +117,7 @@ RATE_TARGETS = [t for t in Target if t is not Target.THRESHOLD]  # rate units ha
 
 @pytest.mark.parametrize("mode", [Mode.FACTORED, Mode.ONLINE])
 def test_rate_eprop_is_autograd_through_detach_and_rflo_with_the_leak(mode):
-    """THEORY §4.1 (check 14): rate e-prop = autograd with the recurrent input detached; RFLO("leak") = e-prop."""
+    """Rate e-prop (docs/gain.md, "Rules") = autograd with the recurrent input detached; RFLO("leak") = e-prop."""
     spec, params, feedback, batch = _leaky_tanh_problem()
     low = lower(spec, torch.float64)
     leaves = type(params)(*(p.detach().clone().requires_grad_(True) for p in params))

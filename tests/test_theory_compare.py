@@ -60,7 +60,7 @@ def test_compare_cli_writes_table_hdf5_and_figures(tmp_path, capsys):
         assert f.attrs["card"] == FAST
         traj = f["learning/population/rflo"]
         assert traj["a"].shape == traj["ode_a"].shape and traj["t"][-1] == pytest.approx(4.0)
-        assert traj.attrs["leakage"] < 1e-12  # data alignment is preserved by learning (check 3)
+        assert traj.attrs["leakage"] < 1e-12  # data alignment is preserved by learning (docs/theory.md §1)
         ranks = {f[f"rank/{k}"].attrs["label"]: f[f"rank/{k}"].attrs["rank_w"] for k in f["rank"]}
         assert ranks["RFLO λ=0.6"] == 2 and ranks["BPTT"] == 8
         assert set(f["rates"]) >= {"w_star", "BPTT", "tBPTT-1"}
@@ -72,7 +72,7 @@ def test_compare_cli_writes_table_hdf5_and_figures(tmp_path, capsys):
 
 
 def test_symmetric_eprop_row_equals_bptt_row(tmp_path):
-    """With P = I symmetric e-prop is BPTT while W stays diagonal (THEORY §1.4). The hidden basis is
+    """With P = I symmetric e-prop is BPTT while W stays diagonal (docs/theory.md). The hidden basis is
     invisible to the data, so both SGD runs see the same samples; sampling noise makes W slightly
     non-diagonal (leakage ~1e-2), and the trajectories differ only at second order (measured 7e-5)."""
     from neuromorph.theory_compare.learning import sgd_learning

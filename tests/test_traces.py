@@ -1,8 +1,8 @@
-"""Presynaptic/readout traces and the reverse scan against explicit sums and autograd (THEORY.md §5.1, §6 check 18).
+"""Presynaptic/readout traces and the reverse scan against explicit sums and autograd (docs/eprop.md).
 
 Closed forms are evaluated as explicit double sums in float64 (a different
 order of operations from the recursive filters); tolerance 1e-12 relative to
-the largest entry. The check-18 test uses autograd through the step functions
+the largest entry. The readout-filtered eligibility test uses autograd through the step functions
 (reset and recurrence absent, so e-prop is exact); tolerance 1e-10 relative.
 """
 
@@ -123,7 +123,7 @@ def test_reverse_scan_is_the_adjoint_of_the_causal_filter():
 
 @pytest.mark.parametrize("scaled", [False, True])
 def test_readout_filtered_eligibility_equals_autograd(scaled):
-    """Check 18: with the loss on y (leak kappa), sum_t L_t * F_kappa(e)_t equals autograd (float64).
+    """With the loss on y (leak kappa), sum_t L_t * F_kappa(e)_t equals autograd (float64).
 
     Feed-forward LIF (no recurrence) with refractoriness; e_t = psi_t (x) P^in_t, L_t = W_out^T (y_t - y*_t),
     F_kappa with scale s_out. Derivation: dy_t/dW_in = sum_{t'<=t} kappa^(t-t') s_out W_out psi_t' P^in_t',

@@ -1,4 +1,10 @@
-"""Bias-only tuning on chips: a bias synapse on Loihi 2, a learned bias on SpiNNaker 2 (HARDWARE.md §1.9-1.10)."""
+"""Bias-only tuning on chips: a bias synapse on Loihi 2, a learned bias on SpiNNaker 2.
+
+Loihi's learning engine updates only synaptic variables, weight, delay and tag (Davies et al. 2018,
+IEEE Micro 38(1), p. 91; Lava's Loihi 2 learning rules likewise take dw, dd and dt), so a bias becomes
+a plastic synapse from an always-on neuron (docs/hardware.md, "Which rule runs on which chip";
+docs/bias.md, "The rule").
+"""
 
 from __future__ import annotations
 

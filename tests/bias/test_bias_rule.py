@@ -1,4 +1,4 @@
-"""Bias-only tuning is the generic three-factor rule with pre = 1 (THEORY.md §5.3, §6 check 16).
+"""Bias-only tuning is the generic three-factor rule with pre = 1 (docs/bias.md, "The rule"; docs/eprop.md).
 
 Oracles, float64, relative error <= 1e-10:
 - spiking e-prop (LIF, ALIF; online and factored): autograd with the recurrent spikes detached,
@@ -80,7 +80,7 @@ def test_bias_truncation_differs_from_the_exact_gradient_with_recurrence():
 @pytest.mark.parametrize("rule", [EProp(Feedback.SYMMETRIC, targets=BIAS),
                                   RFLO(feedback=Feedback.SYMMETRIC, decay="leak", targets=BIAS)], ids=["eprop", "rflo"])
 def test_feed_forward_bias_update_is_the_exact_gradient(rule):
-    """No recurrence: the local bias rule equals BPTT (THEORY.md §2.4), for leaky rate units over time."""
+    """No recurrence: the local bias rule equals BPTT (docs/bias.md, "The rule"), for leaky rate units over time."""
     spec, params, feedback, batch = rate_problem(recurrent=False, seed=3)
     got = rule_gradients(spec, params, feedback, batch, LossKind.REGRESSION, rule)[Target.BIAS]
     exact = rule_gradients(spec, params, feedback, batch, LossKind.REGRESSION, BPTT(targets=BIAS))[Target.BIAS]

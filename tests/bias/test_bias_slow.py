@@ -1,8 +1,9 @@
 """Slow reproductions of the bias-learning paper's qualitative claims (``make test-slow``).
 
-Williams et al. (ICLR 2025; THEORY.md §2.3): (1) a random network whose biases alone learn
-classifies better the wider it is; (4) bias-only Van der Pol generation fails for g < 1 and works
-for larger g. Seeds and thresholds are stated here; the measured numbers are in docs/bias.md.
+Williams et al. (ICLR 2025, arXiv:2407.00957), claims 1 and 4 as docs/bias.md ("Compared with the
+paper's claims") lists them: (1) a random network whose biases alone learn classifies better the wider
+it is; (4) bias-only Van der Pol generation fails for g < 1 and works for larger g.
+Seeds and thresholds are stated here; the measured numbers are in docs/bias.md.
 """
 
 from __future__ import annotations

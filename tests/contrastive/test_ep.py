@@ -1,4 +1,9 @@
-"""THEORY.md §6 check 21: the EP gradient property, two-phase and temporally local (float64).
+"""The equilibrium-propagation gradient property, two-phase and temporally local (float64).
+
+For a Hopfield energy, the two-phase EP estimate (1/beta)[dE/dtheta(s_beta) - dE/dtheta(s_0)]
+(Scellier & Bengio 2017) approaches the true gradient of the cost with error O(beta), and the
+temporally local drift with long random phases approaches it with error O(tau/T) (docs/contrastive.md,
+"Measured").
 
 Oracle: ∇θ C(s0(θ)) by autograd through 300 free relaxation steps (dt/τ = 0.5); 300 and 600 steps
 agree to machine precision for this network, so the oracle is the fixed point's implicit gradient.

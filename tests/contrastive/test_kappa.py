@@ -1,8 +1,11 @@
-"""THEORY.md §6 check 20: the transient shrinkage law κ = 1/(1 + τ(1/T+ + 1/T-)) (periodic: 1 - 2tanh(T/2τ)/(T/τ)).
+"""The transient shrinkage law κ = 1/(1 + τ(1/T+ + 1/T-)) (periodic: 1 - 2tanh(T/2τ)/(T/τ)).
 
-The predicted values are the closed forms; THEORY.md §3.2's check script measured |Δκ| <= 0.006 for
-these cases at t_total = 2e4 and dt = 0.01. Here 1000 independent runs of 100 time units each
-(t_total = 1e5 per case) are simulated in one vectorised loop.
+The law is stated in docs/contrastive.md ("The rule"): derived for this package, consistent with
+Williams, Bredenberg & Lajoie 2023 (ICML, arXiv:2302.12431). Measured κ must lie within 0.01 of it,
+with the drift's direction kept. The predicted values are the closed forms; an independent check
+script measured |Δκ| <= 0.006 for these cases at t_total = 2e4 and dt = 0.01 (docs/contrastive.md,
+"Measured"). Here 1000 independent runs of 100 time units each (t_total = 1e5 per case) are
+simulated in one vectorised loop.
 """
 
 import numpy as np

@@ -89,7 +89,8 @@ def test_cli_train_prints_the_table(tmp_path, capsys):
 
 
 def test_kappa_lr_divides_the_local_rate_by_the_predicted_kappa():
-    """THEORY.md §3.2: periodic phases of T steps, relaxation tau/dt steps; telegraph means T±."""
+    """The kappa law of docs/contrastive.md ("The rule"): periodic phases of T steps, relaxation tau/dt steps;
+    telegraph means T±."""
     from neuromorph.contrastive.train import local_kappa
 
     card = _tiny(kappa_lr=True)  # steps 10 (periodic T = 5), telegraph means 3 and 3, tau/dt = 2 steps

@@ -96,7 +96,7 @@ def within_tolerance(w, replays):
 def test_pair_stdp_matches_the_engine_replay():
     rng = np.random.default_rng(1)
     pre, teacher = poisson(rng, 0.12, N_PRE), poisson(rng, 0.08, N_POST)
-    assert stdp_rule() == "2^-2*x1*y0 - 2^-2*y1*x0"  # HARDWARE.md §2.10's rule
+    assert stdp_rule() == "2^-2*x1*y0 - 2^-2*y1*x0"  # the pair-STDP rule string, checked to run in brian2-loihi 0.5.2
     rule = stdp_rule(0.5, 0.125)  # potentiation-dominated, so the weights move far from 0
     w, i, j, fired = run_learning(rule, pre, teacher, {"imp_x1": 12, "tau_x1": 6, "imp_y1": 12, "tau_y1": 6})
     np.testing.assert_array_equal(fired, teacher)  # post spikes are the teacher's, independent of learning

@@ -14,7 +14,7 @@ L2 = load_profile("loihi2")
 
 
 def test_round_trip_of_a_lava_example():
-    text = "dw = 2^-2*x0*y1 - 2^-2*y0*x1"  # Lava STDP form, dependency first (HARDWARE.md §1.3)
+    text = "dw = 2^-2*x0*y1 - 2^-2*y0*x1"  # Lava STDP form, dependency first (Lava learning_rule.py, product_series.py)
     rule = parse_rule(text)
     assert [p.scale for p in rule.products] == [0.25, -0.25]
     assert rule_string(rule, L2) == text
@@ -27,7 +27,9 @@ def test_mantissa_exponent_is_exact(value):
     assert m * 2.0**e == value and -8 <= m <= 7 and -7 <= e <= 8
 
 
-# The rejections Lava 0.10's parser raised when run by hand (HARDWARE.md §2.10).
+# The rejections lava-nc 0.10.0's rule parser (Lava learning_rule.py, product_series.py) raised when run by
+# hand: a product without a dependency (x0, y0 or u_k), a scale mantissa outside [-8, 7] or exponent outside
+# [-7, 8], and two different decimations u_k in one rule.
 @pytest.mark.parametrize("text, why", [
     ("dw = x1*y1", "dw term 1 (x1*y1): no dependency"),
     ("dw = 17*x0*y1", "dw term 1 (17*x0*y1): mantissa 17"),

@@ -1,4 +1,5 @@
-"""THEORY.md §6 check 14 for the seed-003 network: rate e-prop through detach = the explicit trace rule.
+"""Rate e-prop through detach = the explicit trace rule, for the network of Zhang, Liu & Liu's initial-gain
+study (docs/gain.md, "Rules"; float64, tolerance 1e-10).
 
 tests/test_linear_rate.py already checks that the package's RFLO("leak") equals autograd with
 the recurrent input detached for a leaky tanh unit with a filtered readout. Here: the study's
@@ -42,7 +43,8 @@ def _problem(kind: LossKind, seed=0):
 
 
 def _explicit_rule(spec, params, batch, kind, alpha_trace: bool) -> dict[Target, torch.Tensor]:
-    """The §4.1 three-factor rule, written out: one trace per synapse, symmetric learning signal."""
+    """The study's e-prop as a three-factor rule (docs/gain.md), written out: one trace per synapse,
+    symmetric learning signal."""
     a = spec.neuron.leak(spec.dt)
     alpha = 1.0 - a if alpha_trace else 0.0
     u = torch.zeros(B, N, dtype=D)

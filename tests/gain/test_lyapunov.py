@@ -1,4 +1,9 @@
-"""THEORY.md §6 checks 22 (Lyapunov spectrum by QR) and 23 (flossing loss), float64."""
+"""Lyapunov spectrum by QR iteration and the gradient-flossing loss, float64 (docs/gain.md, "Lyapunov
+spectrum and flossing").
+
+The QR algorithm follows Vogt, Puelma Touzel, Shlizerman & Lajoie 2022 (Front. Appl. Math. Stat.
+8:818799); flossing follows Engelken 2023 (NeurIPS, "Gradient Flossing").
+"""
 
 from __future__ import annotations
 

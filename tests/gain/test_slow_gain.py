@@ -1,4 +1,9 @@
-"""Slow reproduction of the initial-gain study on Romo (THEORY.md §4.5, §7 item 4): sweeps/gain_repro.toml.
+"""Slow reproduction of the initial-gain study on Romo: sweeps/gain_repro.toml.
+
+Zhang, Liu & Liu, "How initial connectivity shapes biologically plausible learning in recurrent neural
+networks": loss curves against the gain (Fig. 1B/C), the maximal Lyapunov exponent before and after
+training (Fig. 3) and local pre-flossing (Fig. 4); the measured numbers are in docs/gain.md ("Romo
+reproduction").
 
 Romo, N = 32, batch 32, Adam lr 3e-3, 1000 iterations, gains 0.2 / 1.0 / 1.8, seeds 0, 1, 2,
 BPTT and rate e-prop, e-prop also after 100 iterations of local pre-flossing (k = 8). About

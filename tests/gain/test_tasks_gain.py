@@ -1,4 +1,9 @@
-"""THEORY.md §6 check 24: the neurogym tasks at default settings and our Romo generator."""
+"""The neurogym tasks at default settings and our Romo generator (docs/gain.md, "Tasks").
+
+neurogym 2.3.1's PerceptualDecisionMaking-v0 and DelayMatchSample-v0 with default kwargs: obs dim 3,
+3 actions, dt = 100 ms, trials of 22 and 32 steps. Romo after romo() of Schuessler et al. 2020 (NeurIPS,
+arXiv:2006.11036): t_max = 28 tau; test = True gives the amplitudes (0.6, 1.1) and delay 5.
+"""
 
 from __future__ import annotations
 

@@ -45,8 +45,9 @@ def test_loihi2_weights_stay_on_their_8_bit_grids():
 
 
 def test_without_stochastic_rounding_small_updates_are_lost():
-    # 100 updates of 0.3 LSB each (Davies et al. 2018; HARDWARE.md §0.5): nearest rounding drops every one;
-    # stochastic rounding adds 30 LSB in expectation (binomial sd sqrt(100 * 0.3 * 0.7) = 4.58 per weight).
+    # 100 updates of 0.3 LSB each. Loihi rounds weight updates stochastically (Davies et al. 2018, IEEE Micro
+    # 38(1)); without that, updates below half an LSB are lost (docs/hardware.md). Nearest rounding drops every
+    # one; stochastic rounding adds 30 LSB in expectation (binomial sd sqrt(100 * 0.3 * 0.7) = 4.58 per weight).
     # loihi2's rng is "shared_per_step" (Lava draws one number per step), so every weight rounds alike.
     result = experiment.train(small(**{"hardware.profile": "loihi2", "train.iterations": 1}), progress=False)
     chip = result.hardware.numerics

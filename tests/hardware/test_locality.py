@@ -14,8 +14,9 @@ from neuromorph.hardware.table import RULE_CASES, rule_profile_matrix
 
 R, OK = "rejected: ", "runs"
 # The table of docs/hardware.md. Each verdict follows from the profile's [locality] and [plasticity]
-# tables (HARDWARE.md §1.9-1.10): Loihi traces are unsigned (split needed) and Loihi 1 neurons cannot
-# compute a pseudo-derivative; the Loihi engines read only synapse/pre/post (no W_out^T); BrainScaleS-2
+# tables, whose entries name their sources (e.g. Davies et al. 2018, Lava); docs/hardware.md explains each
+# cell under "Which rule runs on which chip". Loihi traces are unsigned (split needed) and Loihi 1 neurons
+# cannot compute a pseudo-derivative; the Loihi engines read only synapse/pre/post (no W_out^T); BrainScaleS-2
 # stores an unsigned eligibility (no ALIF); Xylo has 16 inputs and no plasticity; only the ideal
 # profile keeps history on chip.
 EXPECTED = {

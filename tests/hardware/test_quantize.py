@@ -1,7 +1,8 @@
 """Bit-exact integer arithmetic against golden values worked out by hand, and property tests.
 
 Every golden sequence below is derived in the comment next to it from the profile's arithmetic
-(HARDWARE.md §3.4; :mod:`neuromorph.hardware.quantize`), not produced by the code under test.
+(docs/hardware.md, "What the simulation does with a profile"; :mod:`neuromorph.hardware.quantize`), not
+produced by the code under test.
 """
 
 from __future__ import annotations

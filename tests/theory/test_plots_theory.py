@@ -1,7 +1,8 @@
 """Theory figures (neuromorph.plots.theory) and their data (neuromorph.theory.figures_data).
 
 Each figure function must write a non-empty PNG quickly; the data helpers are checked against
-THEORY §1.6 (stability of the RFLO branches), §1.7 (rate table) and §1.8 (rank restriction).
+the theory of docs/theory.md: stability of the RFLO branches (§2), the rates at a = b = 1 (§3) and the
+rank restriction (§4).
 """
 
 from __future__ import annotations
@@ -86,7 +87,7 @@ def test_plot_mode_order(tmp_path):
 
 
 def test_rflo_manifold_classification_matches_theory():
-    """THEORY §1.6: for â > 0 the branch a > 0 is stable; on a < 0 every point with b² > |â a| is a saddle."""
+    """docs/theory.md §2: for â > 0 the branch a > 0 is stable; on a < 0 every point with b² > |â a| is a saddle."""
     teacher_mode, a_hat, w_hat = (1.0, 0.8, 0.5), 1.0, 0.3
     a_grid = np.concatenate([-np.geomspace(3.0, 0.05, 40), np.geomspace(0.05, 3.0, 40)])
     points, stable = manifold_points(Rule.RFLO, teacher_mode, a_hat, w_hat, a_grid)
@@ -120,7 +121,7 @@ def test_manifold_points_rejects_bad_input():
 
 
 def test_rates_reproduce_the_theory_table():
-    """THEORY §1.7 table (a = b = 1, p* = 1), to the printed 3-4 digits."""
+    """The hand-derived rate table of tests/theory/test_theory_stability.py (a = b = 1, p* = 1), to its 3-4 digits."""
     w_star = np.array([0.0, 0.5, 0.9, 0.99, -0.9])
     rates = rates_vs_w_star(w_star, a_hat=[1.0, 1.0, 0.5, 2.0], w_hat=[0.0, 0.5, 0.5, 0.5])
     table = {

@@ -1,9 +1,9 @@
-"""THEORY.md §6 checks 3, 4 and 6: mode decoupling, per-mode ODE vs discrete learning, special cases.
+"""Mode decoupling, per-mode ODE vs discrete learning, special cases of the RFLO field (docs/theory.md).
 
 The chain of oracles: matrix closed-form population gradients (checked against the algorithms in
 test_theory_population.py) -> rotated into the shared bases they equal the per-mode field
-(test below) -> matrix population GD stays diagonal and equals mode-coordinate GD (check 3) ->
-mode-coordinate GD is O(eta) from the solve_ivp solution of the ODE (check 4).
+(test below) -> matrix population GD stays diagonal and equals mode-coordinate GD ->
+mode-coordinate GD is O(eta) from the solve_ivp solution of the ODE (docs/theory.md §1).
 """
 
 from __future__ import annotations
@@ -34,14 +34,14 @@ from neuromorph.theory import (
     tbptt1_field,
 )
 
-# A readable data-aligned setup, n = m = o = 3, |w*| <= 0.8 (THEORY §1.9). The student starts
+# A readable data-aligned setup, n = m = o = 3, |w*| <= 0.8. The student starts
 # with the teacher's signs (sign(a0 b0) = sign(p*)), so no mode passes near the saddle a = b = 0,
 # where the O(eta) constant of the Euler error is not uniform (see the report in the commit).
 TEACHER = ModeValues(a=np.array([1.0, -0.8, 1.2]), b=np.array([0.9, 1.1, -0.7]), w=np.array([0.6, -0.5, 0.2]))
 STUDENT0 = ModeValues(a=np.array([0.5, -0.6, 0.8]), b=np.array([0.6, 0.8, -0.5]), w=np.array([0.0, 0.3, -0.4]))
 A_HAT = np.array([0.8, -1.0, 1.2])
 W_HAT_SCALAR = np.full(3, 0.5)  # RFLO trace decay 0.5
-W_HAT_MODES = np.array([0.0, 0.7, -0.4])  # mode-dependent decay of §1.9 A
+W_HAT_MODES = np.array([0.0, 0.7, -0.4])  # a mode-dependent RFLO trace decay
 
 
 def _matrices(seed: int = 0, w_hat: np.ndarray = W_HAT_MODES):
@@ -74,7 +74,7 @@ def test_rotated_closed_form_gradient_is_minus_the_mode_field(rule):
 
 @pytest.mark.parametrize("rule", list(Rule), ids=lambda r: r.name)
 def test_check3_mode_decoupling_and_matrix_gd_equals_mode_gd(rule):
-    """Check 3: 5000 population-GD steps keep U^T A P, P^T B V, P^T W P diagonal (< 1e-12).
+    """5000 population-GD steps keep U^T A P, P^T B V, P^T W P diagonal (< 1e-12).
 
     The diagonal equals mode-coordinate GD (1e-12) and stays O(eta) from the ODE (< 2 eta).
     """
@@ -106,7 +106,7 @@ def test_check3_negative_control_merely_mode_aligned_teacher_leaks():
     ids=["BPTT", "TBPTT1", "RFLO-scalar-decay", "RFLO-mode-decay"],
 )
 def test_check4_ode_vs_discrete_population_gd_is_first_order(rule, w_hat):
-    """Check 4: max relative deviation < 2 eta at eta = 1e-3, t_end = 30; ratio under halving in [1.8, 2.2]."""
+    """Max relative deviation < 2 eta at eta = 1e-3, t_end = 30; ratio under halving in [1.8, 2.2]."""
     feedback = ModeFeedback(A_HAT, W_HAT_SCALAR if w_hat is None else w_hat)
     deviations = []
     for lr in (2e-3, 1e-3):
@@ -126,7 +126,7 @@ def test_check4_metric_detects_a_wrong_flow():
 
 
 def test_check6_special_cases_of_the_rflo_field():
-    """Check 6: RFLO(a_hat, w_hat) = (a, w) is BPTT and (a, 0) is tBPTT-1, at random points (1e-14)."""
+    """Field identities: RFLO(a_hat, w_hat) = (a, w) is BPTT and (a, 0) is tBPTT-1, at random points (1e-14)."""
     rng = np.random.default_rng(6)
     k = 2000
     a, b, a_s, b_s = (rng.uniform(-2, 2, k) for _ in range(4))

@@ -1,8 +1,11 @@
-"""Learning order of a mode-aligned teacher's modes by a non-aligned student (THEORY §7.1 panel C).
+"""Learning order of a mode-aligned teacher's modes by a non-aligned student (docs/theory.md §5; the
+poster of Williams, Payeur & Lajoie 2026, arXiv:2606.00243, panel C).
 
-Oracles: the closed-form per-mode loss of THEORY §1.2 (for mode_losses on an aligned student), the
-per-mode ODEs of §1.4 integrated by solve_ivp (predicted half-times), and matrix population GD
-(measured half-times). Teacher: n = m = o = 3, p* = a*b* = (2, 1, 0.4), w* = (0.5, -0.4, 0.3).
+Oracles: the closed-form per-mode loss L = 1/2 [a^2 b^2 S - 2 a b a* b* C + a*^2 b*^2 S*], with
+S = 1/(1 - w^2), C = 1/(1 - w w*), S* = 1/(1 - w*^2) (for mode_losses on an aligned student), the
+per-mode ODEs (docs/theory.md, "The setting") integrated by solve_ivp (predicted half-times), and
+matrix population GD (measured half-times). Teacher: n = m = o = 3, p* = a*b* = (2, 1, 0.4),
+w* = (0.5, -0.4, 0.3).
 """
 
 from __future__ import annotations
@@ -76,7 +79,7 @@ def test_measured_half_times_match_mode_order_and_loss_curves():
 
 
 def test_mode_losses_equal_closed_form_for_an_aligned_student():
-    """float64, 2000 lags: the truncated kernel sum equals THEORY §1.2's closed form to 1e-10."""
+    """float64, 2000 lags: the truncated kernel sum equals the closed-form per-mode loss to 1e-10."""
     bases = random_bases(3, 3, 3, np.random.default_rng(3))
     for state in (
         ModeValues(a=np.array([0.5, -0.6, 0.8]), b=np.array([0.6, 0.8, -0.5]), w=np.array([0.0, 0.3, -0.4])),
@@ -159,7 +162,8 @@ def test_theory_errors_name_the_problem():
 
 
 def test_larger_feedback_gain_speeds_up_the_rflo_prediction():
-    """â multiplies the b and w flows of RFLO (THEORY §1.4), so a larger |â| learns every mode sooner."""
+    """â multiplies the b and w flows of RFLO (docs/theory.md, "The setting"), so a larger |â| learns every
+    mode sooner."""
     slow = predicted_half_times(Rule.RFLO, TEACHER, SCALE, ModeFeedback(0.5 * np.sign(TEACHER.a), np.zeros(3)))
     fast = predicted_half_times(Rule.RFLO, TEACHER, SCALE, ModeFeedback(2.0 * np.sign(TEACHER.a), np.zeros(3)))
     assert np.all(fast < slow)

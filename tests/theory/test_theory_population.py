@@ -1,7 +1,9 @@
-"""THEORY.md §6 checks 1 and 2: closed-form population gradients vs the algorithms; BPTT vs autograd.
+"""Closed-form population gradients vs the algorithms; hand-written BPTT vs autograd (docs/theory.md).
 
-Oracles: the Stein-equation closed forms of §1.3 (check 1), the truncated series definition of a
-Stein solution, and torch autograd (check 2, float64; torch is used in this test only).
+Oracles: the Stein-equation closed forms of the expected BPTT, tBPTT-1 and RFLO gradients (written out in
+the docstring of neuromorph.theory.population; the algorithms run on the T*m unit impulses, spectral
+radius <= 0.8, must match them to 1e-10), the truncated series definition of a Stein solution, and torch
+autograd of 1/2 ||y_T - y*_T||^2 (float64, 1e-10; torch is used in this test only).
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from neuromorph.theory import (
     stein,
 )
 
-T_IMPULSE = 150  # THEORY §6 check 1: T = 150, spectral radius <= 0.8
+T_IMPULSE = 150  # impulse-basis length T = 150 for networks of spectral radius <= 0.8
 
 
 def _max_rel_err(g1, g2) -> float:
@@ -57,7 +59,7 @@ def test_stein_matches_truncated_series():
 @pytest.mark.parametrize("rule", list(Rule), ids=lambda r: r.name)
 @pytest.mark.parametrize("decay", [0.6, 0.0, "per_neuron"])
 def test_check1_closed_form_equals_algorithm_non_aligned(rule, decay):
-    """Check 1: algorithm on the T*m unit impulses == Stein closed form (tolerance 1e-10)."""
+    """Algorithm on the T*m unit impulses == Stein closed form (tolerance 1e-10)."""
     rng, student, teacher, A_hat = _non_aligned(seed=1)
     d = rng.uniform(-0.9, 0.9, size=4) if decay == "per_neuron" else decay
     feedback = RFLOFeedback(A_hat=A_hat, decay=d)
@@ -95,7 +97,7 @@ def test_impulse_basis_is_the_identity_sequence_set():
 
 
 def test_rflo_with_true_feedback_and_zero_decay_equals_tbptt1():
-    """THEORY §1.4 identity at the algorithm level: RFLO(A_hat = A, D = 0) is tBPTT-1."""
+    """At the algorithm level, RFLO with the true readout as feedback (A_hat = A) and decay D = 0 is tBPTT-1."""
     rng, student, teacher, _ = _non_aligned(seed=4)
     x = rng.standard_normal((9, 12, 3))
     rflo = algorithm_gradients(Rule.RFLO, student, teacher, x, RFLOFeedback(A_hat=student.A, decay=0.0))
@@ -120,7 +122,7 @@ def test_online_rflo_rejects_matrix_decay():
 
 @pytest.mark.parametrize("activation", list(Activation), ids=lambda a: a.name)
 def test_check2_bptt_equals_torch_autograd(activation):
-    """Check 2: hand-written BPTT == torch.autograd of sum_batch 1/2 ||y_T - y*_T||^2 (float64, 1e-10)."""
+    """Hand-written BPTT == torch.autograd of sum_batch 1/2 ||y_T - y*_T||^2 (float64, 1e-10)."""
     torch = pytest.importorskip("torch")
     rng, student, teacher, _ = _non_aligned(seed=7)
     x = rng.standard_normal((5, 20, 3))

@@ -1,6 +1,8 @@
-"""THEORY.md §6 check 11: rank restriction of RFLO updates, with negative controls (§1.8).
+"""Rank restriction of RFLO updates, with negative controls (docs/theory.md §4).
 
-Setup of the §1.8 numerical check: n = 8, m = 3, o = 2, non-aligned student and teacher, online
+rank(W_k - W_0), rank(B_k - B_0) <= o for RFLO with fixed feedback, one scalar trace decay and linear
+units; the negative controls (a per-neuron decay, tanh units, BPTT, tBPTT-1 with A learned) exceed rank o.
+Setup: n = 8, m = 3, o = 2, non-aligned student and teacher, online
 SGD (batch 32, T = 20, eta = 0.01), 150 steps, A learned.
 """
 
@@ -76,7 +78,7 @@ def test_check11_negative_controls_exceed_rank_o(name):
 
 
 def test_tbptt1_with_frozen_readout_is_restricted_to_span_of_A():
-    """THEORY §1.8: tBPTT-1 with a frozen A is rank-restricted to span(A^T)."""
+    """Each tBPTT-1 increment is A^T e (x) h, so with a frozen A it is rank-restricted to span(A^T)."""
     student, final = _train(Rule.TBPTT1, learn_A=False)
     np.testing.assert_array_equal(final.A, student.A)
     for delta in (final.W - student.W, final.B - student.B):

@@ -1,7 +1,8 @@
-"""THEORY.md §6 checks 7–10 and the §1.7 rate table: fixed points, stability, sign rule, rates.
+"""Fixed points, stability, the RFLO sign rule and convergence rates of the mode ODEs (docs/theory.md §2-3).
 
-Oracles: the vector fields of §1.4 (evaluated directly), finite-difference Jacobians of them,
-ODE trajectories integrated by solve_ivp, and the published table of THEORY.md §1.7.
+Oracles: the per-mode vector fields (docs/theory.md, "The setting"; evaluated directly), finite-difference
+Jacobians of them, ODE trajectories integrated by solve_ivp, and a hand-derived table of rates at the
+balanced optimum (below).
 """
 
 from __future__ import annotations
@@ -50,7 +51,7 @@ def _random_optimum(rng):
     return a, p_star, a_s, p_star / a_s, w_s, a_hat, rng.uniform(-0.9, 0.9)
 
 
-# ----------------------------------------------------------------------------- check 7
+# ------------------------------------------------- fixed points: the zero line a = b = 0 and the optimum
 
 
 @pytest.mark.parametrize("rule", sorted(RULES_WITH_ZERO_MANIFOLD, key=lambda r: r.value), ids=lambda r: r.name)
@@ -90,12 +91,13 @@ def test_check7_all_fields_vanish_on_the_optimum(rule):
         assert np.max(np.abs(f(optimum_point(a, a_s, b_s, w_s) + np.array([0.0, 0.0, 0.05])))) > 1e-4
 
 
-# ----------------------------------------------------------------------------- check 8
+# ----------------------------------------------------------------------------- stability polynomial
 
 
 @pytest.mark.parametrize("rule", list(Rule), ids=lambda r: r.name)
 def test_check8_stability_polynomial_matches_finite_differences(rule):
-    """Check 8: trace, s2 and det of -J (central FD, h = 1e-6) vs §1.6 closed forms; rel err < 1e-6."""
+    """Trace, s2 and det of -J (central FD, h = 1e-6) vs the closed forms of neuromorph.theory.stability
+    (docs/theory.md §2); rel err < 1e-6."""
     rng = np.random.default_rng(80)
     worst = 0.0
     for _ in range(200):
@@ -111,11 +113,11 @@ def test_check8_stability_polynomial_matches_finite_differences(rule):
     assert worst < 1e-6
 
 
-# ----------------------------------------------------------------------------- check 9
+# ----------------------------------------------------------------------------- RFLO sign rule
 
 
 def test_check9_rflo_sign_rule():
-    """Check 9: a_hat*a > 0 => both non-zero eigenvalues of K have Re > 0 (100% of >= 1000 points);
+    """a_hat*a > 0 => both non-zero eigenvalues of K have Re > 0 (100% of >= 1000 points);
     a_hat*a < 0 and b^2 > |a_hat*a| => s2 < 0 (saddle)."""
     rng = np.random.default_rng(90)
     stable = saddles = 0
@@ -134,7 +136,7 @@ def test_check9_rflo_sign_rule():
             saddles += 1
 
 
-# ----------------------------------------------------------------------------- check 10
+# ----------------------------------------------------------------------------- asymptotic rate
 
 
 @pytest.mark.parametrize(
@@ -143,7 +145,7 @@ def test_check9_rflo_sign_rule():
     ids=["BPTT", "TBPTT1", "RFLO-1-.5", "RFLO-.5-m.3"],
 )
 def test_check10_asymptotic_rate_matches_lambda_min(rule, a_hat, w_hat):
-    """Check 10: fitted decay rate of |w - w*| + |ab - p*| over [1e-9, 1e-4] equals lambda_min (rel < 1e-3)."""
+    """Fitted decay rate of |w - w*| + |ab - p*| over [1e-9, 1e-4] equals lambda_min (rel < 1e-3)."""
     a_s, b_s, w_s = 0.9, 1.2, 0.6
     start = optimum_point(1.1, a_s, b_s, w_s) + np.array([0.01, -0.02, 0.01])
     teacher = ModeValues(np.array([a_s]), np.array([b_s]), np.array([w_s]))
@@ -166,8 +168,9 @@ def test_check10_asymptotic_rate_matches_lambda_min(rule, a_hat, w_hat):
 
 # ----------------------------------------------------------------------------- rate table
 
-# Provenance: THEORY.md §1.7 table ("Rates at the balanced optimum a = b = 1 (p* = 1)"),
-# derived there [D]; columns BPTT, tBPTT-1, RFLO (a_hat, w_hat) = (1, 0), (1, .5), (.5, .5), (2, .5).
+# Provenance: a table of lambda_min at the balanced optimum a = b = 1 (p* = 1), derived by hand for this
+# package (not taken from the paper) and printed to 3-4 digits; docs/theory.md §3 plots the same rates.
+# Columns BPTT, tBPTT-1, RFLO (a_hat, w_hat) = (1, 0), (1, .5), (.5, .5), (2, .5).
 RATE_TABLE = {
     0.00: (1.000, 1.000, 1.000, 1.000, 0.500, 2.000),
     0.50: (1.549, 1.237, 1.237, 1.549, 0.929, 2.582),
@@ -177,7 +180,7 @@ RATE_TABLE = {
 }
 COLUMNS = [(Rule.BPTT, 0.0, 0.0), (Rule.TBPTT1, 0.0, 0.0), (Rule.RFLO, 1.0, 0.0), (Rule.RFLO, 1.0, 0.5),
            (Rule.RFLO, 0.5, 0.5), (Rule.RFLO, 2.0, 0.5)]
-# Erratum: THEORY.md prints 0.929 for (w* = 0.5, RFLO a_hat = .5, w_hat = .5); the exact value is
+# Erratum: the hand-derived table printed 0.929 for (w* = 0.5, RFLO a_hat = .5, w_hat = .5); the exact value is
 # 0.928455... (closed form here, eigenvalues of the finite-difference Jacobian below, and a
 # 30-digit mpmath evaluation all agree), which rounds to 0.928. A last-digit rounding slip.
 ERRATA = {(0.50, 4): 0.928}
@@ -185,7 +188,7 @@ ERRATA = {(0.50, 4): 0.928}
 
 @pytest.mark.parametrize("w_star", sorted(RATE_TABLE), ids=lambda w: f"w*={w}")
 def test_rate_table_of_theory_section_1_7(w_star):
-    """THEORY.md §1.7 table: lambda_min at a = b = 1 to the printed precision (half a unit in the last digit)."""
+    """The rate table: lambda_min at a = b = 1 to the printed precision (half a unit in the last digit)."""
     for column, ((rule, a_hat, w_hat), printed) in enumerate(zip(COLUMNS, RATE_TABLE[w_star])):
         printed = ERRATA.get((w_star, column), printed)
         half_unit = 0.005 if printed >= 10 else 0.0005
@@ -201,7 +204,8 @@ def test_rate_table_erratum_by_finite_differences():
 
 
 def test_rate_limits_for_slow_teacher_modes():
-    """§1.7 limits: BPTT ~ (a^2+b^2) S / 2 diverges, tBPTT-1 -> a^2+b^2, RFLO -> C_hat (b^2 + a_hat a)."""
+    """|w*| -> 1 (docs/theory.md §3): BPTT ~ (a^2+b^2) S / 2 diverges, tBPTT-1 -> a^2+b^2,
+    RFLO -> C_hat (b^2 + a_hat a)."""
     a, b, a_hat, w_hat = 0.8, 1.3, 1.1, 0.4
     w_star = 1 - 1e-7
     S = 1 / (1 - w_star**2)

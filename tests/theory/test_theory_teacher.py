@@ -1,4 +1,8 @@
-"""Student–teacher setup: generators, mode extraction round trips and validation errors (THEORY §1.1–1.2)."""
+"""Student–teacher setup: generators, mode extraction round trips and validation errors.
+
+The model and its alignment assumptions are those of Williams, Payeur & Lajoie 2026 (arXiv:2606.00243),
+as summarised in docs/theory.md, "The setting".
+"""
 
 from __future__ import annotations
 
