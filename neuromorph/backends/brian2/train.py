@@ -87,7 +87,8 @@ class Brian2Backend:
         self._built.clear()
 
     def check(self, spec, rule, chip, n_steps: int) -> None:
-        """Refuse at setup what the brian2 lowering cannot run (:func:`.support.check_supported`)."""
+        """Refuse at setup what the brian2 lowering cannot run
+        (:func:`neuromorph.backends.brian2.support.check_supported`)."""
         check_supported(spec, rule, chip, self.target, getattr(rule, "update_interval", None), n_steps)
 
     # ------------------------------------------------------------------------------ training

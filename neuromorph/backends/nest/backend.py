@@ -1,7 +1,7 @@
 r"""The NEST backend: :class:`NestBackend`, with the torch backend's call signatures.
 
-Per batch, :func:`.network.run_batch` builds the network in NEST 3.10 with the card's weights, feedback,
-input raster and target, presents the ``B`` sequences one after another, and reads back the e-prop
+Per batch, :func:`neuromorph.backends.nest.network.run_batch` builds the network in NEST 3.10 with the card's
+weights, feedback, input raster and target, presents the ``B`` sequences one after another, and reads back the e-prop
 gradient NEST's synapses computed; ``apply`` (the experiment's optimiser: SGD or Adam, weight decay, clipping)
 then steps the weights exactly as it does for the torch backend. The loss, spike count and decision come
 from NEST's recorded readout and spikes with neuromorph's functions (:mod:`neuromorph.plasticity.losses`):
@@ -84,7 +84,8 @@ class NestBackend:
         self.versions = {"nest-simulator": version} if version else {}
 
     def check(self, spec, rule, chip, n_steps: int) -> None:
-        """Refuse at setup what NEST's e-prop models cannot express (:func:`.support.check_supported`)."""
+        """Refuse at setup what NEST's e-prop models cannot express
+        (:func:`neuromorph.backends.nest.support.check_supported`)."""
         check_supported(spec, rule, chip, n_steps)
 
     def close(self) -> None:

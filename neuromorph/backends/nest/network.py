@@ -12,7 +12,7 @@ with step :data:`ETA` over ``batch_size = B`` sequences, so the weights it write
 
 and :math:`\frac1B\sum_b g_b = (w - w')/\eta` is the e-prop gradient of the batch (Bellec et al. 2020,
 eqs. (1)-(4); NEST 3.10, ``eprop_synapse_bsshslm_2020`` and ``weight_optimizer``). The caller's optimiser
-applies it (:mod:`.backend`).
+applies it (:mod:`neuromorph.backends.nest.backend`).
 
 Units: NEST runs in ms with membranes in mV and ``C_m = 1`` pF; neuromorph's model units are used as mV
 and its weights as the jump of the membrane per spike (before the ``1 - alpha`` scaling), seconds become

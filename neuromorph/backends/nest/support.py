@@ -40,7 +40,8 @@ def _no(feature: str, fix: str = "run it with --backend torch") -> UnsupportedFe
 
 
 def check_supported(spec: NetworkSpec, rule, chip, n_steps: int | None = None) -> None:
-    """Raise :class:`UnsupportedFeatureError` for what :mod:`.network` cannot lower (then: is NEST installed?).
+    """Raise :class:`UnsupportedFeatureError` for what :mod:`neuromorph.backends.nest.network` cannot lower (then:
+    is NEST installed?).
 
     ``rule`` ``None`` checks a forward simulation only.
     """
