@@ -235,3 +235,14 @@ def test_evidence_poisson_rates_within_five_standard_errors() -> None:
 def test_evidence_config_errors_name_the_field(kwargs: dict, field: str) -> None:
     with pytest.raises(ConfigError, match=rf"EvidenceAccumulationTask\.{field}="):
         EvidenceAccumulationTask(**kwargs)
+
+
+def test_evidence_silent_steps_blank_the_first_steps_only():
+    """``task.silent_steps`` (what the NEST backend needs) zeroes every input of the first steps and nothing else."""
+    from neuromorph.config import load_card
+
+    plain = load_card("models/eprop_evidence.toml").task.sample(32, torch.Generator().manual_seed(2))
+    silent = load_card("models/eprop_evidence.toml", {"task.silent_steps": 2}).task.sample(
+        32, torch.Generator().manual_seed(2))
+    assert plain.inputs[:2].sum() > 0 and silent.inputs[:2].sum() == 0
+    assert torch.equal(silent.inputs[2:], plain.inputs[2:]) and torch.equal(silent.targets, plain.targets)

@@ -76,6 +76,11 @@ class EvidenceAccumulationTask:
         Hz, each with ``0 <= rate * dt <= 1``.
     dt : float
         Step in seconds, > 0.
+    silent_steps : int, optional
+        Keep every input silent in the first ``silent_steps`` steps of a trial (``None``, the default: no change;
+        the NEST backend needs 2: its e-prop synapse drops a spike at step 0 and the last learning-signal term of
+        one at step 1, docs/nest.md). Only background spikes are removed while it is shorter than the gap before
+        the first cue (50 steps with the defaults).
 
     Notes
     -----
@@ -97,6 +102,7 @@ class EvidenceAccumulationTask:
     recall_rate: float = 40.0
     background_rate: float = 10.0
     dt: float = 1e-3
+    silent_steps: int | None = None
 
     def __post_init__(self) -> None:
         if not is_real(self.dt) or self.dt <= 0:
@@ -117,6 +123,8 @@ class EvidenceAccumulationTask:
             rate = getattr(self, name)
             if not is_real(rate) or not 0.0 <= rate * self.dt <= 1.0:
                 raise _fail(name, rate, f"expected 0 <= rate <= 1/dt = {1.0 / self.dt:g} Hz")
+        if self.silent_steps is not None and (not is_int(self.silent_steps) or self.silent_steps < 0):
+            raise _fail("silent_steps", self.silent_steps, "expected an int >= 0")
 
     # -- protocol attributes ------------------------------------------------------------------
     @property
@@ -198,6 +206,8 @@ class EvidenceAccumulationTask:
         sides = torch.randint(0, 2, (batch_size, self.n_cues), generator=generator)
         prob = self.spike_probability(sides)
         inputs = (torch.rand(prob.shape, generator=generator) < prob).float()
+        if self.silent_steps:
+            inputs[: self.silent_steps] = 0.0
         label = (sides.sum(dim=1) > self.n_cues // 2).to(torch.int64)
         targets = label[None, :].expand(self.n_steps, batch_size).contiguous()
         mask = torch.zeros(self.n_steps, batch_size, dtype=torch.float32)

@@ -55,7 +55,7 @@ def test_two_threads_give_the_losses_of_one(sine_runs):
 
 def test_alif_evidence_first_losses_equal_torch():
     """ALIF (50 of 100 adaptive, t_ref 5 ms), softmax cross-entropy readout, symmetric feedback, Adam."""
-    over = {"rule.targets": ["w_in", "w_rec", "w_out"], "rule.regularization.strength": 0.0,
+    over = {"rule.targets": ["w_in", "w_rec", "w_out"], "rule.regularization.strength": 0.0, "task.silent_steps": 2,
             "train.batch_size": 2, "train.iterations": 2, "train.checkpoint_every": 2, "train.precision": "float64",
             "train.engine": "torch"}
     spec = load_card("models/eprop_evidence.toml", over)
