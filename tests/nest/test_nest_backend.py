@@ -99,3 +99,34 @@ def test_simulate_gives_torch_spikes_membranes_and_readout():
     a, b = TorchBackend().simulate(low, params, x), NestBackend().simulate(low, params, x)
     assert torch.equal(a.z, b.z) and a.z.sum() > 0
     assert torch.allclose(a.v, b.v, rtol=0, atol=1e-12) and torch.allclose(a.y, b.y, rtol=0, atol=1e-12)
+
+
+#: models/eprop_sine.toml as shipped (Adam 3e-3, w_in, w_rec and w_out, rate regulariser, inputs from step 0),
+#: float64 and the torch engine; full size: the shrunk card's raster has no spike in step 1
+SHIPPED = {"train.precision": "float64", "train.engine": "torch", "train.iterations": 3, "train.checkpoint_every": 3}
+
+
+def test_shipped_sine_card_equals_torch_once_step_0_is_silent(monkeypatch):
+    """The shipped card (refused: it has input spikes in steps 0 and 1) with the refusal lifted.
+
+    NEST's synapse drops the input spikes of step 0, so the first loss differs (2.0e-3 relative, docs/nest.md);
+    NEST's losses then are torch's with step 0 silenced, which this test checks to 1e-10 (measured: equal,
+    and at most 2.9e-16 over 20 iterations), with spikes in step 1. One sequence per batch: the learning-signal
+    term lost for a step-1 spike needs a next sequence in the same batch (docs/nest.md, "Silent first steps").
+    """
+    import torch
+
+    from neuromorph.backends.nest import support
+
+    monkeypatch.setattr(support, "SILENT_STEPS", 0)  # the refusal's check, lifted for this test only
+    shipped = load_card("models/eprop_sine.toml", SHIPPED)
+    x = shipped.task.sample(1, torch.Generator().manual_seed(shipped.task.seed)).inputs
+    nest_run = train(shipped, backend="nest", progress=False)
+    torch_run = train(shipped, backend="torch", progress=False)
+    assert _rel(torch_run.curves["loss"][:1], nest_run.curves["loss"][:1]) > 1e-4  # the step-0 spikes
+    silenced = train(load_card("models/eprop_sine.toml", {**SHIPPED, "task.silent_steps": 1}), backend="torch",
+                     progress=False)
+    assert _rel(silenced.curves["loss"][:1], nest_run.curves["loss"][:1]) < 1e-10  # the first iteration
+    assert _rel(silenced.curves["loss"], nest_run.curves["loss"]) < 1e-10
+    assert np.array_equal(silenced.last.z.numpy(), nest_run.last.z.numpy())
+    assert x[0].sum() > 0 and x[1].sum() > 0  # the card's raster has spikes in steps 0 and 1
