@@ -190,8 +190,12 @@ def run_batch(
         target_gen[k].set(amplitude_times=_times(steps + OFFSET_TARGET, res), amplitude_values=values)
     t_final = OFFSET_GEN + total + FINAL_UPDATE_STEP
     final.set(spike_times=_times(np.array([t_final]), res))
-    before = {name: _weights(nest, pre, post) for name, (pre, post) in
-              _projections(parrots, nrns, readout).items() if name in learned}
+    # the weights NEST starts from are the ones given (it stores doubles); reading them back, a Python dict per
+    # connection in NEST 3.10, would double the dominant cost of a batch (benchmarks/README.md, NEST scaling)
+    before = {name: np.array(weights[name], dtype=np.float64) for name in _projections(parrots, nrns, readout)
+              if name in learned}
+    if "w_rec" in before and not spec.self_connections:
+        np.fill_diagonal(before["w_rec"], 0.0)  # no autapse: no connection, and 0 in the read-back matrix
     nest.Simulate((t_final + OFFSET_TARGET + FINAL_TAIL) * res)
 
     z = np.zeros((n_steps, batch, n_rec))
