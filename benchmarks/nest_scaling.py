@@ -13,7 +13,7 @@ Rows (JSON ``backend``/``engine``/``threads``), every one in a fresh subprocess,
   (:class:`neuromorph.backends.nest.NestBackend`), one ``train_sequence`` call = one NEST kernel built with
   the current weights, one sequence simulated, the gradient read back, the SGD step. The call is split into
   **build** (kernel, nodes, connections, generators), **simulate** (``nest.Simulate``) and **weights**
-  (reading the learned weight matrices out of NEST before and after: ``GetConnections``), timed by wrapping
+  (reading the learned weight matrices out of NEST after the sequence: ``GetConnections``), timed by wrapping
   ``nest.Simulate`` and the backend's ``_weights`` helper; build = total - simulate - weights.
 * ``torch``, ``train.engine = "compiled"`` (numba loops) and ``"torch"`` (the reference loop, ``--engines``),
   float32, 1 torch / numba / OpenMP thread: one ``train_sequence`` call of neuromorph's torch backend with the
