@@ -58,6 +58,10 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "benchmarks"))  # the e-prop benchmark's /proc helpers (also when loaded by path)
+from eprop_speed import _proc_status_kib as _status_kib  # noqa: E402
+from eprop_speed import _reset_peak  # noqa: E402
+
 CARD = REPO / "models" / "eprop_sine.toml"
 DEFAULT_OUT = REPO / "benchmarks" / "results" / "nest_scaling.json"
 #: models/eprop_sine.toml made NEST-expressible (tests/nest/test_nest_backend.py's SINE overrides)
@@ -85,26 +89,6 @@ def torch_bytes(n_rec: int) -> float:
 
 
 # ----------------------------------------------------------------------------------- the worker (subprocess)
-
-
-def _status_kib(field: str) -> int | None:
-    try:
-        with open("/proc/self/status") as fh:
-            for line in fh:
-                if line.startswith(field + ":"):
-                    return int(line.split()[1])
-    except OSError:
-        return None
-    return None
-
-
-def _reset_peak() -> bool:
-    try:
-        with open("/proc/self/clear_refs", "w") as fh:
-            fh.write("5")
-        return True
-    except OSError:
-        return False
 
 
 def worker(backend: str, engine: str, n_rec: int, n_steps: int, threads: int, repeats: int, budget: float) -> dict:
