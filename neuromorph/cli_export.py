@@ -127,7 +127,5 @@ def _run_chip(args: argparse.Namespace, spec, record, what: str):
     if chip is not None and record.checkpoint is not None:
         from neuromorph.storage.checkpoint import load_checkpoint
 
-        state = load_checkpoint(record.checkpoint, args.run)
-        if "chip_steps" in state:
-            chip.grids = type(chip.grids)(dict(state["chip_steps"]), dict(state["chip_exponents"]))
+        chip.restore_grids(load_checkpoint(record.checkpoint, args.run))
     return chip

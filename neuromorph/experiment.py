@@ -448,7 +448,7 @@ def _load_state(run: _Run, state: dict) -> None:
     chip = run.hardware.numerics if run.hardware is not None else None
     if chip is not None and "chip_generator" in state:
         chip.generator.set_state(state["chip_generator"])
-        chip.grids = type(chip.grids)(dict(state["chip_steps"]), dict(state["chip_exponents"]))
+        chip.restore_grids(state)
 
 
 def _chip_state(run: _Run) -> dict:

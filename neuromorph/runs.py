@@ -193,9 +193,8 @@ def _simulate_run(run: LoadedRun, inputs, state: NetworkState | None = None) -> 
 
         chip = prepare(spec).numerics
         if chip is not None:
-            if run.checkpoint is not None and "chip_steps" in run.checkpoint:
-                chip.grids = type(chip.grids)(dict(run.checkpoint["chip_steps"]),
-                                              dict(run.checkpoint["chip_exponents"]))
+            if run.checkpoint is not None:
+                chip.restore_grids(run.checkpoint)
             if chip.mode == "offline":
                 params = chip.deploy(params, rechoose=True)
     low = lower(spec.network, dtype, chip=chip, engine=spec.train.engine, device="cpu")

@@ -212,6 +212,12 @@ class ChipNumerics:
         self.grids = Grids(steps, exps)
         return self.grids
 
+    def restore_grids(self, state: dict) -> None:
+        """Put back the weight grids a run used (a checkpoint's ``chip_steps``, ``chip_exponents``): fixed on
+        chip, so a resumed, exported or simulated run keeps them instead of choosing new ones."""
+        if "chip_steps" in state:
+            self.grids = Grids(dict(state["chip_steps"]), dict(state["chip_exponents"]))
+
     def bits_of(self, name: str) -> tuple[int, bool]:
         if name == "bias" and self.bias == "state":
             return self.profile.state.bias_bits, True
