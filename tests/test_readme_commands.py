@@ -46,8 +46,7 @@ BIAS_GAIN = _set("bias_study.gains=[1.5]", 'bias_study.modes=["bias"]', "bias_st
 SHRINK: dict[str, list[str]] = {
     "neuromorph train models/eprop_sine.toml --out runs/sine.h5": SINE,
     "neuromorph plot runs/sine.h5": [],
-    "neuromorph train models/eprop_sine.toml --out runs/sine_nest.h5 --backend nest --nest-threads 2 --set "
-    "optimizer.name=sgd --set optimizer.lr=1e-4 --set task.silent_steps=2": _set(
+    "neuromorph train models/eprop_sine.toml --out runs/sine_nest.h5 --backend nest --nest-threads 2": _set(
         "train.iterations=2", "network.n_rec=10", "task.n_steps=50", "task.n_in=10"),
     "neuromorph train models/eprop_sine.toml --out runs/sine.h5 --iterations 150": _set("network.n_rec=10",
                                                                                          "task.n_steps=50"),

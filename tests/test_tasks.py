@@ -238,7 +238,7 @@ def test_evidence_config_errors_name_the_field(kwargs: dict, field: str) -> None
 
 
 def test_evidence_silent_steps_blank_the_first_steps_only():
-    """``task.silent_steps`` (what the NEST backend needs) zeroes every input of the first steps and nothing else."""
+    """``task.silent_steps`` (as NEST's e-prop tutorials leave them) zeroes every input of the first steps and nothing else."""
     from neuromorph.config import load_card
 
     plain = load_card("models/eprop_evidence.toml").task.sample(32, torch.Generator().manual_seed(2))

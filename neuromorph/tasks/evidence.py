@@ -78,8 +78,8 @@ class EvidenceAccumulationTask:
         Step in seconds, > 0.
     silent_steps : int, optional
         Keep every input silent in the first ``silent_steps`` steps of a trial (``None``, the default: no change;
-        the NEST backend needs 2: its e-prop synapse drops a spike at step 0 and the last learning-signal term of
-        one at step 1, docs/nest.md). Only background spikes are removed while it is shorter than the gap before
+        NEST's e-prop tutorials leave the first steps of a sequence empty; the NEST backend does not need it,
+        docs/nest.md). Only background spikes are removed while it is shorter than the gap before
         the first cue (50 steps with the defaults).
 
     Notes

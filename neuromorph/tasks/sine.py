@@ -77,8 +77,8 @@ class SinePatternTask:
         Sine periods in seconds, each > 0.
     silent_steps : int, optional
         Keep the inputs silent in the first ``silent_steps`` steps of every trial (``None``, the default,
-        is 0). The raster is drawn as without it, then those steps are cleared. NEST's e-prop synapses need
-        2 (docs/nest.md: a spike at step 0 is dropped, one at step 1 loses a learning-signal term).
+        is 0). The raster is drawn as without it, then those steps are cleared (NEST's e-prop tutorials leave
+        the first steps of a sequence empty; the NEST backend does not need it, docs/nest.md).
 
     Notes
     -----

@@ -20,7 +20,7 @@ from neuromorph.experiment import train
 from neuromorph.network import init_parameters
 from neuromorph.plasticity.rflo import RFLO
 
-NEST_SINE = {"optimizer.name": "sgd", "optimizer.lr": 1e-4, "task.silent_steps": 2, "task.n_steps": 20,
+NEST_SINE = {"optimizer.name": "sgd", "optimizer.lr": 1e-4, "task.n_steps": 20,
              "task.n_in": 5, "network.n_rec": 6, "train.iterations": 1, "train.precision": "float64"}
 
 
@@ -53,7 +53,6 @@ def test_nest_is_registered():
     ("models/eprop_sine.toml", {"rule.mode": "online", "rule.update_interval": 100}, "rule.update_interval = 100"),
     ("models/eprop_sine.toml", {"rule.targets": ["w_in", "w_rec", "w_out", "bias"]}, "learning bias"),
     ("models/eprop_sine.toml", {"rule.targets": ["w_rec", "threshold"]}, "learning threshold"),
-    ("models/eprop_evidence.toml", {}, "learning b_out"),
     ("models/eprop_sine.toml", {"network.readout.tau_out": 0.0}, "instantaneous readout"),
     ("models/reward_bandit.toml", {}, "'reward_eprop' rule"),
 ])
@@ -89,12 +88,18 @@ def _batch_check(spec, batch_size=1, edit=None, params_edit=None):
     return support.check_batch(spec.network, spec.rule, batch, params)
 
 
-def test_a_silent_start_and_a_trailing_mask_pass():
-    assert _batch_check(_sine()) == 20  # the learning window: the whole sequence
+def test_spikes_from_step_0_a_trailing_mask_and_a_readout_bias_pass():
+    """NEST presents every sequence after two silent lead steps (neuromorph.backends.nest.network.LEAD)."""
+    spec = _sine(**{"rule.targets": ["w_in", "w_rec", "w_out", "b_out"], "task.rate": 500.0})
+    g = torch.Generator().manual_seed(0)
+    assert spec.task.sample(1, g).inputs[:2].any()
+    assert _batch_check(spec, params_edit=lambda p: p._replace(b_out=p.b_out + 0.1)) == 20  # the whole sequence
+    alif = load_card("models/eprop_evidence.toml", {"rule.regularization.strength": 0.0})
+    assert alif.rule.targets >= {support.Target.B_OUT}
+    NestBackend().check(alif.network, alif.rule, None, alif.task.n_steps)
 
 
 @pytest.mark.parametrize("edit, feature", [
-    (lambda b: dataclasses.replace(b, inputs=b.inputs.index_fill(0, torch.tensor([1]), 1.0)), "first 2 steps"),
     (lambda b: dataclasses.replace(b, inputs=b.inputs * 0.5), "real-valued inputs"),
     (lambda b: dataclasses.replace(b, mask=b.mask.index_fill(0, torch.tensor([19]), 0.0)), "one block ending"),
     (lambda b: dataclasses.replace(b, mask=b.mask * 0.5), "0/1"),

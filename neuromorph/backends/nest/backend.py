@@ -34,7 +34,7 @@ from neuromorph.backends.nest.support import UnsupportedFeatureError, check_batc
 from neuromorph.errors import ConfigError
 from neuromorph.network import NetworkSpec, Parameters
 from neuromorph.plasticity.base import Target
-from neuromorph.plasticity.losses import loss_value
+from neuromorph.plasticity.losses import loss_value, output_error
 from neuromorph.plasticity.three_factor import feedback_matrix
 from neuromorph.types import LossKind, TrialBatch
 
@@ -112,15 +112,18 @@ class NestBackend:
         check_training(low, rule, params)
         window = check_batch(low.spec, rule, batch, params)
         spec = low.spec
-        learned = frozenset(t.value for t in rule.targets)
+        learned = frozenset(t.value for t in rule.targets if t is not Target.B_OUT)
         weights = {name: _host(getattr(params, name)) for name in ("w_in", "w_rec", "w_out")}
         y, z, grads = run_batch(spec, weights, nest_feedback(spec, feedback_matrix(rule, params, feedback)),
                                 _host(batch.inputs) > 0.5, _targets(kind, batch, spec.n_out), window,
                                 kind is LossKind.CLASSIFICATION, learned, rule.regularization.strength,
-                                rule.regularization.target_hz, self.threads, _betas(spec))
-        apply({Target(name): torch.as_tensor(g, dtype=low.dtype, device=low.device) for name, g in grads.items()})
+                                rule.regularization.target_hz, self.threads, _betas(spec), b_out=_host(params.b_out))
         y_t = torch.as_tensor(y, dtype=low.dtype, device=low.device)
         z_t = torch.as_tensor(z, dtype=low.dtype, device=low.device)
+        grads = {Target(name): torch.as_tensor(g, dtype=low.dtype, device=low.device) for name, g in grads.items()}
+        if Target.B_OUT in rule.targets:
+            grads[Target.B_OUT] = readout_bias_gradient(spec, output_error(kind, y_t, batch.targets, batch.mask))
+        apply(grads)
         loss = loss_value(kind, y_t, batch.targets, batch.mask)
         return SequenceResult(float(loss), float(z_t.sum()), masked_mean(y_t, batch.mask), y_t if record else None,
                               z_t if record else None, {})
@@ -137,9 +140,26 @@ class NestBackend:
         weights = {name: _host(getattr(params, name)) for name in ("w_in", "w_rec", "w_out")}
         y, z, _, v = run_batch(spec, weights, np.zeros((spec.n_rec, spec.n_out)), _host(inputs) > 0.5,
                                np.zeros((n_steps, n_batch, spec.n_out)), n_steps, False, frozenset(), 0.0, 0.0,
-                               self.threads, _betas(spec), membrane=True)
+                               self.threads, _betas(spec), membrane=True, b_out=_host(params.b_out))
         as_t = lambda a: torch.as_tensor(a, dtype=low.dtype, device=low.device)
         return Recording(as_t(z), as_t(v), as_t(y))
+
+
+def readout_bias_gradient(spec: NetworkSpec, delta: torch.Tensor) -> torch.Tensor:
+    r""":math:`\partial E/\partial b^\mathrm{out}_k = \sum_{t,b} \delta_{t,b,k}\, F^\kappa_t(s_\mathrm{out})`, from
+    NEST's recorded readout.
+
+    NEST has no learned readout bias: the backend presents :math:`b^\mathrm{out}` as the readouts' constant current
+    (:func:`neuromorph.backends.nest.network.readout_current`) and takes its gradient, the readout's own
+    quantity, from the output error :math:`\delta` (T, B, n_out) of the recorded readout and the filtered
+    constant :math:`F^\kappa_t = \kappa F^\kappa_{t-1} + s_\mathrm{out}` (the torch backend's ``out_bias_trace``;
+    Bellec et al. 2020, Methods, output weights with a constant input).
+    """
+    from neuromorph.backends.torch.compiled import causal_filter
+
+    ones = torch.ones(delta.shape[0], 1, dtype=delta.dtype)
+    trace = causal_filter(ones, spec.readout.kappa(spec.dt), spec.readout.drive_scale(spec.dt))[:, 0]
+    return torch.einsum("tbk,t->k", delta, trace.to(delta.device))
 
 
 def _targets(kind: LossKind, batch: TrialBatch, n_out: int) -> np.ndarray:

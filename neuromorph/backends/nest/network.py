@@ -19,6 +19,15 @@ and its weights as the jump of the membrane per spike (before the ``1 - alpha`` 
 ms (``dt``, ``tau_*``, ``t_ref``). Every connection has a delay of one step; the generators' offset is one
 step, so a recurrent neuron's sequence starts ``OFFSET_REC = 2`` steps after the generators' and the
 readout's ``OFFSET_OUT = 3`` steps after (NEST's ``get_shift``), its error signal one step later again.
+
+Lead steps. Every sequence is presented after :data:`LEAD` silent steps, in an update interval of
+:math:`U = T + \mathrm{LEAD}` steps: NEST's ``eprop_synapse_bsshslm_2020`` drops a spike that reaches a
+recurrent neuron at step 0 of an interval, and, for an input that spikes at step 1 of the next interval, the
+last learning-signal term of the interval before. From rest, with no input and zero biases, nothing happens in
+the lead steps (no spike, :math:`\bar z = 0`, so no eligibility; they are outside the learning window), so the
+interval's sequence is neuromorph's, shifted. The firing-rate regulariser, which NEST normalises by :math:`U`
+(:math:`c\,(n/U - f_0\Delta t)/U`), gets :math:`c' = c\,U^2/T^2` and :math:`f_0' = f_0 T/U`, which give
+neuromorph's :math:`c\,(n/T - f_0\Delta t)/T` (:func:`regulariser_in_interval`).
 """
 
 from __future__ import annotations
@@ -28,6 +37,8 @@ import numpy as np
 #: the gradient-descent step the gradient is read off with (a power of two: dividing by it is exact);
 #: a large step makes :math:`w - w'` dominated by the gradient, so the cancellation costs no precision
 ETA = 2.0**20
+#: silent steps before every sequence in its NEST update interval (module docstring)
+LEAD = 2
 #: steps from a generator's spike time to the sequence step of a recurrent neuron / the readout
 OFFSET_GEN, OFFSET_REC, OFFSET_OUT = 1, 2, 3
 #: steps from a sequence's start to the first step of its target signal (generator, three delays)
@@ -72,6 +83,31 @@ def neuron_parameters(neuron, dt: float, c_reg: float, f_target: float) -> tuple
     return "eprop_iaf_adapt_bsshslm_2020", adapt
 
 
+def regulariser_in_interval(c_reg: float, f_target: float, n_steps: int) -> tuple[float, float]:
+    r"""NEST's ``(c_reg, f_target)`` for neuromorph's regulariser over sequences of ``n_steps`` in intervals of
+    :math:`U = T + \mathrm{LEAD}` steps.
+
+    NEST's per-interval factor is :math:`c'(n/U - f_0'\Delta t)/U` (``write_firing_rate_reg_to_history``);
+    :math:`c' = c\,U^2/T^2` and :math:`f_0' = f_0\,T/U` make it :math:`c(n/T - f_0\Delta t)/T`, neuromorph's
+    :math:`r_j` for one sequence (:meth:`neuromorph.plasticity.losses.RateRegularization.coefficient`).
+    """
+    ratio = (n_steps + LEAD) / n_steps
+    return c_reg * ratio**2, f_target / ratio
+
+
+def readout_current(spec, b_out: np.ndarray) -> np.ndarray:
+    r"""The readouts' ``I_e`` (pA) that adds neuromorph's :math:`s_\mathrm{out} b^\mathrm{out}` every step.
+
+    NEST's readout integrates :math:`v_t = \kappa v_{t-1} + P_{i} I_e + P_z \sum_i w_i z_i` with
+    :math:`P_i = \tau_m (1-\kappa)/C_m` (``eprop_readout_bsshslm_2020``), neuromorph's
+    :math:`y_t = \kappa y_{t-1} + s_\mathrm{out}(W^\mathrm{out} z_t + b^\mathrm{out})`, so
+    :math:`I_e = s_\mathrm{out} b^\mathrm{out} / (\tau_m (1-\kappa))` with :math:`C_m = 1`.
+    """
+    tau_ms = spec.readout.tau_out * 1e3
+    kappa = np.exp(-spec.dt * 1e3 / tau_ms)
+    return np.asarray(b_out, dtype=np.float64) * spec.readout.drive_scale(spec.dt) / (tau_ms * (1.0 - kappa))
+
+
 def _times(steps: np.ndarray, res: float) -> np.ndarray:
     return np.round(steps.astype(np.float64) * res, 10)
 
@@ -79,7 +115,7 @@ def _times(steps: np.ndarray, res: float) -> np.ndarray:
 def run_batch(
     spec, weights: dict[str, np.ndarray], feedback: np.ndarray, inputs: np.ndarray, targets: np.ndarray,
     window: int, classification: bool, learned: frozenset[str], c_reg: float, f_target: float, threads: int = 1,
-    betas: np.ndarray | None = None, membrane: bool = False,
+    betas: np.ndarray | None = None, membrane: bool = False, b_out: np.ndarray | None = None,
 ) -> tuple:
     r"""Simulate the batch and return ``(y, z, gradients)`` (and ``v`` with ``membrane``).
 
@@ -103,13 +139,16 @@ def run_batch(
     learned : frozenset of str
         The weight matrices NEST learns; the others are e-prop synapses with ``eta = 0``.
     c_reg, f_target : float
-        Firing-rate regulariser: coefficient and target rate (Hz).
+        Firing-rate regulariser: coefficient and target rate (Hz), neuromorph's (rescaled for the lead steps
+        here, :func:`regulariser_in_interval`).
     threads : int
         NEST's virtual processes (``total_num_virtual_procs``).
     betas : ndarray, optional
         (n_rec,) ALIF adaptation strengths (mV per spike).
     membrane : bool
         Also record the recurrent membranes ``v`` (T, B, n_rec), pre-reset as neuromorph's.
+    b_out : ndarray, optional
+        (n_out,) readout bias, as the readouts' constant current (:func:`readout_current`).
 
     Returns
     -------
@@ -124,12 +163,13 @@ def run_batch(
     n_steps, batch, n_in = inputs.shape
     n_rec, n_out, dt = spec.n_rec, spec.n_out, spec.dt
     res = dt * 1e3
-    total = batch * n_steps
+    interval = n_steps + LEAD
+    total = batch * interval
     nest.ResetKernel()
     nest.set(resolution=res, total_num_virtual_procs=int(threads), print_time=False,
-             eprop_update_interval=n_steps * res, eprop_learning_window=window * res,
+             eprop_update_interval=interval * res, eprop_learning_window=window * res,
              eprop_reset_neurons_on_update=True)
-    model, params = neuron_parameters(spec.neuron, dt, c_reg, f_target)
+    model, params = neuron_parameters(spec.neuron, dt, *regulariser_in_interval(c_reg, f_target, n_steps))
     readout_p = {"C_m": 1.0, "E_L": 0.0, "I_e": 0.0, "V_m": 0.0, "tau_m": spec.readout.tau_out * 1e3,
                  "regular_spike_arrival": not spec.readout.output_scaling,
                  "loss": "cross_entropy" if classification else "mean_squared_error"}
@@ -139,6 +179,8 @@ def run_batch(
     if betas is not None:
         nrns.set([{"adapt_beta": float(b)} for b in betas])
     readout = nest.Create("eprop_readout_bsshslm_2020", n_out, readout_p)
+    if b_out is not None:
+        readout.set([{"I_e": float(i)} for i in readout_current(spec, b_out)])
     target_gen = nest.Create("step_rate_generator", n_out)
     final = nest.Create("spike_generator", 1)
     rec_spikes = nest.Create("spike_recorder")
@@ -180,13 +222,14 @@ def run_batch(
     if membrane:
         nest.Connect(rec_meter, nrns)
 
-    starts = OFFSET_GEN + n_steps * np.arange(batch)
+    starts = OFFSET_GEN + LEAD + interval * np.arange(batch)
     spikes = inputs.astype(bool)
     gen_in.set([{"spike_times": _times(np.concatenate([np.flatnonzero(spikes[:, b, i]) + starts[b]
                                                        for b in range(batch)]), res)} for i in range(n_in)])
     steps = np.arange(total)
+    lead = np.zeros((batch, LEAD))
     for k in range(n_out):
-        values = np.concatenate([targets[:, b, k] for b in range(batch)]).astype(np.float64)
+        values = np.concatenate([lead, targets[:, :, k].T], axis=1).ravel().astype(np.float64)
         target_gen[k].set(amplitude_times=_times(steps + OFFSET_TARGET, res), amplitude_values=values)
     t_final = OFFSET_GEN + total + FINAL_UPDATE_STEP
     final.set(spike_times=_times(np.array([t_final]), res))
@@ -198,12 +241,9 @@ def run_batch(
         np.fill_diagonal(before["w_rec"], 0.0)  # no autapse: no connection, and 0 in the read-back matrix
     nest.Simulate((t_final + OFFSET_TARGET + FINAL_TAIL) * res)
 
-    z = np.zeros((n_steps, batch, n_rec))
     ev = rec_spikes.events
-    step = np.round(np.asarray(ev["times"]) / res).astype(np.int64) - OFFSET_REC - 1
-    keep = (step >= 0) & (step < total)
-    first = int(nrns[0].global_id)
-    z[step[keep] % n_steps, step[keep] // n_steps, np.asarray(ev["senders"])[keep] - first] = 1.0
+    z = _in_sequences(np.asarray(ev["times"]), np.asarray(ev["senders"]) - int(nrns[0].global_id),
+                      np.ones(len(ev["times"])), OFFSET_REC, n_steps, batch, n_rec, res)
     y = _recorded(meter, readout, OFFSET_OUT, n_steps, batch, res)
     grads = {}
     for name, (pre, post) in _projections(parrots, nrns, readout).items():
@@ -214,17 +254,25 @@ def run_batch(
     return y, z, grads
 
 
-def _recorded(meter, nodes, offset: int, n_steps: int, batch: int, res: float) -> np.ndarray:
-    """A multimeter's ``V_m`` of ``nodes`` as (T, B, n): sequence step ``j`` of sequence ``b`` is recorded at
-    ``offset + b T + j + 1`` steps (NEST stamps a step's state with the end of the step)."""
-    out = np.zeros((n_steps, batch, len(nodes)))
-    ev = meter.events
-    step = np.round(np.asarray(ev["times"]) / res).astype(np.int64) - offset - 1
-    keep = (step >= 0) & (step < batch * n_steps)
-    first = int(nodes[0].global_id)
-    out[step[keep] % n_steps, step[keep] // n_steps, np.asarray(ev["senders"])[keep] - first] = \
-        np.asarray(ev["V_m"])[keep]
+def _in_sequences(times: np.ndarray, index: np.ndarray, values: np.ndarray, offset: int, n_steps: int, batch: int,
+                  n: int, res: float) -> np.ndarray:
+    """Events at NEST ``times`` (ms) of nodes ``index`` as (T, B, n): sequence step ``j`` of sequence ``b`` is
+    stamped ``offset + b U + LEAD + j + 1`` steps (NEST stamps a step's state and spikes with the step's end);
+    the lead steps and what follows the batch are dropped."""
+    interval = n_steps + LEAD
+    out = np.zeros((n_steps, batch, n))
+    step = np.round(times / res).astype(np.int64) - offset - 1
+    seq, j = step // interval, step % interval - LEAD
+    keep = (step >= 0) & (seq < batch) & (j >= 0)
+    out[j[keep], seq[keep], index[keep]] = values[keep]
     return out
+
+
+def _recorded(meter, nodes, offset: int, n_steps: int, batch: int, res: float) -> np.ndarray:
+    """A multimeter's ``V_m`` of ``nodes`` as (T, B, n) (:func:`_in_sequences`)."""
+    ev = meter.events
+    return _in_sequences(np.asarray(ev["times"]), np.asarray(ev["senders"]) - int(nodes[0].global_id),
+                         np.asarray(ev["V_m"]), offset, n_steps, batch, len(nodes), res)
 
 
 def _projections(parrots, nrns, readout) -> dict:

@@ -4,7 +4,7 @@ NEST 3.10's e-prop models (``eprop_iaf_bsshslm_2020``, ``eprop_iaf_adapt_bsshslm
 ``eprop_readout_bsshslm_2020``, ``eprop_synapse_bsshslm_2020``; Bellec et al. 2020's tutorial models)
 express one network: LIF or ALIF neurons with a piecewise-linear pseudo-derivative, a leaky readout
 (mean squared error or softmax cross-entropy), e-prop with an update at the end of every sequence, the
-firing-rate regulariser, weights as the only learned parameters. Every refusal is one line that names the
+firing-rate regulariser, weights (and the readout bias, as a constant current) as the learned parameters. Every refusal is one line that names the
 feature and a backend that runs it (:class:`UnsupportedFeatureError`). Checks that need the batch (its
 size, inputs and mask) run before the first sequence is simulated (:func:`check_batch`).
 """
@@ -23,10 +23,9 @@ from neuromorph.plasticity.base import Target
 from neuromorph.plasticity.eprop import EProp
 from neuromorph.types import TrialBatch
 
-#: the weight matrices NEST's e-prop synapses learn
-NEST_TARGETS = frozenset({Target.W_IN, Target.W_REC, Target.W_OUT})
-#: silent steps a sequence needs at its start (docs/nest.md: NEST's synapses and the first two steps)
-SILENT_STEPS = 2
+#: what the backend learns: the weight matrices NEST's e-prop synapses learn, and the readout bias, presented as the
+#: readouts' constant current with its gradient from the recorded readout (:mod:`neuromorph.backends.nest.backend`)
+NEST_TARGETS = frozenset({Target.W_IN, Target.W_REC, Target.W_OUT, Target.B_OUT})
 #: the install hint when NEST is missing
 INSTALL = "pip install 'neuromorph[nest]' (nest-simulator 3.10) or use --backend torch"
 
@@ -66,8 +65,8 @@ def check_supported(spec: NetworkSpec, rule, chip, n_steps: int | None = None) -
                   "--backend torch")
     extra = sorted(t.value for t in rule.targets - NEST_TARGETS)
     if extra:
-        raise _no(f"learning {', '.join(extra)} (NEST's e-prop learns synapse weights only: w_in, w_rec, w_out)",
-                  "set rule.targets to weights only or use --backend torch")
+        raise _no(f"learning {', '.join(extra)} (NEST's e-prop learns synapse weights: w_in, w_rec, w_out; and "
+                  "the readout bias b_out)", "set rule.targets to those or use --backend torch")
     if rule.split_signed:
         raise _no("split-signed learning signals (rule.split_signed, a chip's unsigned traces)")
     _require_nest()
@@ -76,20 +75,16 @@ def check_supported(spec: NetworkSpec, rule, chip, n_steps: int | None = None) -
 def check_batch(spec: NetworkSpec, rule: EProp, batch: TrialBatch, params: Parameters) -> int:
     """Refuse a batch NEST cannot present; returns the learning window (the masked steps at the end).
 
-    * inputs must be spikes (0/1) and silent in the first :data:`SILENT_STEPS` steps of every sequence;
+    * inputs must be spikes (0/1);
     * the mask must be 0/1, the same in every sequence, and 1 on a block of steps that ends the sequence
       (NEST's ``eprop_learning_window``);
     * the firing-rate regulariser with ``B > 1`` sequences: NEST regularises each sequence's own rate,
       neuromorph the batch mean (Bellec et al. 2020, Methods), so they differ;
-    * biases, threshold offsets and readout biases must be zero (NEST has no such learned term).
+    * biases and threshold offsets must be zero (NEST's neurons have no such term per neuron).
     """
     x = batch.inputs
     if not bool(((x == 0) | (x == 1)).all()):
         raise _no("real-valued inputs (NEST's inputs are spike trains: the task's inputs must be 0/1)")
-    if bool(x[:SILENT_STEPS].any()):
-        raise _no(f"input spikes in the first {SILENT_STEPS} steps of a sequence (NEST's e-prop synapse drops a "
-                  "spike at step 0 and the last learning-signal term of one at step 1)",
-                  f"set task.silent_steps = {SILENT_STEPS} or use --backend torch")
     mask = batch.mask
     if not bool(((mask == 0) | (mask == 1)).all()) or not bool((mask == mask[:, :1]).all()):
         raise _no("a mask that is not 0/1 or differs between the sequences of a batch (NEST has one learning "
@@ -103,7 +98,7 @@ def check_batch(spec: NetworkSpec, rule: EProp, batch: TrialBatch, params: Param
         raise _no(f"the firing-rate regulariser with train.batch_size = {batch.batch_size} (NEST regularises each "
                   "sequence's rate, neuromorph the batch's mean rate)", "set train.batch_size = 1, "
                   "rule.regularization.strength = 0, or use --backend torch")
-    for name in ("bias", "threshold", "b_out"):
+    for name in ("bias", "threshold"):
         value = getattr(params, name)
         if value is not None and bool(torch.as_tensor(value).ne(0).any()):
             raise _no(f"a non-zero {name} (NEST's neurons have no such parameter per neuron and sequence)")
