@@ -59,7 +59,8 @@ def _train(args: argparse.Namespace) -> int:
                    target=_target(args))
     loss = result.curves["loss"]
     note = f" (resumed at iteration {result.resumed_from})" if result.resumed_from else ""
-    print(f"{args.out}: {result.iterations} iterations{note}, loss {loss[0]:.4g} -> {loss[-1]:.4g}")
+    if result.writer:  # under mpirun, rank 0 speaks for all
+        print(f"{args.out}: {result.iterations} iterations{note}, loss {loss[0]:.4g} -> {loss[-1]:.4g}")
     return 0
 
 
@@ -81,10 +82,11 @@ def _continue(args: argparse.Namespace) -> int:
     spec = resolve(apply_overrides(card, overrides, str(run_file)), str(run_file))
     out = args.out if args.out is not None else run_file
     result = train(spec, out=out, resume=run_file, progress=not args.no_progress, force=args.force,
-                   backend=args.backend, target=args.target)
+                   backend=args.backend, target=_target(args))
     loss = result.curves["loss"]
-    print(f"{out}: {result.iterations} iterations (continued from iteration {result.resumed_from}), "
-          f"loss {loss[0]:.4g} -> {loss[-1]:.4g}")
+    if result.writer:  # under mpirun, rank 0 speaks for all
+        print(f"{out}: {result.iterations} iterations (continued from iteration {result.resumed_from}), "
+              f"loss {loss[0]:.4g} -> {loss[-1]:.4g}")
     return 0
 
 
@@ -391,7 +393,8 @@ def _backend_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--target", choices=("numpy", "cython", "cpp_standalone"), default="numpy",
                    help="with --backend brian2: brian2's code-generation target (default numpy)")
     p.add_argument("--nest-threads", type=int, default=1, metavar="N",
-                   help="with --backend nest: NEST's threads (total_num_virtual_procs; default 1)")
+                   help="with --backend nest: NEST's threads per process (under mpirun -np P: P x N virtual "
+                        "processes; default 1)")
 
 
 def _target(args: argparse.Namespace) -> str:

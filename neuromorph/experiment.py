@@ -21,6 +21,7 @@ checkpoint, so 150 + 150 iterations end with the same numbers as 300 (``tests/te
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import dataclasses
 import inspect
@@ -46,7 +47,7 @@ from neuromorph.plasticity.losses import accuracy
 from neuromorph.resume import card_differences, profile_digest, resume_changes
 from neuromorph.storage import RunRecord, package_versions, read_run, write_run
 from neuromorph.storage.checkpoint import check_params, load_checkpoint, stored_card
-from neuromorph.storage.lock import one_writer
+from neuromorph.storage.lock import output_lock
 from neuromorph.tasks import TASKS
 from neuromorph.tasks.data import BatchSource, DataTask, batch_source
 from neuromorph.types import LossKind, TrialBatch
@@ -64,6 +65,9 @@ class TrainResult:
     resumed_from: int = 0
     path: Path | None = None
     hardware: HardwareSetup | None = None  #: the profile, its setup report and arithmetic (grids)
+    #: whether this process wrote ``path``: False on an MPI rank other than 0 (``mpirun ... --backend nest``), which
+    #: trained the same numbers and wrote and printed nothing (:mod:`neuromorph.backends.nest.mpi`)
+    writer: bool = True
 
 
 @dataclass
@@ -150,7 +154,6 @@ def train(
                   target=target, data=data, resume=resume)
 
 
-@one_writer  # a second process writing the same ``out`` is refused with one line naming the holder
 def _train(spec: RunSpec, *, out, params, feedback, progress, force, backend, target, data, resume) -> TrainResult:
     torch.set_num_threads(spec.train.threads)
     if data is None and type(spec.task) not in TASKS.values():
@@ -169,42 +172,49 @@ def _train(spec: RunSpec, *, out, params, feedback, progress, force, backend, ta
     if source is None and isinstance(spec.task, DataTask):
         raise ConfigError(f"the card's task is 'data' ({spec.task.source or 'user batches'}): pass the batches as "
                           "train(spec, data=...), the same ones to continue a run")
-    run = _start(spec, params, feedback, hardware, runner)
-    run.data = source
-    if resume is not None:
-        resumed_from = _continue(run, Path(resume), Path(out), toml, spec, force)
-    else:
-        resumed_from = _resume(run, Path(out), toml, force) if out is not None else 0
-    if out is not None and resumed_from == spec.train.iterations:
-        runner.close()
-        if resume is not None and Path(out).resolve() != Path(resume).resolve():
+    # the one place that decides who writes: a backend's ``writer`` (False on an MPI rank other than 0, which reads
+    # the run file to resume as rank 0 does but never locks, writes or prints it; neuromorph.backends.nest.mpi)
+    writer = getattr(runner, "writer", True)
+    keep = out is not None and writer  # this process writes the run file
+    # a second process writing the same ``out`` is refused with one line naming the holder
+    with output_lock(out) if keep else contextlib.nullcontext():
+        run = _start(spec, params, feedback, hardware, runner)
+        run.data = source
+        if resume is not None:
+            resumed_from = _continue(run, Path(resume), Path(out), toml, spec, force)
+        else:
+            resumed_from = _resume(run, Path(out), toml, force) if out is not None else 0
+        if out is not None and resumed_from == spec.train.iterations:
+            runner.close()
+            if keep and resume is not None and Path(out).resolve() != Path(resume).resolve():
+                write_run(out, _record(spec, run, toml, "complete"))
+            return _result(run, spec, resumed_from, Path(out), writer)
+        bar = tqdm(total=spec.train.iterations, initial=run.iteration, disable=not (progress and writer),
+                   desc=spec.rule.name, unit="it")
+        try:
+            with deferred_interrupts() as interrupts:  # Ctrl-C stops after the iteration, with a resumable file
+                while run.iteration < spec.train.iterations:
+                    good = copy.deepcopy(_state(run))
+                    try:
+                        _iteration(spec, run)
+                    except NonFiniteError:
+                        _load_state(run, good)  # the file keeps the last good iteration, not a partial one
+                        raise
+                    bar.update(1)
+                    bar.set_postfix(_postfix(run.curves))
+                    if keep and (run.iteration % spec.train.checkpoint_every == 0 or interrupts.requested):
+                        write_run(out, _record(spec, run, toml, "running"))
+                    interrupts.check()
+        except NeuromorphError as exc:
+            if keep:
+                write_run(out, _record(spec, run, toml, "failed", error=str(exc)))
+            raise
+        finally:
+            bar.close()
+            runner.close()
+        if keep:
             write_run(out, _record(spec, run, toml, "complete"))
-        return _result(run, spec, resumed_from, Path(out))
-    bar = tqdm(total=spec.train.iterations, initial=run.iteration, disable=not progress, desc=spec.rule.name, unit="it")
-    try:
-        with deferred_interrupts() as interrupts:  # Ctrl-C stops after the iteration, with a resumable file
-            while run.iteration < spec.train.iterations:
-                good = copy.deepcopy(_state(run))
-                try:
-                    _iteration(spec, run)
-                except NonFiniteError:
-                    _load_state(run, good)  # the file keeps the last good iteration, not a partial one
-                    raise
-                bar.update(1)
-                bar.set_postfix(_postfix(run.curves))
-                if out is not None and (run.iteration % spec.train.checkpoint_every == 0 or interrupts.requested):
-                    write_run(out, _record(spec, run, toml, "running"))
-                interrupts.check()
-    except NeuromorphError as exc:
-        if out is not None:
-            write_run(out, _record(spec, run, toml, "failed", error=str(exc)))
-        raise
-    finally:
-        bar.close()
-        runner.close()
-    if out is not None:
-        write_run(out, _record(spec, run, toml, "complete"))
-    return _result(run, spec, resumed_from, Path(out) if out is not None else None)
+        return _result(run, spec, resumed_from, Path(out) if out is not None else None, writer)
 
 
 def _start(
@@ -309,7 +319,7 @@ def _record(spec: RunSpec, run: _Run, toml: str, status: str, error: str | None 
         rule_state=run.last_rule_state,
         attrs={"dt": spec.network.dt, "loss": spec.task.loss.value, "rule": spec.rule.name,
                "engine": spec.train.engine, **_hardware_attrs(run),
-               **run.session.backend.attrs},
+               **run.session.backend.attrs, **getattr(run.session.backend, "run_attrs", {})},
         checkpoint=_checkpoint(run),
         error=error,
         recorded=run.recorded,
@@ -460,7 +470,8 @@ def _chip_state(run: _Run) -> dict:
             "chip_exponents": chip.grids.exponents}
 
 
-def _result(run: _Run, spec: RunSpec, resumed_from: int, path: Path | None) -> TrainResult:
+def _result(run: _Run, spec: RunSpec, resumed_from: int, path: Path | None, writer: bool = True) -> TrainResult:
     params = Parameters(**{t.value: p.detach().clone() for t, p in run.params.items()})
     curves = {k: np.asarray(v) for k, v in run.curves.items()}
-    return TrainResult(curves, params, run.feedback.clone(), run.last, run.iteration, resumed_from, path, run.hardware)
+    return TrainResult(curves, params, run.feedback.clone(), run.last, run.iteration, resumed_from, path, run.hardware,
+                       writer)

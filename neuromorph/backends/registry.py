@@ -8,7 +8,10 @@ A backend lowers (network, rule, profile) and runs the time loop. Every backend 
   cannot start from one refuses it);
 * ``simulate(low, params, inputs)``: a forward :class:`~neuromorph.backends.base.Recording`;
 * ``close()``: release builds (temporary projects, compiled code);
-* ``attrs``: what a run file records about it (``backend``, and e.g. ``brian2_target``).
+* ``attrs``: what a run file records about it (``backend``, and e.g. ``brian2_target``); a change blocks a resume;
+* optionally ``run_attrs``, recorded too but not compared on resume (how it ran, not what it computes: NEST's
+  ``nest_processes`` and ``nest_threads``), and ``writer``, False in a process that trains but must not write the
+  run file or print (an MPI rank other than 0: :mod:`neuromorph.backends.nest.mpi`); both default to nothing / True.
 
 Backends are imported only when asked for, so ``import neuromorph`` never imports brian2 or NEST.
 """

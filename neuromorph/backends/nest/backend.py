@@ -71,16 +71,26 @@ def _host(t: torch.Tensor) -> np.ndarray:
 
 
 class NestBackend:
-    """Runs e-prop batches in NEST 3.10 on ``target`` threads (``total_num_virtual_procs``; default 1).
+    """Runs e-prop batches in NEST 3.10 on ``target`` threads per process (default 1), on the MPI processes
+    ``mpirun`` started (:mod:`neuromorph.backends.nest.mpi`; ``total_num_virtual_procs`` = threads x processes).
 
-    The number of threads does not change the numbers (NEST's e-prop is deterministic), so it is not a file
-    attribute that blocks a resume; the NEST version is (``nest_version``).
+    Neither the number of threads nor that of processes changes the numbers (NEST's e-prop is deterministic and
+    the ranks' shares are gathered exactly), so they are recorded (``run_attrs``: ``nest_processes``,
+    ``nest_threads``) but do not block a resume; the NEST version does (``attrs``: ``nest_version``). Under
+    ``mpirun`` only rank 0 is the ``writer`` (the run file, checkpoints, progress and prints): every rank trains
+    the same numbers, one writes them.
     """
 
     def __init__(self, target: str | int | None = None) -> None:
+        from neuromorph.backends.nest.mpi import nest_ranks
+        from neuromorph.backends.nest.network import nest_module
+
         self.threads = parse_threads(target)
+        self.processes, self.rank = nest_ranks(nest_module)  # (1, 0) without mpirun (NEST is not imported then)
+        self.writer = self.rank == 0
         version = nest_version()
         self.attrs = {"backend": "nest", "nest_version": version}
+        self.run_attrs = {"nest_processes": self.processes, "nest_threads": self.threads}
         self.versions = {"nest-simulator": version} if version else {}
 
     def check(self, spec, rule, chip, n_steps: int) -> None:

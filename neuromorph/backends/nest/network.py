@@ -34,6 +34,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from neuromorph.backends.nest.mpi import gathered_events, gathered_weights, ranks
+
 #: the gradient-descent step the gradient is read off with (a power of two: dividing by it is exact);
 #: a large step makes :math:`w - w'` dominated by the gradient, so the cancellation costs no precision
 ETA = 2.0**20
@@ -142,7 +144,8 @@ def run_batch(
         Firing-rate regulariser: coefficient and target rate (Hz), neuromorph's (rescaled for the lead steps
         here, :func:`regulariser_in_interval`).
     threads : int
-        NEST's virtual processes (``total_num_virtual_procs``).
+        NEST's threads per process: ``total_num_virtual_procs = threads x`` the MPI processes (1 without
+        ``mpirun``; :mod:`neuromorph.backends.nest.mpi`).
     betas : ndarray, optional
         (n_rec,) ALIF adaptation strengths (mV per spike).
     membrane : bool
@@ -166,7 +169,8 @@ def run_batch(
     interval = n_steps + LEAD
     total = batch * interval
     nest.ResetKernel()
-    nest.set(resolution=res, total_num_virtual_procs=int(threads), print_time=False,
+    comm = ranks(nest)  # under mpirun: recordings and weights are each rank's share, gathered below
+    nest.set(resolution=res, total_num_virtual_procs=int(threads) * comm.size, print_time=False,
              eprop_update_interval=interval * res, eprop_learning_window=window * res,
              eprop_reset_neurons_on_update=True)
     model, params = neuron_parameters(spec.neuron, dt, *regulariser_in_interval(c_reg, f_target, n_steps))
@@ -241,16 +245,16 @@ def run_batch(
         np.fill_diagonal(before["w_rec"], 0.0)  # no autapse: no connection, and 0 in the read-back matrix
     nest.Simulate((t_final + OFFSET_TARGET + FINAL_TAIL) * res)
 
-    ev = rec_spikes.events
+    ev = gathered_events(rec_spikes, ("times", "senders"), comm)
     z = _in_sequences(np.asarray(ev["times"]), np.asarray(ev["senders"]) - int(nrns[0].global_id),
                       np.ones(len(ev["times"])), OFFSET_REC, n_steps, batch, n_rec, res)
-    y = _recorded(meter, readout, OFFSET_OUT, n_steps, batch, res)
+    y = _recorded(meter, readout, OFFSET_OUT, n_steps, batch, res, comm)
     grads = {}
     for name, (pre, post) in _projections(parrots, nrns, readout).items():
         if name in learned:
-            grads[name] = (before[name] - _weights(nest, pre, post)) / ETA
+            grads[name] = (before[name] - gathered_weights(nest, pre, post, comm)) / ETA
     if membrane:
-        return y, z, grads, _recorded(rec_meter, nrns, OFFSET_REC, n_steps, batch, res)
+        return y, z, grads, _recorded(rec_meter, nrns, OFFSET_REC, n_steps, batch, res, comm)
     return y, z, grads
 
 
@@ -268,22 +272,12 @@ def _in_sequences(times: np.ndarray, index: np.ndarray, values: np.ndarray, offs
     return out
 
 
-def _recorded(meter, nodes, offset: int, n_steps: int, batch: int, res: float) -> np.ndarray:
-    """A multimeter's ``V_m`` of ``nodes`` as (T, B, n) (:func:`_in_sequences`)."""
-    ev = meter.events
+def _recorded(meter, nodes, offset: int, n_steps: int, batch: int, res: float, comm) -> np.ndarray:
+    """A multimeter's ``V_m`` of ``nodes`` (every rank's, ``comm``) as (T, B, n) (:func:`_in_sequences`)."""
+    ev = gathered_events(meter, ("times", "senders", "V_m"), comm)
     return _in_sequences(np.asarray(ev["times"]), np.asarray(ev["senders"]) - int(nodes[0].global_id),
                          np.asarray(ev["V_m"]), offset, n_steps, batch, len(nodes), res)
 
 
 def _projections(parrots, nrns, readout) -> dict:
     return {"w_in": (parrots, nrns), "w_rec": (nrns, nrns), "w_out": (nrns, readout)}
-
-
-def _weights(nest, pre, post) -> np.ndarray:
-    """The (post, pre) weight matrix of the connections from ``pre`` to ``post`` (0 where there is none)."""
-    conns = nest.GetConnections(pre, post).get(["source", "target", "weight"])
-    w = np.zeros((len(post), len(pre)))
-    targets = np.atleast_1d(np.asarray(conns["target"])) - post[0].global_id
-    sources = np.atleast_1d(np.asarray(conns["source"])) - pre[0].global_id
-    w[targets, sources] = np.atleast_1d(np.asarray(conns["weight"], dtype=np.float64))
-    return w
