@@ -252,7 +252,7 @@ def run_batch(
     grads = {}
     for name, (pre, post) in _projections(parrots, nrns, readout).items():
         if name in learned:
-            grads[name] = (before[name] - gathered_weights(nest, pre, post, comm)) / ETA
+            grads[name] = (before[name] - _weights(nest, pre, post, comm)) / ETA
     if membrane:
         return y, z, grads, _recorded(rec_meter, nrns, OFFSET_REC, n_steps, batch, res, comm)
     return y, z, grads
@@ -281,3 +281,9 @@ def _recorded(meter, nodes, offset: int, n_steps: int, batch: int, res: float, c
 
 def _projections(parrots, nrns, readout) -> dict:
     return {"w_in": (parrots, nrns), "w_rec": (nrns, nrns), "w_out": (nrns, readout)}
+
+
+def _weights(nest, pre, post, comm) -> np.ndarray:
+    """The (post, pre) weight matrix of the connections from ``pre`` to ``post`` (0 where there is none), over
+    every rank (:func:`neuromorph.backends.nest.mpi.gathered_weights`; benchmarks/nest_scaling.py times it)."""
+    return gathered_weights(nest, pre, post, comm)
