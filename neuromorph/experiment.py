@@ -181,7 +181,7 @@ def _train(spec: RunSpec, *, out, params, feedback, progress, force, backend, ta
         run = _start(spec, params, feedback, hardware, runner)
         run.data = source
         if resume is not None:
-            resumed_from = _continue(run, Path(resume), Path(out), toml, spec, force)
+            resumed_from = _continue(run, Path(resume), Path(out), toml, spec, force, writer)
         else:
             resumed_from = _resume(run, Path(out), toml, force) if out is not None else 0
         if out is not None and resumed_from == spec.train.iterations:
@@ -402,14 +402,15 @@ def _resume(run: _Run, out: Path, toml: str, force: bool) -> int:
     return run.iteration
 
 
-def _continue(run: _Run, source: Path, out: Path, toml: str, spec: RunSpec, force: bool) -> int:
+def _continue(run: _Run, source: Path, out: Path, toml: str, spec: RunSpec, force: bool, writer: bool = True) -> int:
     """Load the run at ``source`` to continue it to ``spec.train.iterations`` (``train(resume=...)``).
 
     The stored card may differ in ``train.iterations`` only; the profile file, backend and numeric packages
     must be the same (:func:`resume_changes`); the file must hold a checkpoint. Returns its iteration.
     """
     record = read_run(source, with_checkpoint=True)  # a missing, corrupt or foreign file: StorageError
-    if out.resolve() != source.resolve() and out.exists() and not force:
+    # a process that does not write overwrites nothing (under mpirun rank 0 may already have written ``out``)
+    if writer and out.resolve() != source.resolve() and out.exists() and not force:
         raise ConfigError(f"{out} exists: continuing {source} into it would overwrite it; pass --force or pick "
                           "another --out")
     differences = [d for d in card_differences(stored_card(record, source), tomllib.loads(toml))
