@@ -158,6 +158,17 @@ def test_no_launcher_imports_no_nest():
     assert mpi.nest_ranks(load, {}) == (1, 0)
 
 
+@pytest.mark.skipif(mpi.nest_built_with_mpi() is not False, reason="needs a NEST whose config.h says it has no MPI "
+                    "(the PyPI wheel)")
+def test_nest_without_mpi_is_refused_before_it_is_imported():
+    """NEST 3.10 without MPI would end the process at import under a launcher, with its own message."""
+    def load():
+        raise AssertionError("NEST imported")
+
+    with pytest.raises(ConfigError, match="not MPI-enabled"):
+        mpi.nest_ranks(load, {"OMPI_COMM_WORLD_SIZE": "2"})
+
+
 @pytest.mark.skipif(not nest_available(), reason="NEST is not installed (pip install 'neuromorph[nest]')")
 def test_cli_under_mpirun_with_nest_without_mpi_is_refused_in_one_line(tmp_path, monkeypatch, capsys):
     """What ``mpirun -np 2 neuromorph train ...`` with the PyPI wheel does: the launcher's variable is set, NEST

@@ -21,8 +21,11 @@ file: :func:`check_launch` refuses it. ``mpi4py`` is imported only when NEST run
 
 from __future__ import annotations
 
+import importlib.util
 import os
+import re
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 import numpy as np
 
@@ -64,6 +67,21 @@ def check_launch(nest_processes: int, environ: Mapping[str, str] | None = None) 
                           f"run file; use {FIX}")
 
 
+def nest_built_with_mpi() -> bool | None:
+    """Whether the installed NEST was built with MPI, read without importing it (None: cannot tell).
+
+    NEST 3.10 without MPI ends the process at ``import nest`` when it sees an MPI launcher (exit 127, its own
+    message); its Python package's ``include/nest/config.h`` (pip's wheels and sdist builds install it) says
+    ``#define HAVE_MPI`` or not, so the refusal can be :func:`check_launch`'s line instead.
+    """
+    spec = importlib.util.find_spec("nest")
+    for root in (spec.submodule_search_locations or []) if spec is not None else []:
+        header = Path(root) / "include" / "nest" / "config.h"
+        if header.is_file():
+            return re.search(r"^#define HAVE_MPI\b", header.read_text(errors="replace"), re.M) is not None
+    return None
+
+
 def nest_ranks(load_nest, environ: Mapping[str, str] | None = None) -> tuple[int, int]:
     """``(processes, rank)`` of NEST: ``(1, 0)`` unless an MPI launcher started this program.
 
@@ -75,6 +93,8 @@ def nest_ranks(load_nest, environ: Mapping[str, str] | None = None) -> tuple[int
 
     if launched_processes(environ)[0] <= 1 or not nest_available():
         return 1, 0  # a missing NEST is refused with its install line by the backend's setup check
+    if nest_built_with_mpi() is False:
+        check_launch(1, environ)  # before the import, which would end the process with NEST's own message
     nest = load_nest()
     processes = int(nest.NumProcesses())
     check_launch(processes, environ)
