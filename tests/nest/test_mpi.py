@@ -3,8 +3,8 @@
 Three parts:
 
 * the gather helpers of :mod:`neuromorph.backends.nest.mpi` on a fake two-rank split (pure numpy, no MPI);
-* the refusal of a NEST without MPI under ``mpirun`` (the launcher's environment variable set, NEST's real
-  ``NumProcesses()``; needs NEST, skipped without it);
+* the refusal of a NEST without MPI under ``mpirun`` (the launcher's environment variable set and the installed
+  NEST's real build, or a real ``mpirun`` where one is installed; needs NEST, skipped without it);
 * the real thing: the sine card under ``mpirun -np 2`` with an MPI build of NEST against one process. It needs a
   Python whose NEST is an MPI build, named by ``NEUROMORPH_NEST_MPI_PYTHON`` (docs/nest.md says how to build one),
   and ``mpirun``; it is skipped otherwise: CI installs the PyPI wheel of ``nest-simulator``, which has no MPI.
@@ -171,8 +171,9 @@ def test_nest_without_mpi_is_refused_before_it_is_imported():
 
 @pytest.mark.skipif(not nest_available(), reason="NEST is not installed (pip install 'neuromorph[nest]')")
 def test_cli_under_mpirun_with_nest_without_mpi_is_refused_in_one_line(tmp_path, monkeypatch, capsys):
-    """What ``mpirun -np 2 neuromorph train ...`` with the PyPI wheel does: the launcher's variable is set, NEST
-    (really imported) runs on one process, so the run is refused at setup and no file is written."""
+    """What ``mpirun -np 2 neuromorph train ...`` with the PyPI wheel does: the launcher's variable is set, the
+    installed NEST has no MPI (its config.h, or ``NumProcesses()`` once imported), so the run is refused at setup
+    and no file is written."""
     from neuromorph.cli import main
 
     import nest
