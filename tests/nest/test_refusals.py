@@ -109,10 +109,12 @@ def test_batches_nest_cannot_present_are_refused(edit, feature):
         _batch_check(_sine(), edit=edit)
 
 
-def test_the_rate_regulariser_with_more_than_one_sequence_is_refused():
-    with pytest.raises(UnsupportedFeatureError, match="train.batch_size = 2"):
+def test_the_batch_rate_regulariser_with_more_than_one_sequence_is_refused():
+    with pytest.raises(UnsupportedFeatureError, match=r'train.batch_size = 2 .*rule.regularization.rate = "sequence"'):
         _batch_check(_sine(), batch_size=2)
     assert _batch_check(_sine(**{"rule.regularization.strength": 0.0}), batch_size=2) == 20
+    assert _batch_check(_sine(**{"rule.regularization.rate": "sequence"}), batch_size=2) == 20  # NEST's form
+    assert _batch_check(_sine(), batch_size=1) == 20  # one sequence: the two forms are one
 
 
 def test_non_zero_biases_are_refused():
