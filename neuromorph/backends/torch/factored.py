@@ -77,17 +77,17 @@ class SequenceFactors(NamedTuple):
     delta: torch.Tensor  #: (T, B, n_out)  output error
     out_trace: torch.Tensor  #: (T, B, n_rec)  Z^kappa
     out_bias_trace: torch.Tensor  #: (T, B, 1)   F_kappa(1)
-    spike_count: torch.Tensor  #: (n_rec,) spikes summed over batch and time
+    spike_count: torch.Tensor  #: (B, n_rec) spikes of each sequence, summed over time
 
 
 def post_coefficient(
     f: SequenceFactors, c: TraceConstants, reg: RateRegularization, dt: float, scan: Scan = reverse_scan
 ) -> torch.Tensor:
-    r"""The per-neuron factor multiplying :math:`P^t_i`: :math:`\psi^t(c^t - \mu^{t+1})`."""
+    r"""The per-neuron factor multiplying :math:`P^t_i`: :math:`\psi^t(c^t - \mu^{t+1})`; the rate term :math:`r`
+    (:meth:`.RateRegularization.coefficient`) is (n,) or, per sequence, (B, n), against (T, B, n)."""
     coeff = c.s_out * scan(f.learning, c.kappa)
     if reg.strength > 0:
-        n_samples = f.psi.shape[0] * f.psi.shape[1]
-        coeff = coeff + reg.coefficient(f.spike_count, n_samples, dt)
+        coeff = coeff + reg.coefficient(f.spike_count, f.psi.shape[0], dt)
     post = f.psi * coeff
     if c.adaptive:
         mu = scan(c.beta * post, c.rho - c.beta * f.psi)
@@ -159,7 +159,7 @@ def compiled_traces(fw: Forward, ctx: RuleContext) -> SequenceFactors:
             else [None] * len(channels)
         inp, rec, bias, out, out_bias = (compiled.projected_filter(u, d, s, compiled.trace_grid(chip, s), draw)
                                          for (u, d, s), draw in zip(channels, draws))
-    return SequenceFactors(inp, rec, bias, fw.psi, torch.empty(0), torch.empty(0), out, out_bias, fw.z.sum((0, 1)))
+    return SequenceFactors(inp, rec, bias, fw.psi, torch.empty(0), torch.empty(0), out, out_bias, fw.z.sum(0))
 
 
 def eprop_traces(fw: Forward, ctx: RuleContext) -> SequenceFactors:
@@ -178,7 +178,7 @@ def eprop_traces(fw: Forward, ctx: RuleContext) -> SequenceFactors:
         hist.append(tr)
     inp, rec, bias, out, out_bias = (torch.stack(h) for h in zip(*hist))
     empty = torch.empty(0)
-    return SequenceFactors(inp, rec, bias, fw.psi, empty, empty, out, out_bias, fw.z.sum((0, 1)))
+    return SequenceFactors(inp, rec, bias, fw.psi, empty, empty, out, out_bias, fw.z.sum(0))
 
 
 def eprop_factored(rule: EProp, fw: Forward, delta: torch.Tensor, learning: torch.Tensor, ctx: RuleContext,
