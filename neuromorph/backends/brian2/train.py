@@ -131,7 +131,7 @@ class Brian2Backend:
 
     def _update(self, net: Brian2Network, rule: ThreeFactorRule, low: Lowered, apply: ApplyFn, start: int, stop: int) -> None:
         """Hand the window's gradient to ``apply`` through :func:`online_gradients` (rate term included; the network
-        keeps :math:`\sum_t e` per batch copy, summed here unless ``rule.regularization.rate = "sequence"``)."""
+        keeps the window's sum of e per batch copy, summed here unless ``rule.regularization.rate = "sequence"``)."""
         dtype = torch.float64
         per_sequence = rule.regularization.per_sequence
         acc, acc_e, ebar = {}, {}, {}

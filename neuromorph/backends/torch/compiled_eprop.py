@@ -18,11 +18,11 @@ r"""Factored e-prop as two compiled passes over the sequence: forward, then the 
     \mu_t = \beta(\psi_t c_t) + (\rho - \beta\psi_t)\,\mu_{t+1}, \qquad Q_t = p_t + \alpha Q_{t+1}
 
    (:math:`G = B D` is the κ-filtered learning signal :math:`L = B\delta`, :math:`\mu` the ALIF adjoint of
-   :func:`.factored.post_coefficient`, :math:`r` the firing-rate term of the sequence,
-   :meth:`~neuromorph.plasticity.RateRegularization.coefficient` of the forward pass's spike counts). Exchanging the order of the sums over
-   the presynaptic trace :math:`P_t = \sum_{s \le t} \alpha^{t-s} s_\mathrm{in} u_s` gives
-   :math:`\sum_t p_t P_t^\top = s_\mathrm{in} \sum_s Q_s u_s^\top`, so every gradient is accumulated from the raw
-   activity :math:`u_s` of the step (:math:`x_s`, :math:`z_{s-1}`, 1), adding only where it is nonzero:
+   :func:`.factored.post_coefficient`, :math:`r` the sequence's firing-rate term,
+   :meth:`~neuromorph.plasticity.RateRegularization.coefficient` of the forward pass's spike counts). Exchanging
+   the order of the sums over the presynaptic trace :math:`P_t = \sum_{s \le t} \alpha^{t-s} s_\mathrm{in} u_s`
+   gives :math:`\sum_t p_t P_t^\top = s_\mathrm{in} \sum_s Q_s u_s^\top`, so every gradient is accumulated from
+   the raw activity :math:`u_s` of the step (:math:`x_s`, :math:`z_{s-1}`, 1), adding only where it is nonzero:
 
 .. math::
 
@@ -56,8 +56,8 @@ STORE_BYTES = 64 * 2**20
 
 def _forward(x, ptr, idx, val, X, dense, w_in_t, w_rec_t, bias, theta, beta, k, syn, adaptive, w_out, b_out, leaky,
              c, scale, every, store, z, psi, y, checkpoints, counts):
-    """The forward pass: ``y`` (T, B, n_out), spike ``counts`` (B, n) of each sequence, the state (v, z, r, i, a) at steps 0, K, 2K, ...
-    in ``checkpoints`` (B, ⌈T/K⌉, 5, n); ``store``: also ``z`` and ``psi`` (B, T, n)."""
+    """The forward pass: ``y`` (T, B, n_out), spike ``counts`` (B, n) of each sequence, the state (v, z, r, i, a)
+    at steps 0, K, 2K, ... in ``checkpoints`` (B, ⌈T/K⌉, 5, n); ``store``: also ``z`` and ``psi`` (B, T, n)."""
     T, B = x.shape[0], x.shape[1]
     n, n_out = bias.shape[0], w_out.shape[0]
     zrow, prow, vrow = np.empty(n, bias.dtype), np.empty(n, bias.dtype), np.empty(n, bias.dtype)

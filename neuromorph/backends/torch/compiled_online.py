@@ -311,8 +311,8 @@ def _zero_state(low, s: _Setup, batch_size: int, per_sequence: bool) -> _State:
     z = lambda *shape: np.zeros(shape, _NP[low.dtype])
     B = batch_size
     return _State(z(5, B, n), z(B, n_out), z(B, n_pre), z(len(s.stages), B, n_pre), z(B, n + 1), z(B, n, m),
-                  z(B, n, m) if s.flags[0] else z(B, 0, 0), z(n, m), z(B if per_sequence else 1, n, m), z(n_out, n + 1), z(B, n),
-                  np.zeros(2), z(B, n_out), z(B))
+                  z(B, n, m) if s.flags[0] else z(B, 0, 0), z(n, m), z(B if per_sequence else 1, n, m),
+                  z(n_out, n + 1), z(B, n), np.zeros(2), z(B, n_out), z(B))
 
 
 def _parameters(low, rule, params, feedback) -> tuple[tuple, np.ndarray]:
