@@ -13,7 +13,8 @@ eligibility into a per-neuron coefficient (Bellec et al. 2020, Methods, eqs. 13-
       = \sum_t c^t_j\, e^t_{ji}, \qquad
     c^t_j = s_\mathrm{out} G^t_j + r_j, \quad G^t = L^t + \kappa G^{t+1}
 
-For LIF, :math:`e^t_{ji} = \psi^t_j P^t_i`, so the update is one matrix product
+(:math:`r_j` the firing-rate term of :class:`~neuromorph.plasticity.RateRegularization`; :math:`r_{b,j}`, one per
+sequence, with ``rate = "sequence"``.) For LIF, :math:`e^t_{ji} = \psi^t_j P^t_i`, so the update is one matrix product
 :math:`g = \sum_{t,b} (c\,\psi)^{t\top} P^t`. For ALIF, the adaptation part of
 the eligibility obeys a linear recursion driven by :math:`\psi^t_j P^t_i`; its
 contribution follows from a per-neuron adjoint scan
