@@ -196,7 +196,9 @@ def _train(spec: RunSpec, *, out, params, feedback, progress, force, backend, ta
                     write_run(out, _record(spec, run, toml, "running"))
                 interrupts.check()
     except NeuromorphError as exc:
-        if out is not None:
+        # a card refused at its first batch (a backend's check of the batch: a ConfigError) leaves no file behind
+        refused_at_start = isinstance(exc, ConfigError) and run.iteration == resumed_from == 0
+        if out is not None and not refused_at_start:
             write_run(out, _record(spec, run, toml, "failed", error=str(exc)))
         raise
     finally:

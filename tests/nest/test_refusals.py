@@ -146,3 +146,15 @@ def test_silent_steps_clear_the_first_steps_only():
     assert not x[:3].any() and y[:3].any() and torch.equal(x[3:], y[3:])
     with pytest.raises(ConfigError, match="silent_steps"):
         _sine(**{"task.silent_steps": 21})
+
+
+@pytest.mark.skipif(not support.nest_available(), reason="the batch is checked once setup (which needs NEST) passed")
+def test_a_batch_refused_at_the_first_iteration_leaves_no_file(tmp_path, capsys):
+    """The evidence card (batch-mean regulariser, 64 sequences) is refused when its first batch is checked."""
+    out = tmp_path / "e.h5"
+    argv = ["train", "models/eprop_evidence.toml", "--backend", "nest", "--out", str(out), "--no-progress",
+            "--set", "network.n_rec=6", "--set", "network.neuron.n_adaptive=3", "--set", "train.batch_size=2"]
+    assert main(argv) == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and 'rule.regularization.rate = "sequence"' in err and "--backend torch" in err
+    assert not out.exists()
