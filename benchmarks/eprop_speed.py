@@ -253,8 +253,12 @@ class Bench:
         return "torch loop" if calls[0] >= n_steps else "compiled"
 
 
-def _norse_rate_loss(torch, z, strength: float, target_hz: float, dt: float):
-    """A firing-rate regulariser like the card's: ``strength/2 * sum_j (rate_j - target)^2`` (rates per step)."""
+def _norse_rate_loss(torch, z, strength: float, target_hz: float, dt: float, per_sequence: bool = False):
+    """A firing-rate regulariser like the card's: ``strength/2 * sum_j (rate_j - target)^2`` (rates per step), of
+    the batch's mean rate or, ``per_sequence`` (``rule.regularization.rate = "sequence"``), averaged over each
+    sequence's own rate."""
+    if per_sequence:
+        return 0.5 * strength * ((z.mean(dim=0) - target_hz * dt) ** 2).sum() / z.shape[1]
     rate = z.mean(dim=(0, 1))
     return 0.5 * strength * ((rate - target_hz * dt) ** 2).sum()
 
@@ -304,7 +308,7 @@ class NorseBPTT:
         self.params = [self.w_in, self.w_rec, *self.readout.parameters()]
         self.opt = torch.optim.AdamW(self.params, lr=spec.optimizer.lr)
         reg = spec.rule.regularization
-        self.reg = (reg.strength, reg.target_hz, dt) if reg is not None else None
+        self.reg = (reg.strength, reg.target_hz, dt, reg.per_sequence) if reg is not None else None
         self.n_rec = net.n_rec
 
     def run(self, batch=None) -> None:

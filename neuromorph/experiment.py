@@ -206,7 +206,9 @@ def _train(spec: RunSpec, *, out, params, feedback, progress, force, backend, ta
                         write_run(out, _record(spec, run, toml, "running"))
                     interrupts.check()
         except NeuromorphError as exc:
-            if keep:
+            # a card refused at its first batch (a backend's check of the batch: a ConfigError) leaves no file behind
+            refused_at_start = isinstance(exc, ConfigError) and run.iteration == resumed_from == 0
+            if keep and not refused_at_start:
                 write_run(out, _record(spec, run, toml, "failed", error=str(exc)))
             raise
         finally:

@@ -171,12 +171,14 @@ def test_factored_rflo_through_the_compiled_loops_equals_the_torch_loop(decay):
     assert_engines_agree(spec, rule, params, feedback, batch)
 
 
+@pytest.mark.parametrize("rate", ["batch", "sequence"])
 @pytest.mark.parametrize("store", [True, False], ids=["stored", "checkpointed"])
 @pytest.mark.parametrize("family", ["lif", "alif", "cuba"])
-def test_two_pass_factored_eprop_equals_the_torch_loop(family, store, monkeypatch):
+def test_two_pass_factored_eprop_equals_the_torch_loop(family, store, rate, monkeypatch):
     """The two compiled passes of :mod:`compiled_eprop` (every target, the threshold offset included, symmetric and
-    random feedback, the rate regulariser), with z and ψ kept and with checkpoints (segments recomputed backwards,
-    T = 61 not a multiple of K = 8): the torch loop's gradients to 1e-12 in float64."""
+    random feedback, the rate regulariser over the batch's or each sequence's rate), with z and ψ kept and with
+    checkpoints (segments recomputed backwards, T = 61 not a multiple of K = 8): the torch loop's gradients to
+    1e-12 in float64."""
     from neuromorph.backends.torch import compiled_eprop
     from neuromorph.plasticity import Feedback
 
@@ -191,7 +193,7 @@ def test_two_pass_factored_eprop_equals_the_torch_loop(family, store, monkeypatc
     assert compiled_eprop.checkpoint_every(61, 3, spec.n_rec, 8) == ((61, True) if store else (8, False))
     for fb in (Feedback.RANDOM, Feedback.SYMMETRIC):
         rule = EProp(mode=Mode.FACTORED, targets=frozenset(Target), feedback=fb,
-                     regularization=RateRegularization(strength=0.3, target_hz=10.0))
+                     regularization=RateRegularization(strength=0.3, target_hz=10.0, rate=rate))
         assert_engines_agree(spec, rule, params, feedback, batch, LossKind.CLASSIFICATION)
     assert len(calls) == 2  # the compiled engine's calls ran the two passes
 

@@ -95,6 +95,17 @@ def test_online_eprop_compiled_equals_the_torch_loop(family, kind, feedback, int
     _assert_agree(*(_train(spec, params, fb, rule, kind, trials, e) for e in ("torch", "compiled")))
 
 
+@pytest.mark.parametrize("interval", [None, 7])
+@pytest.mark.parametrize("family", ["lif", "alif", "cuba"])
+def test_sequence_rate_regulariser_compiled_equals_the_torch_loop(family, interval):
+    """``rule.regularization.rate = "sequence"``: the kernel keeps the sum of e and the spike counts per sequence,
+    and every window's rate term is each sequence's own (the torch loop's numbers to 1e-12)."""
+    spec, params, fb, trials = _problem(family, LossKind.REGRESSION)
+    rule = EProp(mode=Mode.ONLINE, update_interval=interval, targets=frozenset(Target),
+                 regularization=dataclasses.replace(REG, rate="sequence"))
+    _assert_agree(*(_train(spec, params, fb, rule, LossKind.REGRESSION, trials, e) for e in ("torch", "compiled")))
+
+
 @pytest.mark.parametrize("targets", [{Target.BIAS}, {Target.W_OUT, Target.B_OUT}, {Target.W_IN, Target.THRESHOLD},
                                      {Target.W_REC, Target.W_OUT}], ids=["bias", "readout", "in-threshold", "rec-out"])
 def test_any_subset_of_targets(targets):

@@ -49,6 +49,35 @@ def test_card_values_reach_the_specs():
     assert spec.rule.regularization.strength == 300.0
 
 
+def test_regularization_rate_key(tmp_path, capsys):
+    """``rule.regularization.rate``: "batch" by default, "sequence" from the card or ``--set``, anything else a
+    one-line ConfigError naming the allowed values."""
+    sine = ROOT / "models/eprop_sine.toml"
+    assert load_card(sine).rule.regularization.rate == "batch"
+    text = sine.read_text().replace("[rule.regularization]", '[rule.regularization]\nrate = "sequence"')
+    (tmp_path / "seq.toml").write_text(text)
+    spec = load_card(tmp_path / "seq.toml")
+    assert spec.rule.regularization.rate == "sequence" and spec.rule.regularization.strength == 300.0
+    assert resolve(resolved_card(spec)) == spec  # round trip through the stored card
+    for bad in ('"mean"', "1"):
+        (tmp_path / "bad.toml").write_text(text.replace('rate = "sequence"', f"rate = {bad}"))
+        with pytest.raises(ConfigError, match=r"rule.regularization.rate must be one of \['batch', 'sequence'\]"):
+            load_card(tmp_path / "bad.toml")
+    out = tmp_path / "run.h5"
+    small = ["task.n_steps=60", "task.n_in=10", "network.n_rec=20", "train.engine=\"torch\"",
+             "rule.regularization.rate=sequence"]
+    assert main(["train", str(sine), "--out", str(out), "--iterations", "1", "--no-progress",
+                 *(a for item in small for a in ("--set", item))]) == 0
+    from neuromorph import load_run
+
+    assert load_run(out).spec.rule.regularization.rate == "sequence"
+    capsys.readouterr()
+    assert main(["train", str(sine), "--out", str(tmp_path / "x.h5"), "--set", "rule.regularization.rate=median"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "rule.regularization.rate must be one of ['batch', 'sequence'], got 'median'" in err[0]
+    assert not (tmp_path / "x.h5").exists()
+
+
 def test_n_adaptive_builds_a_mixed_population():
     spec = load_card(ROOT / "models/eprop_evidence.toml")
     beta = spec.network.neuron.beta

@@ -100,7 +100,8 @@ class EProp(ThreeFactorRule):
         c = ctx.consts
         tr = zero_traces(ctx.batch, ctx.n_in, ctx.n_rec, ctx.dtype, ctx.device)
         return EPropState(zero_inner(c, ctx.batch, ctx.n_in, ctx.n_rec, ctx.dtype, ctx.device), tr,
-                          online_init(self.targets, tr, ctx.n_out, c.adaptive))
+                          online_init(self.targets, tr, ctx.n_out, c.adaptive,
+                                      per_sequence=self.regularization.per_sequence))
 
     def step(self, state: EPropState, s: StepSignals, ctx: RuleContext) -> EPropState:
         r"""Traces :math:`P^t` (through the neuron's filter stages), then :math:`e^t`, :math:`\bar e^t` and the accumulators."""

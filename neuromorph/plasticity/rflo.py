@@ -129,7 +129,8 @@ class RFLO(ThreeFactorRule):
         c = ctx.consts
         tr = zero_traces(ctx.batch, ctx.n_in, ctx.n_rec, ctx.dtype, ctx.device)
         return RFLOState(tr, fixed_decay(self, c, ctx.n_rec, ctx.dtype, ctx.device),
-                         online_init(self.targets, tr, ctx.n_out, False, synaptic_trace=True))
+                         online_init(self.targets, tr, ctx.n_out, False, synaptic_trace=True,
+                                     per_sequence=self.regularization.per_sequence))
 
     def step_decay(self, state: RFLOState, s: StepSignals, ctx: RuleContext) -> torch.Tensor:
         """:math:`d^t`: the fixed decay, or the Jacobian's diagonal from :math:`\\psi^{t-1}`."""

@@ -112,13 +112,15 @@ def test_eprop_training_matches_torch_spike_for_spike(adaptive, numpy_backend):
     assert_same(train_both(spec, rule, LossKind.REGRESSION, params, feedback, batches, numpy_backend))
 
 
-@pytest.mark.parametrize("adaptive", [False, True], ids=["lif", "alif"])
-def test_classification_symmetric_feedback_and_rate_regulariser_match(adaptive, numpy_backend):
-    """Softmax error inside brian2, W_out^T feedback, the firing-rate term, one update per sequence."""
+@pytest.mark.parametrize("adaptive, rate", [(False, "batch"), (True, "batch"), (True, "sequence")],
+                         ids=["lif", "alif", "alif-sequence-rate"])
+def test_classification_symmetric_feedback_and_rate_regulariser_match(adaptive, rate, numpy_backend):
+    """Softmax error inside brian2, W_out^T feedback, the firing-rate term (over the batch's rate, or each
+    sequence's own), one update per sequence."""
     spec = spec_of(adaptive)
     params, feedback, batches = problem(spec, LossKind.CLASSIFICATION, seed=2, batch=3)
     rule = EProp(feedback=Feedback.SYMMETRIC, mode=Mode.FACTORED,
-                 regularization=RateRegularization(strength=0.5, target_hz=10.0),
+                 regularization=RateRegularization(strength=0.5, target_hz=10.0, rate=rate),
                  targets=frozenset({Target.W_IN, Target.W_REC, Target.W_OUT, Target.B_OUT}))
     assert_same(train_both(spec, rule, LossKind.CLASSIFICATION, params, feedback, batches, numpy_backend))
 

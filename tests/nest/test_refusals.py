@@ -109,10 +109,12 @@ def test_batches_nest_cannot_present_are_refused(edit, feature):
         _batch_check(_sine(), edit=edit)
 
 
-def test_the_rate_regulariser_with_more_than_one_sequence_is_refused():
-    with pytest.raises(UnsupportedFeatureError, match="train.batch_size = 2"):
+def test_the_batch_rate_regulariser_with_more_than_one_sequence_is_refused():
+    with pytest.raises(UnsupportedFeatureError, match=r'train.batch_size = 2 .*rule.regularization.rate = "sequence"'):
         _batch_check(_sine(), batch_size=2)
     assert _batch_check(_sine(**{"rule.regularization.strength": 0.0}), batch_size=2) == 20
+    assert _batch_check(_sine(**{"rule.regularization.rate": "sequence"}), batch_size=2) == 20  # NEST's form
+    assert _batch_check(_sine(), batch_size=1) == 20  # one sequence: the two forms are one
 
 
 def test_non_zero_biases_are_refused():
@@ -144,3 +146,15 @@ def test_silent_steps_clear_the_first_steps_only():
     assert not x[:3].any() and y[:3].any() and torch.equal(x[3:], y[3:])
     with pytest.raises(ConfigError, match="silent_steps"):
         _sine(**{"task.silent_steps": 21})
+
+
+@pytest.mark.skipif(not support.nest_available(), reason="the batch is checked once setup (which needs NEST) passed")
+def test_a_batch_refused_at_the_first_iteration_leaves_no_file(tmp_path, capsys):
+    """The evidence card (batch-mean regulariser, 64 sequences) is refused when its first batch is checked."""
+    out = tmp_path / "e.h5"
+    argv = ["train", "models/eprop_evidence.toml", "--backend", "nest", "--out", str(out), "--no-progress",
+            "--set", "network.n_rec=6", "--set", "network.neuron.n_adaptive=3", "--set", "train.batch_size=2"]
+    assert main(argv) == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and 'rule.regularization.rate = "sequence"' in err and "--backend torch" in err
+    assert not out.exists()

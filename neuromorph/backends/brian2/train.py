@@ -130,15 +130,17 @@ class Brian2Backend:
                               z if record else None, rule_state)
 
     def _update(self, net: Brian2Network, rule: ThreeFactorRule, low: Lowered, apply: ApplyFn, start: int, stop: int) -> None:
-        """Hand the window's gradient to ``apply`` through :func:`online_gradients` (rate term included)."""
+        """Hand the window's gradient to ``apply`` through :func:`online_gradients` (rate term included; the network
+        keeps the window's sum of e per batch copy, summed here unless ``rule.regularization.rate = "sequence"``)."""
         dtype = torch.float64
+        per_sequence = rule.regularization.per_sequence
         acc, acc_e, ebar = {}, {}, {}
         for target, (a, s, e) in net.accumulators().items():
             acc[target] = torch.as_tensor(a.sum(0), dtype=dtype)
             if s is not None:
-                acc_e[target] = torch.as_tensor(s.sum(0), dtype=dtype)
+                acc_e[target] = torch.as_tensor(s if per_sequence else s.sum(0), dtype=dtype)
                 ebar[target] = torch.as_tensor(e, dtype=dtype)
-        spikes = net.raster(stop)[start:stop].sum((0, 1))
+        spikes = net.raster(stop)[start:stop].sum(0)  # (B, n_rec)
         state = OnlineState(ebar=ebar, eps_a={}, trace={}, acc=acc, acc_e=acc_e,
                             spike_count=torch.as_tensor(spikes, dtype=dtype), steps=stop - start)
         grads, _ = online_gradients(state, rule.regularization, low.spec.dt)

@@ -78,8 +78,8 @@ def check_batch(spec: NetworkSpec, rule: EProp, batch: TrialBatch, params: Param
     * inputs must be spikes (0/1);
     * the mask must be 0/1, the same in every sequence, and 1 on a block of steps that ends the sequence
       (NEST's ``eprop_learning_window``);
-    * the firing-rate regulariser with ``B > 1`` sequences: NEST regularises each sequence's own rate,
-      neuromorph the batch mean (Bellec et al. 2020, Methods), so they differ;
+    * the firing-rate regulariser of the batch's mean rate (``rule.regularization.rate = "batch"``, Bellec et al.
+      2020, Methods) with ``B > 1`` sequences: NEST regularises each sequence's own rate (``rate = "sequence"``);
     * biases and threshold offsets must be zero (NEST's neurons have no such term per neuron).
     """
     x = batch.inputs
@@ -94,10 +94,11 @@ def check_batch(spec: NetworkSpec, rule: EProp, batch: TrialBatch, params: Param
     if window == 0 or not bool((m[-window:] == 1).all()):
         raise _no("a mask that is not one block ending the sequence (NEST's eprop_learning_window is the last "
                   "steps of every sequence)")
-    if rule.regularization.strength > 0 and batch.batch_size > 1:
-        raise _no(f"the firing-rate regulariser with train.batch_size = {batch.batch_size} (NEST regularises each "
-                  "sequence's rate, neuromorph the batch's mean rate)", "set train.batch_size = 1, "
-                  "rule.regularization.strength = 0, or use --backend torch")
+    reg = rule.regularization
+    if reg.strength > 0 and batch.batch_size > 1 and not reg.per_sequence:
+        raise _no(f"the firing-rate regulariser of the batch's mean rate with train.batch_size = {batch.batch_size} "
+                  "(NEST regularises each sequence's own rate)", 'set rule.regularization.rate = "sequence" '
+                  "(NEST's form), train.batch_size = 1, or use --backend torch")
     for name in ("bias", "threshold"):
         value = getattr(params, name)
         if value is not None and bool(torch.as_tensor(value).ne(0).any()):

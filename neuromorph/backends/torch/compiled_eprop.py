@@ -18,10 +18,11 @@ r"""Factored e-prop as two compiled passes over the sequence: forward, then the 
     \mu_t = \beta(\psi_t c_t) + (\rho - \beta\psi_t)\,\mu_{t+1}, \qquad Q_t = p_t + \alpha Q_{t+1}
 
    (:math:`G = B D` is the κ-filtered learning signal :math:`L = B\delta`, :math:`\mu` the ALIF adjoint of
-   :func:`.factored.post_coefficient`, :math:`r` the firing-rate term). Exchanging the order of the sums over
-   the presynaptic trace :math:`P_t = \sum_{s \le t} \alpha^{t-s} s_\mathrm{in} u_s` gives
-   :math:`\sum_t p_t P_t^\top = s_\mathrm{in} \sum_s Q_s u_s^\top`, so every gradient is accumulated from the raw
-   activity :math:`u_s` of the step (:math:`x_s`, :math:`z_{s-1}`, 1), adding only where it is nonzero:
+   :func:`.factored.post_coefficient`, :math:`r` the sequence's firing-rate term,
+   :meth:`~neuromorph.plasticity.RateRegularization.coefficient` of the forward pass's spike counts). Exchanging
+   the order of the sums over the presynaptic trace :math:`P_t = \sum_{s \le t} \alpha^{t-s} s_\mathrm{in} u_s`
+   gives :math:`\sum_t p_t P_t^\top = s_\mathrm{in} \sum_s Q_s u_s^\top`, so every gradient is accumulated from
+   the raw activity :math:`u_s` of the step (:math:`x_s`, :math:`z_{s-1}`, 1), adding only where it is nonzero:
 
 .. math::
 
@@ -55,8 +56,8 @@ STORE_BYTES = 64 * 2**20
 
 def _forward(x, ptr, idx, val, X, dense, w_in_t, w_rec_t, bias, theta, beta, k, syn, adaptive, w_out, b_out, leaky,
              c, scale, every, store, z, psi, y, checkpoints, counts):
-    """The forward pass: ``y`` (T, B, n_out), spike ``counts`` (n,), the state (v, z, r, i, a) at steps 0, K, 2K, ...
-    in ``checkpoints`` (B, ⌈T/K⌉, 5, n); ``store``: also ``z`` and ``psi`` (B, T, n)."""
+    """The forward pass: ``y`` (T, B, n_out), spike ``counts`` (B, n) of each sequence, the state (v, z, r, i, a)
+    at steps 0, K, 2K, ... in ``checkpoints`` (B, ⌈T/K⌉, 5, n); ``store``: also ``z`` and ``psi`` (B, T, n)."""
     T, B = x.shape[0], x.shape[1]
     n, n_out = bias.shape[0], w_out.shape[0]
     zrow, prow, vrow = np.empty(n, bias.dtype), np.empty(n, bias.dtype), np.empty(n, bias.dtype)
@@ -76,7 +77,7 @@ def _forward(x, ptr, idx, val, X, dense, w_in_t, w_rec_t, bias, theta, beta, k, 
             _readout(state[1], spk, n_spk, w_out, b_out, leaky, c, scale, yb)
             y[t, b] = yb
             for e in range(n_spk):
-                counts[spk[e]] += zt[spk[e]]
+                counts[b, spk[e]] += zt[spk[e]]
 
 
 def _segment(ptr, idx, val, X, dense, w_in_t, w_rec_t, bias, theta, beta, k, syn, adaptive, B, b, t0, t1, start,
@@ -98,7 +99,8 @@ def _segment(ptr, idx, val, X, dense, w_in_t, w_rec_t, bias, theta, beta, k, syn
 def _backward(x, ptr, idx, val, X, dense, w_in_t, w_rec_t, bias, theta, beta, k, syn, adaptive, every, store, z, psi,
               checkpoints, delta, fb_t, reg, decays, kappa, rho, g_in_t, g_rec_t, g_bias, g_thr, g_out, g_bout):
     """The backward pass of the module docstring, accumulating the unscaled sums into the ``g_*`` arrays
-    (``g_in_t`` (n_in, n) and ``g_rec_t`` (n, n) transposed); ``decays`` = (α, inner stages' decays...)."""
+    (``g_in_t`` (n_in, n) and ``g_rec_t`` (n, n) transposed); ``decays`` = (α, inner stages' decays...); ``reg``
+    (B, n) the firing-rate term :math:`r` of each sequence."""
     T, B, n_in = x.shape
     n, n_out = bias.shape[0], fb_t.shape[0]
     n_stage = decays.shape[0]
@@ -133,7 +135,7 @@ def _backward(x, ptr, idx, val, X, dense, w_in_t, w_rec_t, bias, theta, beta, k,
                     g_bout[q] += D[q]
                     for e in range(n_act):
                         g_out[q, act[e]] += D[q] * zt[act[e]]
-                _post(post, pt, D, fb_t, reg, adaptive, beta, rho, mu)
+                _post(post, pt, D, fb_t, reg[b], adaptive, beta, rho, mu)
                 for j in range(n):
                     g_thr[j] -= post[j]
                     Q[0, j] = post[j] + decays[0] * Q[0, j]
@@ -209,7 +211,7 @@ def checkpoint_every(n_steps: int, batch: int, n_rec: int, itemsize: int) -> tup
 
 
 def eprop_sequence(low, params, feedback, rule: EProp, delta_of, inputs: torch.Tensor, ctx):
-    """The factored e-prop update of one batch from rest: ``(grads, y, spike_count)``.
+    """The factored e-prop update of one batch from rest: ``(grads, y, spike_count)``, the count (B, n).
 
     ``delta_of(y)`` gives the output error :math:`\\delta` (T, B, n_out) of the readout ``y`` (a tensor).
     """
@@ -222,7 +224,7 @@ def eprop_sequence(low, params, feedback, rule: EProp, delta_of, inputs: torch.T
     z, psi = np.empty(shape, cast), np.empty(shape, cast)
     y = np.empty((T, B, n_out), cast)
     checkpoints = np.zeros((B, (T + every - 1) // every, 5, n), cast)
-    counts = np.zeros(n, cast)
+    counts = np.zeros((B, n), cast)
     _announce("e-prop forward")
     _KERNELS["e-prop forward"](*net, *compiled.readout_arrays(low, params), every, store, z, psi, y, checkpoints,
                                counts)
@@ -231,13 +233,14 @@ def eprop_sequence(low, params, feedback, rule: EProp, delta_of, inputs: torch.T
     count_t = torch.from_numpy(counts)
     c = ctx.consts
     reg = rule.regularization
-    r = reg.coefficient(count_t, T * B, ctx.dt) if reg.strength > 0 else torch.zeros(n, dtype=low.dtype)
+    r = reg.coefficient(count_t, T, ctx.dt) if reg.strength > 0 else torch.zeros(n, dtype=low.dtype)
+    r = _np(r.expand(B, n))  # one row per sequence (the same row for rate = "batch")
     decays = np.array([c.alpha, *(f.decay for f in c.inner)], cast)
     grads = {k: np.zeros(s, cast) for k, s in (("in", (low.spec.n_in, n)), ("rec", (n, n)), ("bias", n),
                                                  ("thr", n), ("out", (n_out, n)), ("bout", n_out))}
     _announce("e-prop backward")
     _KERNELS["e-prop backward"](*net, every, store, z, psi, checkpoints, delta,
-                                _np(c.s_out * feedback_matrix(rule, params, feedback).T), _np(r), decays,
+                                _np(c.s_out * feedback_matrix(rule, params, feedback).T), r, decays,
                                 cast(c.kappa), cast(c.rho or 0.0), grads["in"], grads["rec"], grads["bias"],
                                 grads["thr"], grads["out"], grads["bout"])
     return _gradients(grads, rule.targets, c), y_t, count_t

@@ -160,6 +160,7 @@ def _online_window(x, ystar, mask, t0, t1, regression, prm, fb, beta, nk, tk, st
     u, pre, delta = np.empty(P.shape[1], nk.dtype), np.empty(m, nk.dtype), np.empty(n_out, nk.dtype)
     ev_idx, ev_val = np.empty(n_in, np.int32), np.empty(n_in, nk.dtype)
     chip = grid[0, 0] != 0 or grid[1, 0] != 0
+    per_seq = 1 if acc_e.shape[0] > 1 else 0  # S per sequence (rate = "sequence"), else one (1, n, m) sum
     draw = 1 if UP.shape[0] > 1 or UP.shape[2] > 1 else 0  # 0: no draws (index 0 throughout)
     for b in range(B):
         for t in range(t0, t1):
@@ -187,7 +188,8 @@ def _online_window(x, ystar, mask, t0, t1, regression, prm, fb, beta, nk, tk, st
                     P[b, i] = _project(P[b, i], up[i * draw], grid[0])
             for c in range(m):
                 pre[c] = P[b, cols[c]] if cols[c] >= 0 else -one
-            _eligibility(pre, psi, L, beta, tk[6], tk[2], tk[3], adaptive, ebar[b], eps[b], acc, acc_e)
+            _eligibility(pre, psi, L, beta, tk[6], tk[2], tk[3], adaptive, ebar[b], eps[b], acc,
+                         acc_e[b * per_seq])
             if record:
                 rz[t, b] = z
                 ry[t, b] = y[b]
@@ -199,7 +201,7 @@ def _online_window(x, ystar, mask, t0, t1, regression, prm, fb, beta, nk, tk, st
                     row[n_in + 3 * n:] = delta
             for j in range(n):
                 zk[b, j] = tk[2] * zk[b, j] + tk[3] * z[j]
-                spikes[j] += z[j]
+                spikes[b, j] += z[j]
                 tot[1] += z[j]
             zk[b, n] = tk[2] * zk[b, n] + tk[3]
             if chip:
@@ -296,21 +298,21 @@ class _State(NamedTuple):
     ebar: np.ndarray  #: (B, n, m) for the m eligibility columns
     eps: np.ndarray  #: ALIF's ε^a (B, n, m), else empty
     acc: np.ndarray  #: Σ L ē (n, m)
-    acc_e: np.ndarray  #: Σ e (n, m)
+    acc_e: np.ndarray  #: Σ e per sequence (B, n, m) for rate = "sequence", else summed over the batch (1, n, m)
     acc_out: np.ndarray  #: Σ δ (Z^κ, F_κ(1))ᵀ (n_out, n + 1)
-    spikes: np.ndarray  #: (n,) spikes in the window
+    spikes: np.ndarray  #: (B, n) spikes of each sequence in the window
     tot: np.ndarray  #: float64 (loss × B, spikes)
     out: np.ndarray  #: (B, n_out) masked output sum
     msum: np.ndarray  #: (B,) mask sum
 
 
-def _zero_state(low, s: _Setup, batch_size: int) -> _State:
+def _zero_state(low, s: _Setup, batch_size: int, per_sequence: bool) -> _State:
     n, n_out, n_pre, m = low.spec.n_rec, low.spec.n_out, low.spec.n_in + low.spec.n_rec + 1, len(s.cols)
     z = lambda *shape: np.zeros(shape, _NP[low.dtype])
     B = batch_size
     return _State(z(5, B, n), z(B, n_out), z(B, n_pre), z(len(s.stages), B, n_pre), z(B, n + 1), z(B, n, m),
-                  z(B, n, m) if s.flags[0] else z(B, 0, 0), z(n, m), z(n, m), z(n_out, n + 1), z(n),
-                  np.zeros(2), z(B, n_out), z(B))
+                  z(B, n, m) if s.flags[0] else z(B, 0, 0), z(n, m), z(B if per_sequence else 1, n, m),
+                  z(n_out, n + 1), z(B, n), np.zeros(2), z(B, n_out), z(B))
 
 
 def _parameters(low, rule, params, feedback) -> tuple[tuple, np.ndarray]:
@@ -324,9 +326,10 @@ def _parameters(low, rule, params, feedback) -> tuple[tuple, np.ndarray]:
 def _gradients(low, rule, s: _Setup, st: _State, steps: int) -> dict[Target, torch.Tensor]:
     """The window's gradients through :func:`online_gradients` (rate term, shapes); accumulators cleared."""
     n = low.spec.n_rec
-    cut = lambda a, sl: torch.from_numpy(np.array(a[:, sl], copy=True))  # a copy: the accumulators are cleared below
+    cut = lambda a, sl: torch.from_numpy(np.array(a[..., sl], copy=True))  # a copy: the accumulators are cleared below
     acc = {t: cut(st.acc, sl) for t, sl in s.slices.items()}
-    acc_e = {t: cut(st.acc_e, sl) for t, sl in s.slices.items()}
+    summed_e = st.acc_e if rule.regularization.per_sequence else st.acc_e[0]  # as online_init keeps S
+    acc_e = {t: cut(summed_e, sl) for t, sl in s.slices.items()}
     for target, sl in ((Target.W_OUT, slice(0, n)), (Target.B_OUT, slice(n, n + 1))):
         if target in rule.targets:
             acc[target] = cut(st.acc_out, sl)
@@ -376,7 +379,7 @@ def compiled_online(low, params, feedback, rule, kind: LossKind, batch, apply, s
     if not _runs_compiled(low, rule, kind, state, record):
         return None
     s = _setup(low, rule, kind, batch)
-    st = _zero_state(low, s, batch.batch_size)
+    st = _zero_state(low, s, batch.batch_size, rule.regularization.per_sequence)
     n_steps = batch.n_steps
     rec = _recording(low, n_steps, batch.batch_size, record)
     interval = rule.update_interval or n_steps

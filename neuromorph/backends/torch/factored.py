@@ -13,7 +13,8 @@ eligibility into a per-neuron coefficient (Bellec et al. 2020, Methods, eqs. 13-
       = \sum_t c^t_j\, e^t_{ji}, \qquad
     c^t_j = s_\mathrm{out} G^t_j + r_j, \quad G^t = L^t + \kappa G^{t+1}
 
-For LIF, :math:`e^t_{ji} = \psi^t_j P^t_i`, so the update is one matrix product
+(:math:`r_j` the firing-rate term of :class:`~neuromorph.plasticity.RateRegularization`; :math:`r_{b,j}`, one per
+sequence, with ``rate = "sequence"``.) For LIF, :math:`e^t_{ji} = \psi^t_j P^t_i`, so the update is one matrix product
 :math:`g = \sum_{t,b} (c\,\psi)^{t\top} P^t`. For ALIF, the adaptation part of
 the eligibility obeys a linear recursion driven by :math:`\psi^t_j P^t_i`; its
 contribution follows from a per-neuron adjoint scan
@@ -77,17 +78,17 @@ class SequenceFactors(NamedTuple):
     delta: torch.Tensor  #: (T, B, n_out)  output error
     out_trace: torch.Tensor  #: (T, B, n_rec)  Z^kappa
     out_bias_trace: torch.Tensor  #: (T, B, 1)   F_kappa(1)
-    spike_count: torch.Tensor  #: (n_rec,) spikes summed over batch and time
+    spike_count: torch.Tensor  #: (B, n_rec) spikes of each sequence, summed over time
 
 
 def post_coefficient(
     f: SequenceFactors, c: TraceConstants, reg: RateRegularization, dt: float, scan: Scan = reverse_scan
 ) -> torch.Tensor:
-    r"""The per-neuron factor multiplying :math:`P^t_i`: :math:`\psi^t(c^t - \mu^{t+1})`."""
+    r"""The per-neuron factor multiplying :math:`P^t_i`: :math:`\psi^t(c^t - \mu^{t+1})`; the rate term :math:`r`
+    (:meth:`.RateRegularization.coefficient`) is (n,) or, per sequence, (B, n), against (T, B, n)."""
     coeff = c.s_out * scan(f.learning, c.kappa)
     if reg.strength > 0:
-        n_samples = f.psi.shape[0] * f.psi.shape[1]
-        coeff = coeff + reg.coefficient(f.spike_count, n_samples, dt)
+        coeff = coeff + reg.coefficient(f.spike_count, f.psi.shape[0], dt)
     post = f.psi * coeff
     if c.adaptive:
         mu = scan(c.beta * post, c.rho - c.beta * f.psi)
@@ -159,7 +160,7 @@ def compiled_traces(fw: Forward, ctx: RuleContext) -> SequenceFactors:
             else [None] * len(channels)
         inp, rec, bias, out, out_bias = (compiled.projected_filter(u, d, s, compiled.trace_grid(chip, s), draw)
                                          for (u, d, s), draw in zip(channels, draws))
-    return SequenceFactors(inp, rec, bias, fw.psi, torch.empty(0), torch.empty(0), out, out_bias, fw.z.sum((0, 1)))
+    return SequenceFactors(inp, rec, bias, fw.psi, torch.empty(0), torch.empty(0), out, out_bias, fw.z.sum(0))
 
 
 def eprop_traces(fw: Forward, ctx: RuleContext) -> SequenceFactors:
@@ -178,7 +179,7 @@ def eprop_traces(fw: Forward, ctx: RuleContext) -> SequenceFactors:
         hist.append(tr)
     inp, rec, bias, out, out_bias = (torch.stack(h) for h in zip(*hist))
     empty = torch.empty(0)
-    return SequenceFactors(inp, rec, bias, fw.psi, empty, empty, out, out_bias, fw.z.sum((0, 1)))
+    return SequenceFactors(inp, rec, bias, fw.psi, empty, empty, out, out_bias, fw.z.sum(0))
 
 
 def eprop_factored(rule: EProp, fw: Forward, delta: torch.Tensor, learning: torch.Tensor, ctx: RuleContext,
