@@ -74,9 +74,10 @@ class NestBackend:
     """Runs e-prop batches in NEST 3.10 on ``target`` threads per process (default 1), on the MPI processes
     ``mpirun`` started (:mod:`neuromorph.backends.nest.mpi`; ``total_num_virtual_procs`` = threads x processes).
 
-    Neither the number of threads nor that of processes changes the numbers (NEST's e-prop is deterministic and
-    the ranks' shares are gathered exactly), so they are recorded (``run_attrs``: ``nest_processes``,
-    ``nest_threads``) but do not block a resume; the NEST version does (``attrs``: ``nest_version``). Under
+    Neither the number of threads nor that of processes changes the numbers beyond rounding (NEST's e-prop is
+    deterministic, more virtual processes add a neuron's inputs in another order: docs/nest.md; the ranks'
+    shares are gathered exactly), so they are recorded (``run_attrs``: ``nest_processes``, ``nest_threads``)
+    but do not block a resume; the NEST version does (``attrs``: ``nest_version``). Under
     ``mpirun`` only rank 0 is the ``writer`` (the run file, checkpoints, progress and prints): every rank trains
     the same numbers, one writes them.
     """

@@ -10,8 +10,8 @@ makes that share whole again, and decides who writes:
   (T, B, n) assigns by (step, node), so the order of the ranks does not matter;
 * weights: every rank's (target, source, weight) triples are gathered and put into one (post, pre) matrix
   (:func:`gathered_weights`). Each connection lives on exactly one rank, so the matrix is the one a single
-  process reads, bit for bit; every rank gets the full gradient and applies the same optimiser step, so the
-  ranks stay in lockstep without broadcasting parameters;
+  process with as many virtual processes (threads) reads, bit for bit; every rank gets the full gradient and
+  applies the same optimiser step, so the ranks stay in lockstep without broadcasting parameters;
 * writing: only rank 0 writes the run file, checkpoints and prints (:func:`nest_ranks` gives the backend its
   rank; the experiment asks the backend's ``writer``).
 
@@ -32,7 +32,7 @@ import numpy as np
 from neuromorph.errors import ConfigError
 
 #: the environment variables in which MPI launchers announce the number of processes: Open MPI's ``mpirun``;
-#: MPICH's and Intel MPI's ``mpiexec`` (hydra) and Slurm's ``srun --mpi=pmi2`` (PMI)
+#: the PMI launchers' (MPICH's and Intel MPI's hydra ``mpiexec``)
 LAUNCHER_SIZE = ("OMPI_COMM_WORLD_SIZE", "PMI_SIZE")
 #: where to read how to get an MPI build of NEST
 FIX = ("an MPI build of NEST (cmake -Dwith-mpi=ON; docs/nest.md, \"Threads and MPI\"), or run without mpirun "
