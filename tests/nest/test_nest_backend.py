@@ -106,6 +106,37 @@ def test_simulate_gives_torch_spikes_membranes_and_readout():
     assert torch.allclose(a.v, b.v, rtol=0, atol=1e-12) and torch.allclose(a.y, b.y, rtol=0, atol=1e-12)
 
 
+def test_a_readout_bias_is_added_in_every_step_of_every_sequence_only():
+    """b_out as a switched current: from each sequence's first step to its last, not in the lead steps (a constant
+    I_e charged the readout there: 4.4e-2 off at step 0). Sine card: the readout is compared at every step."""
+    import torch
+
+    from neuromorph.backends.base import lower
+    from neuromorph.backends.nest import NestBackend
+    from neuromorph.backends.torch.backend import TorchBackend
+    from neuromorph.network import init_parameters
+
+    spec = load_card("models/eprop_sine.toml", {"network.n_rec": 20, "task.n_in": 10, "task.n_steps": 50})
+    g = torch.Generator().manual_seed(1)
+    params, _ = init_parameters(spec.network, spec.init, g, torch.float64)
+    params = params._replace(b_out=params.b_out + 0.7)
+    x = spec.task.sample(2, g).inputs.to(torch.float64)
+    low = lower(spec.network, torch.float64, engine="torch")
+    a, b = TorchBackend().simulate(low, params, x), NestBackend().simulate(low, params, x)
+    assert torch.equal(a.z, b.z)
+    assert torch.allclose(a.y, b.y, rtol=0, atol=1e-12)
+
+
+def test_a_learned_readout_bias_equals_torch_on_the_sine_card():
+    """b_out learned with the weights, the whole sequence in the loss (SGD, 5 iterations, shrunk card)."""
+    over = {**SINE, "rule.targets": ["w_in", "w_rec", "w_out", "b_out"], "optimizer.lr": 1e-3,
+            "train.iterations": 5, "train.checkpoint_every": 5}
+    spec = load_card("models/eprop_sine.toml", over)
+    a, b = train(spec, backend="torch", progress=False), train(spec, backend="nest", progress=False)
+    assert _rel(a.curves["loss"], b.curves["loss"]) < 1e-10
+    assert _rel(a.params.b_out.numpy(), b.params.b_out.numpy()) < 1e-10 and a.params.b_out.abs().min() > 0
+
+
 #: models/eprop_sine.toml as shipped (Adam 3e-3, w_in, w_rec and w_out, rate regulariser, inputs from step 0),
 #: float64 and the torch engine
 SHIPPED = {"train.precision": "float64", "train.engine": "torch", "train.iterations": 5, "train.checkpoint_every": 5}

@@ -45,6 +45,9 @@ LEAD = 2
 OFFSET_GEN, OFFSET_REC, OFFSET_OUT = 1, 2, 3
 #: steps from a sequence's start to the first step of its target signal (generator, three delays)
 OFFSET_TARGET = 4
+#: the same for the readout bias's current (a step_current_generator): two steps earlier than the target, as
+#: measured (the readout membranes then equal torch's to 1e-16 at every step, tests/nest/test_nest_backend.py)
+OFFSET_CURRENT = OFFSET_TARGET - 2
 #: the step of the extra interval at which every presynaptic neuron is made to spike (final update)
 FINAL_UPDATE_STEP = 4
 #: steps simulated after the final-update spikes (their delivery through every delay)
@@ -98,12 +101,14 @@ def regulariser_in_interval(c_reg: float, f_target: float, n_steps: int) -> tupl
 
 
 def readout_current(spec, b_out: np.ndarray) -> np.ndarray:
-    r"""The readouts' ``I_e`` (pA) that adds neuromorph's :math:`s_\mathrm{out} b^\mathrm{out}` every step.
+    r"""The readouts' input current (pA) that adds neuromorph's :math:`s_\mathrm{out} b^\mathrm{out}` every step.
 
     NEST's readout integrates :math:`v_t = \kappa v_{t-1} + P_{i} I_e + P_z \sum_i w_i z_i` with
     :math:`P_i = \tau_m (1-\kappa)/C_m` (``eprop_readout_bsshslm_2020``), neuromorph's
     :math:`y_t = \kappa y_{t-1} + s_\mathrm{out}(W^\mathrm{out} z_t + b^\mathrm{out})`, so
-    :math:`I_e = s_\mathrm{out} b^\mathrm{out} / (\tau_m (1-\kappa))` with :math:`C_m = 1`.
+    :math:`I_e = s_\mathrm{out} b^\mathrm{out} / (\tau_m (1-\kappa))` with :math:`C_m = 1`. It is not the readouts'
+    constant ``I_e``, which would charge the readout in the lead steps too: a ``step_current_generator`` per
+    readout switches it on for the steps of each sequence (:func:`run_batch`).
     """
     tau_ms = spec.readout.tau_out * 1e3
     kappa = np.exp(-spec.dt * 1e3 / tau_ms)
@@ -151,7 +156,7 @@ def run_batch(
     membrane : bool
         Also record the recurrent membranes ``v`` (T, B, n_rec), pre-reset as neuromorph's.
     b_out : ndarray, optional
-        (n_out,) readout bias, as the readouts' constant current (:func:`readout_current`).
+        (n_out,) readout bias, as a current into the readouts during every sequence (:func:`readout_current`).
 
     Returns
     -------
@@ -183,8 +188,6 @@ def run_batch(
     if betas is not None:
         nrns.set([{"adapt_beta": float(b)} for b in betas])
     readout = nest.Create("eprop_readout_bsshslm_2020", n_out, readout_p)
-    if b_out is not None:
-        readout.set([{"I_e": float(i)} for i in readout_current(spec, b_out)])
     target_gen = nest.Create("step_rate_generator", n_out)
     final = nest.Create("spike_generator", 1)
     rec_spikes = nest.Create("spike_recorder")
@@ -235,6 +238,13 @@ def run_batch(
     for k in range(n_out):
         values = np.concatenate([lead, targets[:, :, k].T], axis=1).ravel().astype(np.float64)
         target_gen[k].set(amplitude_times=_times(steps + OFFSET_TARGET, res), amplitude_values=values)
+    if b_out is not None and np.any(b_out != 0):  # on for the T steps of every sequence, off in the lead steps
+        bias_gen = nest.Create("step_current_generator", n_out)
+        nest.Connect(bias_gen, readout, one_to_one, {"synapse_model": "static_synapse", **delay})
+        on = interval * np.arange(batch) + LEAD + OFFSET_CURRENT
+        switch = _times(np.stack([on, on + n_steps], axis=1).ravel(), res)
+        for k, amplitude in enumerate(readout_current(spec, b_out)):
+            bias_gen[k].set(amplitude_times=switch, amplitude_values=np.tile([float(amplitude), 0.0], batch))
     t_final = OFFSET_GEN + total + FINAL_UPDATE_STEP
     final.set(spike_times=_times(np.array([t_final]), res))
     # the weights NEST starts from are the ones given (it stores doubles); reading them back, a Python dict per
