@@ -226,10 +226,11 @@ def test_real_mpirun_with_nest_without_mpi_is_refused_by_every_rank(tmp_path):
 
 # -- mpirun -np 2 with an MPI build of NEST -----------------------------------------------------------------------
 
-#: the sine card as tests/nest/test_nest_backend.py shrinks it, 3 iterations (recorded: the last)
+#: the sine card as tests/nest/test_nest_backend.py shrinks it, 3 iterations (recorded: the last), the readout bias
+#: learned too (its current generator, a device on every rank, and its gradient from the gathered readout)
 SINE = {"optimizer.name": "sgd", "optimizer.lr": 1e-4, "train.precision": "float64", "train.engine": "torch",
         "task.n_in": 30, "network.n_rec": 30, "task.n_steps": 200, "train.iterations": 3,
-        "train.checkpoint_every": 2}
+        "train.checkpoint_every": 2, "rule.targets": ["w_in", "w_rec", "w_out", "b_out"]}
 
 
 def _mpi_python() -> str | None:
@@ -293,7 +294,8 @@ def test_mpirun_np_2_writes_one_run_file_with_the_one_process_numbers(tmp_path):
     assert np.array_equal(one.last["spikes"], two.last["spikes"]) and one.last["spikes"].sum() > 0
     scale = np.max(np.abs(one.last["output"]))
     assert np.max(np.abs(one.last["output"] - two.last["output"])) <= 1e-12 * scale
-    for name in ("w_in", "w_rec", "w_out"):
+    assert np.abs(one.params["b_out"]).min() > 0  # learned: its current was on from the second iteration
+    for name in ("w_in", "w_rec", "w_out", "b_out"):
         assert np.max(np.abs(one.params[name] - two.params[name])) <= 1e-12 * np.max(np.abs(one.params[name])), name
         assert np.array_equal(two_threads.params[name], two.params[name]), name
     assert np.array_equal(two_threads.curves["loss"], loss_two)
