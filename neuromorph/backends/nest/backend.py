@@ -161,8 +161,8 @@ def readout_bias_gradient(spec: NetworkSpec, delta: torch.Tensor) -> torch.Tenso
     NEST's recorded readout.
 
     NEST has no learned readout bias: the backend presents :math:`b^\mathrm{out}` as a current into the readouts
-    during every sequence (:func:`neuromorph.backends.nest.network.readout_current`) and takes its gradient, the readout's own
-    quantity, from the output error :math:`\delta` (T, B, n_out) of the recorded readout and the filtered
+    during every sequence (:func:`neuromorph.backends.nest.network.readout_current`) and takes its gradient, the
+    readout's own quantity, from the output error :math:`\delta` (T, B, n_out) of the recorded readout and the filtered
     constant :math:`F^\kappa_t = \kappa F^\kappa_{t-1} + s_\mathrm{out}` (the torch backend's ``out_bias_trace``;
     Bellec et al. 2020, Methods, output weights with a constant input).
     """

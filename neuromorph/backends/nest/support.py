@@ -4,8 +4,8 @@ NEST 3.10's e-prop models (``eprop_iaf_bsshslm_2020``, ``eprop_iaf_adapt_bsshslm
 ``eprop_readout_bsshslm_2020``, ``eprop_synapse_bsshslm_2020``; Bellec et al. 2020's tutorial models)
 express one network: LIF or ALIF neurons with a piecewise-linear pseudo-derivative, a leaky readout
 (mean squared error or softmax cross-entropy), e-prop with an update at the end of every sequence, the
-firing-rate regulariser, weights (and the readout bias, as an input current) as the learned parameters. Every refusal is one line that names the
-feature and a backend that runs it (:class:`UnsupportedFeatureError`). Checks that need the batch (its
+firing-rate regulariser, weights (and the readout bias, as an input current) as the learned parameters.
+Every refusal is one line that names the feature and a backend that runs it (:class:`UnsupportedFeatureError`). Checks that need the batch (its
 size, inputs and mask) run before the first sequence is simulated (:func:`check_batch`).
 """
 
