@@ -110,8 +110,7 @@ def readout_current(spec, b_out: np.ndarray) -> np.ndarray:
     constant ``I_e``, which would charge the readout in the lead steps too: a ``step_current_generator`` per
     readout switches it on for the steps of each sequence (:func:`run_batch`).
     """
-    tau_ms = spec.readout.tau_out * 1e3
-    kappa = np.exp(-spec.dt * 1e3 / tau_ms)
+    tau_ms, kappa = spec.readout.tau_out * 1e3, spec.readout.kappa(spec.dt)
     return np.asarray(b_out, dtype=np.float64) * spec.readout.drive_scale(spec.dt) / (tau_ms * (1.0 - kappa))
 
 
